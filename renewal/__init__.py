@@ -1,0 +1,1 @@
+"""Foundation of the renewal prediction service: settings, errors, data contract, simulator, CLI."""

@@ -1,0 +1,59 @@
+"""The ``renewal`` console script: the composition root of the project.
+
+Each command lives in ``renewal/commands/<name>.py`` and registers itself; heavy imports stay
+inside the command functions so that ``renewal --help`` starts fast. Domain errors become a
+readable message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+from rich.console import Console
+
+from renewal import commands
+from renewal.errors import DataContractError, RenewalError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_app() -> typer.Typer:
+    """A Typer app with every command module of :mod:`renewal.commands` registered."""
+    app = typer.Typer(
+        name="renewal",
+        help="Renewal prediction for B2B SaaS: data → features → model → scores with drivers.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    # A callback keeps the app a command group even while only one command is registered.
+    app.callback()(lambda: None)
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    app = build_app()
+    try:
+        app(args=argv, prog_name="renewal")
+    except DataContractError as exc:
+        report_error("the data breaks the contract", [p.render() for p in exc.problems])
+        sys.exit(EXIT_BAD_INPUT)
+    except RenewalError as exc:
+        report_error(str(exc), [])
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def report_error(title: str, lines: list[str]) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {title}", markup=True)
+    for line in lines:
+        console.print(f"  - {line}", markup=False)

@@ -1,0 +1,1 @@
+"""One module per ``renewal`` subcommand, each with ``register(app)``."""

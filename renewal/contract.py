@@ -1,0 +1,234 @@
+"""Validation of a data directory against the data contract (``docs/data-contract.md``).
+
+Per-table rules (nulls, ranges, enums, unique keys) are a pandera schema built from
+:mod:`renewal.tables`; cross-table rules (unknown accounts, end before start, dates after
+``as_of``) are checked here. Every problem is reported at once, never only the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+
+from renewal.datadir import coerce, find_table, read_raw
+from renewal.errors import DataContractError, Problem
+from renewal.tables import TABLES, Column, Table
+
+EXAMPLES = 3
+
+
+@dataclass
+class ValidationReport:
+    """What the validator found: tables read (with row counts) and every problem."""
+
+    data_dir: Path
+    tables: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def render(self) -> str:
+        lines = [f"Data directory {self.data_dir}"]
+        lines += [f"  {name}: {rows} rows" for name, rows in self.tables.items()]
+        if self.ok:
+            lines.append("valid: no problems found")
+        else:
+            lines.append(f"invalid: {len(self.problems)} problem(s)")
+            lines += [f"  - {p.render()}" for p in self.problems]
+        return "\n".join(lines)
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise DataContractError(self.problems)
+
+
+def validate_data_dir(data_dir: Path, as_of: date | None = None) -> ValidationReport:
+    """Check every table of ``data_dir``; load nothing that later steps would trust blindly."""
+    data_dir = Path(data_dir)
+    report = ValidationReport(data_dir)
+    if not data_dir.is_dir():
+        report.problems.append(Problem("(data directory)", None, f"{data_dir} is not a directory"))
+        return report
+    frames: dict[str, pd.DataFrame] = {}
+    for spec in TABLES.values():
+        frame = _load(data_dir, spec, report)
+        if frame is not None:
+            frames[spec.name] = frame
+    _check_references(frames, report)
+    _check_contract_dates(frames, report)
+    _check_usage_grain(frames, report)
+    if as_of is not None:
+        _check_future_dates(frames, as_of, report)
+    return report
+
+
+def load_valid_tables(data_dir: Path, as_of: date | None = None) -> dict[str, pd.DataFrame]:
+    """All present tables, coerced; raises :class:`DataContractError` listing every problem."""
+    report = validate_data_dir(data_dir, as_of)
+    report.raise_for_problems()
+    out: dict[str, pd.DataFrame] = {}
+    for name in report.tables:
+        path = find_table(data_dir, name)
+        assert path is not None
+        out[name], _ = coerce(read_raw(path), name)
+    return out
+
+
+def _load(data_dir: Path, spec: Table, report: ValidationReport) -> pd.DataFrame | None:
+    try:
+        path = find_table(data_dir, spec.name)
+        if path is None:
+            if spec.required:
+                report.problems.append(Problem(spec.name, None, "required table is missing"))
+            return None
+        raw = read_raw(path)
+    except DataContractError as exc:
+        report.problems.extend(exc.problems)
+        return None
+    report.tables[spec.name] = len(raw)
+    if raw.empty:
+        report.problems.append(Problem(spec.name, None, "table is empty"))
+        return None
+    missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
+    for name in missing:
+        report.problems.append(Problem(spec.name, name, "required column is missing"))
+    frame, type_problems = coerce(raw, spec.name)
+    report.problems.extend(type_problems)
+    unparsed = {p.column for p in type_problems}
+    report.problems.extend(_rule_problems(frame, spec, skip=set(missing) | unparsed))
+    return frame
+
+
+def _schema(spec: Table, frame: pd.DataFrame, skip: set[str]) -> pa.DataFrameSchema:
+    """The pandera schema of the rules that can be checked on this table alone."""
+    columns = {
+        c.name: pa.Column(
+            nullable=c.nullable, checks=_checks(c), required=False, coerce=False, name=c.name
+        )
+        for c in spec.columns
+        if c.name in frame.columns and c.name not in skip
+    }
+    key = [k for k in spec.key if k in frame.columns]
+    unique = key if key and not set(key) & skip else None
+    return pa.DataFrameSchema(columns, unique=unique, report_duplicates="all")
+
+
+def _checks(column: Column) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if column.enum:
+        checks.append(pa.Check.isin(list(column.enum), error=f"one of {', '.join(column.enum)}"))
+    if column.min is not None:
+        if column.min_exclusive:
+            checks.append(pa.Check.gt(column.min, error=f"> {column.min:g}"))
+        else:
+            checks.append(pa.Check.ge(column.min, error=f">= {column.min:g}"))
+    if column.max is not None:
+        checks.append(pa.Check.le(column.max, error=f"<= {column.max:g}"))
+    return checks
+
+
+def _rule_problems(frame: pd.DataFrame, spec: Table, skip: set[str]) -> list[Problem]:
+    try:
+        _schema(spec, frame, skip).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return _problems_from_failures(exc.failure_cases, frame, spec)
+    return []
+
+
+def _problems_from_failures(
+    failures: pd.DataFrame, frame: pd.DataFrame, spec: Table
+) -> list[Problem]:
+    key = ", ".join(k for k in spec.key if k in frame.columns)
+    is_unique = failures["check"].astype(str).str.contains("uniqueness")
+    labels = failures["column"].astype(str).where(~is_unique, key)
+    failures = failures.assign(label=labels, is_unique=is_unique)
+    problems: dict[tuple[str, str], Problem] = {}
+    for (label, check), group in failures.groupby(["label", "check"], sort=False):
+        if group["is_unique"].iloc[0]:
+            rule = f"duplicate key ({key})"
+        elif check == "not_nullable":
+            rule = "nulls in a required column"
+        else:
+            rule = f"values must be {check}"
+        rows = group["index"].dropna().astype(int).unique()
+        # pandera flags each column of a duplicate key: report the key once.
+        problems.setdefault(
+            (label, rule),
+            Problem(spec.name, label, rule, len(rows), _example_keys(frame, spec, rows)),
+        )
+    return list(problems.values())
+
+
+def _example_keys(frame: pd.DataFrame, spec: Table, rows) -> tuple[str, ...]:
+    key = [k for k in spec.key if k in frame.columns] or [frame.columns[0]]
+    sample = frame.loc[list(rows), key]
+    keys = ("/".join(_fmt(v) for v in values) for values in sample.itertuples(index=False))
+    return tuple(dict.fromkeys(keys))[:EXAMPLES]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return "null" if pd.isna(value) else str(value)
+
+
+def _check_references(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    accounts = frames.get("accounts")
+    if accounts is None or "account_id" not in accounts:
+        return
+    known = set(accounts["account_id"].dropna())
+    for name, frame in frames.items():
+        if name == "accounts" or "account_id" not in frame:
+            continue
+        unknown = frame["account_id"].notna() & ~frame["account_id"].isin(known)
+        if unknown.any():
+            examples = tuple(frame.loc[unknown, "account_id"].drop_duplicates().head(EXAMPLES))
+            report.problems.append(
+                Problem(name, "account_id", "references an unknown account",
+                        int(unknown.sum()), examples)
+            )
+
+
+def _check_contract_dates(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    contracts = frames.get("contracts")
+    if contracts is None or not {"start_date", "end_date"} <= set(contracts.columns):
+        return
+    bad = (contracts["end_date"] <= contracts["start_date"]).fillna(False).astype(bool)
+    if bad.any():
+        report.problems.append(
+            Problem("contracts", "end_date", "end_date must be after start_date",
+                    int(bad.sum()), _example_keys(contracts, TABLES["contracts"], bad[bad].index))
+        )
+
+
+def _check_usage_grain(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    usage = frames.get("usage")
+    if usage is None:
+        return
+    if "user_id" not in usage.columns and "active_users" not in usage.columns:
+        report.problems.append(
+            Problem("usage", "active_users", "required when usage has no user_id column")
+        )
+
+
+def _check_future_dates(
+    frames: dict[str, pd.DataFrame], as_of: date, report: ValidationReport
+) -> None:
+    limit = pd.Timestamp(as_of)
+    for name, frame in frames.items():
+        for column in TABLES[name].date_columns_checked_against_as_of:
+            if column not in frame.columns:
+                continue
+            late = (frame[column] > limit).fillna(False).astype(bool)
+            if late.any():
+                report.problems.append(
+                    Problem(name, column, f"dates after --as-of {as_of.isoformat()}",
+                            int(late.sum()),
+                            _example_keys(frame, TABLES[name], late[late].index))
+                )

@@ -1,0 +1,153 @@
+"""Reading and writing the tables of a data directory (Parquet or CSV), one file per table.
+
+Dtypes are normalised here, at the boundary, so that nothing downstream meets a mix of
+Python ``date`` objects, strings and timestamps (pandas 3 reads Parquet dates as objects).
+Writes are atomic: a temporary file in the same directory, then a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from renewal.errors import DataContractError, Problem
+from renewal.tables import TABLES, Column
+
+Format = Literal["parquet", "csv"]
+FORMATS: tuple[Format, ...] = ("parquet", "csv")
+
+
+def find_table(data_dir: Path, name: str) -> Path | None:
+    """The file holding table ``name``, or None. Two formats of one table is an error."""
+    found = [p for fmt in FORMATS if (p := Path(data_dir) / f"{name}.{fmt}").exists()]
+    if len(found) > 1:
+        raise DataContractError(
+            [Problem(name, None, f"two files for one table: {', '.join(p.name for p in found)}")]
+        )
+    return found[0] if found else None
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a table file as it is, or raise a contract error naming the file (never a traceback)."""
+    table = path.stem
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pandas()
+        return pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        rule = f"file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    except (pa.ArrowException, OSError, ValueError, pd.errors.ParserError) as exc:
+        rule = f"file {path.name} cannot be read: {str(exc).splitlines()[0][:200]}"
+    raise DataContractError([Problem(table, None, rule)])
+
+
+def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
+    """The table with normalised dtypes, or None when the file is absent.
+
+    Conversion failures are not fixed here: values that do not parse become a contract
+    problem in :mod:`renewal.contract`, which calls :func:`coerce` and reports them.
+    """
+    path = find_table(data_dir, name)
+    if path is None:
+        return None
+    frame, problems = coerce(read_raw(path), name)
+    if problems:
+        raise DataContractError(problems)
+    return frame
+
+
+def coerce(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """Cast the known columns to their contract kinds; report values that do not parse."""
+    spec = TABLES[name]
+    frame = raw.copy()
+    problems: list[Problem] = []
+    for column in spec.columns:
+        if column.name not in frame.columns:
+            continue
+        converted, bad = _convert(frame[column.name], column)
+        if bad.any():
+            examples = tuple(str(v) for v in frame.loc[bad, column.name].head(3))
+            problems.append(
+                Problem(name, column.name, f"values are not of type {column.kind}",
+                        int(bad.sum()), examples)
+            )
+        frame[column.name] = converted
+    return frame, problems
+
+
+_TRUE = {"true", "t", "1", "yes", "y"}
+_FALSE = {"false", "f", "0", "no", "n"}
+
+
+def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """Return the converted series and a mask of non-null inputs that did not convert."""
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    kind = column.kind
+    if kind == "str":
+        return values.astype("string"), pd.Series(False, index=values.index)
+    if kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            out = values.dt.tz_localize(None) if values.dt.tz is not None else values
+            out = out.dt.normalize().astype("datetime64[ns]")
+        else:
+            text = values.astype("string").str.strip()
+            # ISO dates only: a mix of formats is ambiguous (03/04 is March or April).
+            out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+            iso = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?").fillna(False).astype(bool)
+            out = out.where(iso).dt.normalize().astype("datetime64[ns]")
+        return out, present & out.isna()
+    if kind in ("int", "float"):
+        if pd.api.types.is_bool_dtype(values):
+            out = pd.Series(pd.NA, index=values.index, dtype="Float64")
+            return out, present
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = present & numbers.isna()
+        if kind == "int":
+            fractional = numbers.notna() & (numbers != numbers.round())
+            bad |= fractional
+            numbers = numbers.where(~fractional)
+            return numbers.astype("Int64"), bad
+        return numbers.astype("Float64"), bad
+    # bool
+    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).astype(bool)] = True
+    out[text.isin(_FALSE).fillna(False).astype(bool)] = False
+    return out, present & out.isna()
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it into place only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_table(frame: pd.DataFrame, out_dir: Path, name: str, fmt: Format = "parquet") -> Path:
+    """Write one table atomically as ``<out_dir>/<name>.<fmt>``."""
+    target = Path(out_dir) / f"{name}.{fmt}"
+    with atomic_path(target) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+    return target

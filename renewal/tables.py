@@ -1,0 +1,165 @@
+"""The data contract's tables, declared once as data.
+
+Read by the reader (dtype normalisation), the validator (rules) and the docs; the simulator
+writes exactly these columns. See ``docs/data-contract.md`` for meanings and an example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["str", "date", "int", "float", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its kind, whether the table must have it, whether nulls are allowed."""
+
+    name: str
+    kind: Kind
+    required: bool = True
+    nullable: bool = False
+    enum: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the data directory."""
+
+    name: str
+    required: bool
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    description: str = ""
+    date_columns_checked_against_as_of: tuple[str, ...] = field(default_factory=tuple)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+ACCOUNTS = Table(
+    "accounts",
+    required=True,
+    key=("account_id",),
+    description="One row per paying account (the entity that renews).",
+    date_columns_checked_against_as_of=("signed_at",),
+    columns=(
+        Column("account_id", "str", description="Unique account key."),
+        Column("signed_at", "date", description="Date the first contract was signed."),
+        Column("seats", "int", min=0, min_exclusive=True, description="Opened (purchased) seats."),
+        Column("segment", "str", required=False, nullable=True, description="e.g. SMB, mid-market."),
+        Column("csm_id", "str", required=False, nullable=True, description="Owning CSM."),
+        Column("industry", "str", required=False, nullable=True),
+        Column("region", "str", required=False, nullable=True),
+        Column("acquisition_channel", "str", required=False, nullable=True),
+        Column("name", "str", required=False, nullable=True, description="Display name (PII)."),
+    ),
+)
+
+CONTRACTS = Table(
+    "contracts",
+    required=True,
+    key=("contract_id",),
+    description="One row per contract term; renewals chain into new contracts.",
+    date_columns_checked_against_as_of=("start_date",),
+    columns=(
+        Column("contract_id", "str"),
+        Column("account_id", "str"),
+        Column("start_date", "date"),
+        Column("end_date", "date", description="Must be after start_date."),
+        Column("arr", "float", min=0, description="Annual recurring revenue of the term."),
+        Column("renewed", "bool", nullable=True, description="Null = not decided yet."),
+        Column("next_arr", "float", required=False, nullable=True, min=0,
+               description="ARR of the renewal term, for NDR."),
+    ),
+)
+
+USAGE = Table(
+    "usage",
+    required=True,
+    key=("account_id", "date", "user_id", "site_id"),
+    description="Product usage per account-day, user-day or user-site-day.",
+    date_columns_checked_against_as_of=("date",),
+    columns=(
+        Column("account_id", "str"),
+        Column("date", "date"),
+        Column("logins", "int", min=0),
+        Column("key_actions", "int", min=0, description="Key business actions that day."),
+        Column("user_id", "str", required=False),
+        Column("site_id", "str", required=False),
+        Column("active_users", "int", required=False, min=0,
+               description="Logged-in seats that day; required when user_id is absent."),
+    ),
+)
+
+TICKETS = Table(
+    "tickets",
+    required=False,
+    key=("ticket_id",),
+    description="Support tickets.",
+    date_columns_checked_against_as_of=("opened_at",),
+    columns=(
+        Column("ticket_id", "str"),
+        Column("account_id", "str"),
+        Column("opened_at", "date"),
+        Column("type", "str", enum=("bug", "feature_request", "usage_question")),
+        Column("severity", "str", nullable=True, enum=("low", "medium", "high")),
+        Column("resolved_at", "date", nullable=True),
+    ),
+)
+
+SURVEYS = Table(
+    "surveys",
+    required=False,
+    key=("account_id", "date"),
+    description="Satisfaction survey answers.",
+    date_columns_checked_against_as_of=("date",),
+    columns=(
+        Column("account_id", "str"),
+        Column("date", "date"),
+        Column("score", "float", min=0, max=10),
+        Column("comment", "str", required=False, nullable=True),
+    ),
+)
+
+HEALTH_INPUTS = Table(
+    "health_inputs",
+    required=False,
+    description="CSMs' manual judgement of an account.",
+    date_columns_checked_against_as_of=("date",),
+    columns=(
+        Column("account_id", "str"),
+        Column("date", "date"),
+        Column("exec_sponsor_active", "bool", nullable=True),
+        Column("core_process_live", "bool", nullable=True),
+        Column("csm_score", "int", nullable=True, min=1, max=5),
+        Column("note", "str", required=False, nullable=True),
+    ),
+)
+
+VALUE = Table(
+    "value",
+    required=False,
+    description="North-star business value created through the product.",
+    date_columns_checked_against_as_of=("date",),
+    columns=(
+        Column("account_id", "str"),
+        Column("date", "date"),
+        Column("amount", "float"),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (ACCOUNTS, CONTRACTS, USAGE, TICKETS, SURVEYS, HEALTH_INPUTS, VALUE)
+}
+REQUIRED_TABLES = tuple(n for n, t in TABLES.items() if t.required)
+OPTIONAL_TABLES = tuple(n for n, t in TABLES.items() if not t.required)
