@@ -1,0 +1,315 @@
+"""The data contract: every listed problem is reported exactly, all at once, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from renewal.contract import load_valid_tables, validate_data_dir
+from renewal.datadir import read_raw, write_table
+from renewal.errors import DataContractError
+
+
+def valid_tables() -> dict[str, pd.DataFrame]:
+    """A small data directory that satisfies every rule of the contract."""
+    ts = pd.to_datetime
+    return {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": ["A1", "A2", "A3"],
+                "signed_at": ts(["2024-01-01", "2024-02-01", "2024-03-01"]),
+                "seats": [10, 60, 5],
+                "segment": ["smb", "mid_market", None],
+                "csm_id": ["csm_1", "csm_2", "csm_1"],
+            }
+        ),
+        "contracts": pd.DataFrame(
+            {
+                "contract_id": ["C1", "C2", "C3"],
+                "account_id": ["A1", "A2", "A3"],
+                "start_date": ts(["2024-01-01", "2024-02-01", "2024-03-01"]),
+                "end_date": ts(["2025-01-01", "2025-02-01", "2025-03-01"]),
+                "arr": [1200.0, 9000.0, 600.0],
+                "renewed": pd.array([True, False, None], dtype="boolean"),
+                "next_arr": [1500.0, None, None],
+            }
+        ),
+        "usage": pd.DataFrame(
+            {
+                "account_id": ["A1", "A1", "A2"],
+                "date": ts(["2024-01-02", "2024-01-03", "2024-02-02"]),
+                "user_id": ["u1", "u1", "u9"],
+                "logins": [1, 2, 1],
+                "key_actions": [5, 0, 3],
+            }
+        ),
+        "tickets": pd.DataFrame(
+            {
+                "ticket_id": ["T1", "T2"],
+                "account_id": ["A1", "A2"],
+                "opened_at": ts(["2024-02-01", "2024-03-01"]),
+                "type": ["bug", "usage_question"],
+                "severity": ["high", None],
+                "resolved_at": ts(["2024-02-05", None]),
+            }
+        ),
+        "surveys": pd.DataFrame(
+            {"account_id": ["A1"], "date": ts(["2024-04-01"]), "score": [8.0], "comment": ["ok"]}
+        ),
+        "health_inputs": pd.DataFrame(
+            {
+                "account_id": ["A1", "A2"],
+                "date": ts(["2024-05-01", "2024-05-02"]),
+                "exec_sponsor_active": pd.array([True, None], dtype="boolean"),
+                "core_process_live": pd.array([None, False], dtype="boolean"),
+                "csm_score": pd.array([4, None], dtype="Int64"),
+                "note": ["sponsor engaged", None],
+            }
+        ),
+        "value": pd.DataFrame(
+            {"account_id": ["A1"], "date": ts(["2024-06-01"]), "amount": [1234.5]}
+        ),
+    }
+
+
+def write_dir(path: Path, tables: dict[str, pd.DataFrame], fmt: str = "parquet") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        write_table(frame, path, name, fmt)  # type: ignore[arg-type]
+    return path
+
+
+def problems_of(path: Path, as_of: date | None = None) -> list[str]:
+    return [p.render() for p in validate_data_dir(path, as_of).problems]
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    return valid_tables()
+
+
+def test_valid_directory_has_no_problems(tmp_path, tables):
+    report = validate_data_dir(write_dir(tmp_path / "d", tables))
+    assert report.ok, report.render()
+    assert report.tables == {name: len(frame) for name, frame in tables.items()}
+
+
+def test_optional_tables_may_be_absent(tmp_path, tables):
+    required = {k: tables[k] for k in ("accounts", "contracts", "usage")}
+    assert validate_data_dir(write_dir(tmp_path / "d", required)).ok
+
+
+def test_csv_directory_validates_the_same_as_parquet(tmp_path, tables):
+    parquet = write_dir(tmp_path / "p", tables, "parquet")
+    csv = write_dir(tmp_path / "c", tables, "csv")
+    assert validate_data_dir(csv).ok
+    loaded_p, loaded_c = load_valid_tables(parquet), load_valid_tables(csv)
+    for name in tables:
+        pd.testing.assert_frame_equal(
+            loaded_p[name].reset_index(drop=True),
+            loaded_c[name].reset_index(drop=True),
+            check_dtype=True,
+            obj=name,
+        )
+
+
+def test_csv_corruption_is_reported_the_same_as_parquet(tmp_path, tables):
+    tables["accounts"].loc[1, "seats"] = 0
+    tables["contracts"].loc[0, "account_id"] = "A404"
+    assert problems_of(write_dir(tmp_path / "p", tables)) == problems_of(
+        write_dir(tmp_path / "c", tables, "csv")
+    )
+
+
+def test_missing_required_table(tmp_path, tables):
+    del tables["usage"]
+    assert problems_of(write_dir(tmp_path / "d", tables)) == ["usage: required table is missing"]
+
+
+def test_missing_required_column(tmp_path, tables):
+    tables["contracts"] = tables["contracts"].drop(columns=["arr"])
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "contracts.arr: required column is missing"
+    ]
+
+
+def test_wrong_type_names_rows_and_examples(tmp_path, tables):
+    tables["usage"]["key_actions"] = ["5", "many", "3"]
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "usage.key_actions: values are not of type int (1 row, e.g. many)"
+    ]
+
+
+def test_mixed_date_formats_are_rejected_not_guessed(tmp_path, tables):
+    tables["accounts"]["signed_at"] = ["2024-01-01", "02/01/2024", "2024-03-01"]
+    assert problems_of(write_dir(tmp_path / "d", tables, "csv")) == [
+        "accounts.signed_at: values are not of type date (1 row, e.g. 02/01/2024)"
+    ]
+
+
+def test_nulls_in_required_column(tmp_path, tables):
+    tables["contracts"].loc[[0, 2], "arr"] = None
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "contracts.arr: nulls in a required column (2 rows, e.g. C1, C3)"
+    ]
+
+
+def test_negative_counts_and_zero_seats(tmp_path, tables):
+    tables["usage"].loc[1, "logins"] = -1
+    tables["accounts"].loc[2, "seats"] = 0
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "accounts.seats: values must be > 0 (1 row, e.g. A3)",
+        "usage.logins: values must be >= 0 (1 row, e.g. A1/2024-01-03/u1)",
+    ]
+
+
+def test_duplicate_keys(tmp_path, tables):
+    tables["accounts"].loc[2, "account_id"] = "A2"
+    tables["usage"].loc[1, "date"] = pd.Timestamp("2024-01-02")
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "accounts.account_id: duplicate key (account_id) (2 rows, e.g. A2)",
+        "usage.account_id, date, user_id: duplicate key (account_id, date, user_id)"
+        " (2 rows, e.g. A1/2024-01-02/u1)",
+        # A3 no longer exists, so its contract now points nowhere: said, not dropped.
+        "contracts.account_id: references an unknown account (1 row, e.g. A3)",
+    ]
+
+
+def test_references_to_unknown_accounts(tmp_path, tables):
+    tables["usage"].loc[2, "account_id"] = "A404"
+    tables["tickets"].loc[0, "account_id"] = "A405"
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "usage.account_id: references an unknown account (1 row, e.g. A404)",
+        "tickets.account_id: references an unknown account (1 row, e.g. A405)",
+    ]
+
+
+def test_contract_ending_before_it_starts(tmp_path, tables):
+    tables["contracts"].loc[1, "end_date"] = pd.Timestamp("2024-01-15")
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "contracts.end_date: end_date must be after start_date (1 row, e.g. C2)"
+    ]
+
+
+def test_dates_after_as_of(tmp_path, tables):
+    assert problems_of(write_dir(tmp_path / "d", tables), as_of=date(2024, 2, 15)) == [
+        "accounts.signed_at: dates after --as-of 2024-02-15 (1 row, e.g. A3)",
+        "contracts.start_date: dates after --as-of 2024-02-15 (1 row, e.g. C3)",
+        "tickets.opened_at: dates after --as-of 2024-02-15 (1 row, e.g. T2)",
+        "surveys.date: dates after --as-of 2024-02-15 (1 row, e.g. A1/2024-04-01)",
+        "health_inputs.date: dates after --as-of 2024-02-15 (2 rows, e.g. A1, A2)",
+        "value.date: dates after --as-of 2024-02-15 (1 row, e.g. A1)",
+    ]
+
+
+def test_unknown_enum_values(tmp_path, tables):
+    tables["tickets"].loc[1, "type"] = "complaint"
+    tables["tickets"].loc[0, "severity"] = "critical"
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "tickets.type: values must be one of bug, feature_request, usage_question (1 row, e.g. T2)",
+        "tickets.severity: values must be one of low, medium, high (1 row, e.g. T1)",
+    ]
+
+
+def test_usage_without_user_id_needs_active_users(tmp_path, tables):
+    tables["usage"] = tables["usage"].drop(columns=["user_id"])
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        "usage.active_users: required when usage has no user_id column"
+    ]
+
+
+def test_every_problem_is_reported_at_once(tmp_path, tables):
+    tables["accounts"].loc[0, "seats"] = -3
+    tables["contracts"].loc[0, "end_date"] = pd.Timestamp("2023-01-01")
+    tables["tickets"].loc[0, "type"] = "rant"
+    del tables["usage"]
+    assert len(problems_of(write_dir(tmp_path / "d", tables))) == 4
+
+
+def test_empty_table(tmp_path, tables):
+    tables["usage"] = tables["usage"].iloc[0:0]
+    assert problems_of(write_dir(tmp_path / "d", tables)) == ["usage: table is empty"]
+
+
+def test_truncated_parquet_is_a_clear_error(tmp_path, tables):
+    data = write_dir(tmp_path / "d", tables)
+    blob = (data / "usage.parquet").read_bytes()
+    (data / "usage.parquet").write_bytes(blob[: len(blob) // 2])
+    [problem] = problems_of(data)
+    assert problem.startswith("usage: file usage.parquet cannot be read")
+
+
+def test_csv_in_wrong_encoding_is_a_clear_error(tmp_path, tables):
+    tables["accounts"]["name"] = ["Müller GmbH", "Café SA", "Ørsted"]
+    data = write_dir(tmp_path / "d", tables, "csv")
+    text = (data / "accounts.csv").read_text(encoding="utf-8")
+    (data / "accounts.csv").write_bytes(text.encode("latin-1", errors="replace"))
+    [problem] = problems_of(data)
+    assert problem.startswith("accounts: file accounts.csv is not UTF-8 text")
+
+
+def test_csv_with_wrong_delimiter_reports_missing_columns(tmp_path, tables):
+    data = write_dir(tmp_path / "d", tables, "csv")
+    frame = read_raw(data / "contracts.csv")
+    frame.to_csv(data / "contracts.csv", sep=";", index=False)
+    problems = problems_of(data)
+    assert "contracts.contract_id: required column is missing" in problems
+    assert "contracts.end_date: required column is missing" in problems
+
+
+def test_two_files_for_one_table_is_an_error(tmp_path, tables):
+    data = write_dir(tmp_path / "d", tables)
+    shutil.copy(data / "value.parquet", data / "value.csv")
+    assert problems_of(data) == ["value: two files for one table: value.parquet, value.csv"]
+
+
+def test_load_valid_tables_raises_with_every_problem(tmp_path, tables):
+    tables["accounts"].loc[0, "seats"] = 0
+    tables["tickets"].loc[0, "type"] = "rant"
+    with pytest.raises(DataContractError) as err:
+        load_valid_tables(write_dir(tmp_path / "d", tables))
+    assert len(err.value.problems) == 2
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from renewal.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cli_validate_exit_codes_and_report(tmp_path, tables):
+    good = run_cli("validate", "--data", str(write_dir(tmp_path / "good", tables)))
+    assert good.returncode == 0, good.stderr
+    assert "valid: no problems found" in good.stdout
+    tables["accounts"].loc[0, "seats"] = 0
+    bad = run_cli("validate", "--data", str(write_dir(tmp_path / "bad", tables)))
+    assert bad.returncode == 2
+    assert "accounts.seats: values must be > 0 (1 row, e.g. A1)" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_data_contract_doc_is_generated_from_the_code():
+    from renewal.contract_docs import render
+
+    committed = (Path(__file__).parents[1] / "docs" / "data-contract.md").read_text()
+    assert committed == render(), "regenerate: python -m renewal.contract_docs > docs/..."
+
+
+def test_doc_examples_are_valid_data(tmp_path):
+    from renewal.contract_docs import EXAMPLES
+
+    data = tmp_path / "d"
+    data.mkdir()
+    for name, text in EXAMPLES.items():
+        (data / f"{name}.csv").write_text(text + "\n")
+    report = validate_data_dir(data)
+    assert report.ok, report.render()
