@@ -1,0 +1,216 @@
+"""Every model feature, declared once: what it means, its unit and which direction is risky.
+
+Training reads ``risk`` and ``certain`` for monotone constraints, the service reads the
+templates to explain drivers in words, and ``docs/features.md`` is generated from this list.
+The feature vectors contain exactly these columns (those whose source table is present).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Risk = Literal["low", "high"]
+Kind = Literal["numeric", "bool", "category"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature.
+
+    ``risk="low"`` means a LOW value is risky (renewal probability rises with the value);
+    ``certain`` says the direction holds for every account, so it is safe as a monotone
+    constraint. ``description`` is a template with ``{value}``; bool features phrase the
+    true case there and the false case in ``description_false``.
+    """
+
+    name: str
+    description: str
+    unit: str
+    risk: Risk | None
+    certain: bool
+    table: str
+    kind: Kind = "numeric"
+    definition: str = ""
+    description_false: str | None = None
+    # Issue 8 adds "levers" (what a CSM can do about a feature) as a later field here.
+
+
+def _f(name: str, description: str, unit: str, risk: Risk | None, certain: bool, table: str,
+       definition: str, kind: Kind = "numeric", description_false: str | None = None) -> Feature:
+    return Feature(name, description, unit, risk, certain, table, kind, definition,
+                   description_false)
+
+
+FEATURES: tuple[Feature, ...] = (
+    # --- who the account is ---------------------------------------------------------------
+    _f("seats", "{value:.0f} opened seats", "seats", None, False, "accounts",
+       "Opened (purchased) seats from the accounts table."),
+    _f("tenure_days", "customer for {value:.0f} days", "days", "low", False, "accounts",
+       "Days from signed_at to as_of."),
+    _f("segment", "segment {value}", "", None, False, "accounts",
+       "Segment from the accounts table (where present).", "category"),
+    _f("csm_id", "looked after by CSM {value}", "", None, False, "accounts",
+       "Owning CSM (where present).", "category"),
+    _f("industry", "industry {value}", "", None, False, "accounts",
+       "Industry (where present).", "category"),
+    _f("region", "region {value}", "", None, False, "accounts",
+       "Region (where present).", "category"),
+    _f("acquisition_channel", "acquired through {value}", "", None, False, "accounts",
+       "Acquisition channel (where present): low-quality channels renew less.", "category"),
+    # --- the contract ---------------------------------------------------------------------
+    _f("arr", "{value:,.0f} ARR on the current contract", "currency/year", None, False,
+       "contracts", "ARR of the current contract: the latest start_date on or before as_of "
+       "(ties: later end_date, then larger contract_id)."),
+    _f("days_to_renewal", "{value:.0f} days to the renewal date", "days", None, False,
+       "contracts", "end_date of the current contract minus as_of (negative once lapsed)."),
+    _f("renewals_so_far", "renewed {value:.0f} times so far", "renewals", "low", False,
+       "contracts", "Contracts started on or before as_of, minus one."),
+    _f("last_arr_change_pct", "ARR changed by {value:+.0%} at the last renewal", "ratio", "low",
+       False, "contracts", "(current ARR - previous contract's ARR) / previous ARR; "
+       "null without a previous contract."),
+    # --- activity (daily tiers) -----------------------------------------------------------
+    _f("observed_days_30d", "{value:.0f} of the last 30 days observed", "days", None, False,
+       "usage", "Days in (T-30, T] on or after the account's first day (30 unless young)."),
+    _f("active_days_30d", "{value:.0f} active days in the last 30 days", "days", "low", True,
+       "usage", "Days in (T-30, T] whose tier is at least active_min_tier."),
+    _f("active_day_share_30d", "active on {value:.0%} of the observed last 30 days", "share",
+       "low", True, "usage", "active_days_30d / observed_days_30d: fair to young accounts."),
+    _f("tier_zero_days_30d", "{value:.0f} days without a key action in the last 30 days", "days",
+       "high", False, "usage", "Days in (T-30, T] with tier zero."),
+    _f("tier_low_days_30d", "{value:.0f} low-activity days in the last 30 days", "days", None,
+       False, "usage", "Days in (T-30, T] with tier low."),
+    _f("tier_mid_days_30d", "{value:.0f} mid-activity days in the last 30 days", "days", "low",
+       False, "usage", "Days in (T-30, T] with tier mid."),
+    _f("tier_high_days_30d", "{value:.0f} high-activity days in the last 30 days", "days", "low",
+       True, "usage", "Days in (T-30, T] with tier high."),
+    _f("weekly_active_weeks_12w", "active in {value:.0f} of the last 12 weeks", "weeks", "low",
+       True, "usage", "Of the 12 ISO weeks (Mon-Sun) ending on or before T, those with >= "
+       "weekly_active_days active days."),
+    _f("observed_weeks_12w", "{value:.0f} of the last 12 weeks observed", "weeks", None, False,
+       "usage", "Of those 12 weeks, the ones with at least one day on or after the first day."),
+    _f("monthly_active_months_3m", "monthly active in {value:.0f} of the last 3 months",
+       "months", "low", True, "usage", "Of the 3 calendar months ending on or before T, those "
+       "with enough active days (see monthly_rule)."),
+    _f("observed_months_3m", "{value:.0f} of the last 3 months observed", "months", None, False,
+       "usage", "Of those 3 months, the ones with at least one observed day."),
+    _f("activity_rate_3m", "activity rate {value:.0%} over the last 3 months", "share", "low",
+       True, "usage", "monthly_active_months_3m / 3: the input of the 0.9 x heuristic."),
+    _f("logins_30d", "{value:.0f} logins in the last 30 days", "logins", "low", False, "usage",
+       "Sum of logins in (T-30, T]."),
+    _f("key_actions_30d", "{value:.0f} key actions in the last 30 days", "actions", "low", False,
+       "usage", "Sum of key actions in (T-30, T]."),
+    _f("logins_change_30d", "logins changed {value:+.0%} vs the 30 days before", "ratio", "low",
+       False, "usage", "(logins in (T-30,T] - logins in (T-60,T-30]) / the latter; null if the "
+       "latter is 0 or the account is younger than 60 days."),
+    _f("key_actions_change_30d", "key actions changed {value:+.0%} vs the 30 days before",
+       "ratio", "low", False, "usage", "As logins_change_30d, for key actions."),
+    _f("active_users_change_30d", "logged-in users changed {value:+.0%} vs the 30 days before",
+       "ratio", "low", False, "usage", "As logins_change_30d, for daily active users summed "
+       "over the days (user-days)."),
+    _f("peak_week_key_actions_change", "peak-week key actions changed {value:+.0%}", "ratio",
+       "low", False, "usage", "Busiest 7-day block (blocks end at T) of the last 4 vs the "
+       "busiest of the 4 before; null if the latter is 0 or fewer than 56 days observed."),
+    _f("seat_utilization_30d", "{value:.0%} of seats used in the last 30 days", "share", "low",
+       True, "usage", "User grain: distinct users with a login in (T-30, T] / seats. Account "
+       "grain: the busiest day's active_users / seats (a lower bound)."),
+    _f("active_sites_30d", "{value:.0f} sites active in the last 30 days", "sites", "low", False,
+       "usage", "Distinct site_id with a key action in (T-30, T] (usage with site_id only)."),
+    _f("active_site_share_30d", "{value:.0%} of sites active in the last 30 days", "share", "low",
+       True, "usage", "active_sites_30d / distinct sites seen on or before T."),
+    # --- activation -----------------------------------------------------------------------
+    _f("activated", "activated within its window", "", "low", True, "usage",
+       "days_to_activation <= activation_window_days, and the activation date <= T.", "bool",
+       "not activated within its window"),
+    _f("days_to_activation", "activated {value:.0f} days after signing", "days", "high", False,
+       "usage", "Activation date - signed_at; null if not activated on or before T. The "
+       "activation date is the Nth active day (N = activation_week_active_days) of the first "
+       "ISO week having N active days on or after signed_at."),
+    _f("activation_window_days", "activation window of {value:.0f} days", "days", None, False,
+       "accounts", "Segment override, else activation_window_days_small for seats <= "
+       "activation_seat_threshold, else activation_window_days_large."),
+    _f("past_window_not_activated", "past its activation window and not activated", "", "high",
+       True, "usage", "T - signed_at > activation_window_days and not activated.", "bool",
+       "within its activation window or activated"),
+    # --- manual health --------------------------------------------------------------------
+    _f("exec_sponsor_active", "the executive sponsor uses the product", "", "low", True,
+       "health_inputs", "Latest non-null value on or before T.", "bool",
+       "the executive sponsor does not use the product"),
+    _f("core_process_live", "the core business process runs in the product", "", "low", True,
+       "health_inputs", "Latest non-null value on or before T.", "bool",
+       "the core business process does not run in the product"),
+    _f("csm_score", "CSM health score {value:.0f} of 5", "score 1-5", "low", True,
+       "health_inputs", "Latest non-null value on or before T."),
+    _f("health_input_age_days", "last manual health input {value:.0f} days ago", "days", None,
+       False, "health_inputs", "T minus the date of the latest health input on or before T."),
+    _f("health_input_stale", "manual health input is stale", "", None, False, "health_inputs",
+       "health_input_age_days > stale_input_days.", "bool", "manual health input is recent"),
+    # --- tickets --------------------------------------------------------------------------
+    _f("bugs_90d", "{value:.0f} bugs reported in the last 90 days", "tickets", "high", False,
+       "tickets", "Bug tickets opened in (T-90, T]."),
+    _f("feature_requests_90d", "{value:.0f} feature requests in the last 90 days", "tickets",
+       None, False, "tickets", "Feature-request tickets opened in (T-90, T]."),
+    _f("usage_questions_90d", "{value:.0f} usage questions in the last 90 days", "tickets", None,
+       False, "tickets", "Usage-question tickets opened in (T-90, T]."),
+    _f("open_high_bugs", "{value:.0f} open high-severity bugs", "tickets", "high", False,
+       "tickets", "High bugs opened on or before T and not resolved on or before T."),
+    _f("overdue_high_bugs", "{value:.0f} overdue high-severity bugs", "tickets", "high", True,
+       "tickets", "Open high bugs with T - opened_at > the high deadline (default 7 days)."),
+    _f("overdue_bugs", "{value:.0f} overdue bugs", "tickets", "high", False, "tickets",
+       "Open bugs of any severity older than their severity's deadline."),
+    _f("mean_resolution_days_180d", "tickets took {value:.1f} days to resolve on average",
+       "days", "high", False, "tickets", "Mean resolved_at - opened_at of tickets resolved in "
+       "(T-180, T]; null if none."),
+    # --- surveys --------------------------------------------------------------------------
+    _f("last_survey_score", "last survey score {value:.1f} of 10", "score 0-10", "low", True,
+       "surveys", "Score of the latest survey on or before T."),
+    _f("survey_score_change", "survey score changed by {value:+.1f}", "points", "low", False,
+       "surveys", "Last score minus the one before; null with fewer than two surveys."),
+    _f("days_since_last_survey", "last survey {value:.0f} days ago", "days", None, False,
+       "surveys", "T minus the latest survey date on or before T."),
+    # --- north-star value -----------------------------------------------------------------
+    _f("cumulative_value", "{value:,.0f} of value created through the product", "amount",
+       "low", True, "value", "Sum of value.amount dated on or before T (0 without rows)."),
+    _f("north_star_reached", "past the north-star threshold", "", "low", True, "value",
+       "cumulative_value >= north_star_threshold.", "bool", "not yet past the north-star "
+       "threshold"),
+)
+
+_BY_NAME = {f.name: f for f in FEATURES}
+
+
+def get_feature(name: str) -> Feature:
+    """The registry entry of ``name``; KeyError names the unknown feature."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown feature {name!r}") from None
+
+
+def model_features(columns) -> list[str]:
+    """Registry features present in ``columns`` (a frame or names), in registry order."""
+    present = set(columns)
+    return [f.name for f in FEATURES if f.name in present]
+
+
+def describe(name: str, value: object) -> str:
+    """The feature and its value in words, e.g. "only 3 active days in the last 30 days"."""
+    feature = get_feature(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{name.replace('_', ' ')}: unknown"
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return f"{name.replace('_', ' ')}: unknown"
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    if feature.kind == "bool":
+        if bool(value):
+            return feature.description
+        return feature.description_false or f"not: {feature.description}"
+    try:
+        return feature.description.format(value=value)
+    except (ValueError, TypeError):
+        return f"{name.replace('_', ' ')}: {value}"

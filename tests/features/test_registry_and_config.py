@@ -1,0 +1,69 @@
+"""Registry, generated docs and config loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from features.config import FeatureConfig, load_feature_config
+from features.docs import DOCS_PATH, render_feature_docs
+from features.registry import FEATURES, describe, get_feature, model_features
+from renewal.errors import ConfigError
+
+DEFAULT_TOML = Path(__file__).resolve().parents[2] / "features" / "default_config.toml"
+
+
+def test_committed_docs_equal_the_generated_text():
+    assert DOCS_PATH.read_text(encoding="utf-8") == render_feature_docs(), (
+        "docs/features.md is stale: run `python -m features.docs`"
+    )
+
+
+def test_documented_default_config_equals_the_code_defaults():
+    assert load_feature_config(DEFAULT_TOML) == FeatureConfig()
+    assert load_feature_config(None) == FeatureConfig()
+
+
+def test_unknown_key_names_the_key(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[features]\nactive_share = 0.5\nweekly_activ_days = 2\n")
+    with pytest.raises(ConfigError, match="weekly_activ_days"):
+        load_feature_config(path)
+
+
+def test_invalid_value_names_the_key(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('monthly_rule = "weeks"\n')
+    with pytest.raises(ConfigError, match="monthly_rule"):
+        load_feature_config(path)
+
+
+def test_config_overrides_and_segment_window(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("holidays = [2024-12-25]\n[activation_window_by_segment]\nENT = 60\n")
+    config = load_feature_config(path)
+    assert config.window_for(500, "ENT") == 60 and config.window_for(50, None) == 30
+    assert config.window_for(51, "SMB") == 45
+
+
+def test_registry_names_are_unique_and_described():
+    names = [f.name for f in FEATURES]
+    assert len(names) == len(set(names))
+    for feature in FEATURES:
+        assert feature.definition and feature.table
+        assert not (feature.certain and feature.risk is None)
+
+
+def test_model_features_keep_registry_order():
+    assert model_features(["csm_score", "account_id", "active_days_30d"]) == [
+        "active_days_30d", "csm_score"]
+
+
+def test_describe_renders_words():
+    assert describe("active_days_30d", 3.0) == "3 active days in the last 30 days"
+    assert describe("activated", False) == "not activated within its window"
+    assert describe("logins_change_30d", -0.25) == "logins changed -25% vs the 30 days before"
+    assert describe("csm_score", None) == "csm score: unknown"
+    with pytest.raises(KeyError, match="nope"):
+        get_feature("nope")
