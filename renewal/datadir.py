@@ -40,7 +40,8 @@ def read_raw(path: Path) -> pd.DataFrame:
     table = path.stem
     try:
         if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas()
+            # Dates as datetime64, not Python objects: re-parsing objects is slow on big tables.
+            return pq.read_table(path).to_pandas(date_as_object=False)
         return pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
     except UnicodeDecodeError as exc:
         rule = f"file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
@@ -94,8 +95,10 @@ def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     if kind == "str":
         return values.astype("string"), pd.Series(False, index=values.index)
     if kind == "date":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            out = values.dt.tz_localize(None) if values.dt.tz is not None else values
+        if _is_temporal(values):
+            out = pd.to_datetime(values)
+            if getattr(out.dt, "tz", None) is not None:
+                out = out.dt.tz_localize(None)
             out = out.dt.normalize().astype("datetime64[ns]")
         else:
             text = values.astype("string").str.strip()
@@ -126,6 +129,16 @@ def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     return out, present & out.isna()
 
 
+def _is_temporal(values: pd.Series) -> bool:
+    """Datetime or date values, numpy- or Arrow-backed (text is parsed separately)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return True
+    arrow_type = getattr(values.dtype, "pyarrow_dtype", None)
+    if arrow_type is None:
+        return False
+    return pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type)
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it into place only on success."""
@@ -136,6 +149,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; outputs are ordinary files others (e.g. the service) read.
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -313,3 +313,20 @@ def test_doc_examples_are_valid_data(tmp_path):
         (data / f"{name}.csv").write_text(text + "\n")
     report = validate_data_dir(data)
     assert report.ok, report.render()
+
+
+def test_arrow_backed_dates_are_read(tmp_path, tables):
+    import pyarrow as pa
+
+    dates = [d.date() for d in tables["accounts"]["signed_at"]]
+    tables["accounts"]["signed_at"] = pd.Series(dates, dtype=pd.ArrowDtype(pa.date32()))
+    data = write_dir(tmp_path / "d", tables)
+    assert validate_data_dir(data).ok
+    loaded = load_valid_tables(data)["accounts"]["signed_at"]
+    assert str(loaded.dtype) == "datetime64[ns]"
+    assert list(loaded.dt.date) == dates
+
+
+def test_outputs_are_readable_by_others(tmp_path, tables):
+    data = write_dir(tmp_path / "d", tables)
+    assert (data / "accounts.parquet").stat().st_mode & 0o777 == 0o644
