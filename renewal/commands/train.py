@@ -1,0 +1,103 @@
+"""``renewal train``: fit, evaluate, log to MLflow and register the renewal model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Data directory (the contract's tables).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.json, plots, model.")],
+    horizon_days: Annotated[int | None, typer.Option(
+        "--horizon-days", help="Snapshot this many days before each contract's end [90].")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow tracking URI [SQLite under RENEWAL_DATA_DIR].")] = None,
+    experiment: Annotated[str, typer.Option(
+        "--experiment", help="MLflow experiment name.")] = "renewal",
+    register_model: Annotated[bool, typer.Option(
+        "--register/--no-register", help="Register the model as 'renewal' with an alias.")] = True,
+    promote: Annotated[bool, typer.Option(
+        "--promote", help="Make this model the champion even if it does not beat it.")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Feature thresholds TOML (as for `renewal features`).")] = None,
+    train_config: Annotated[Path | None, typer.Option(
+        "--train-config", help="Training TOML (windows, LightGBM, calibration).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [42].")] = None,
+    validate: Annotated[bool, typer.Option(
+        "--validate/--no-validate", help="Check the data contract first.")] = True,
+) -> None:
+    """Train the renewal model on contracts with known outcomes, split by time.
+
+    Fits the fitted heuristic (factor × activity_rate_3m), a logistic baseline and the
+    calibrated LightGBM model; evaluates all on the same test window; writes report.json and
+    plots to --out; logs everything to MLflow and registers the model (champion only if it
+    beats the current champion on this test window, else challenger).
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from features.config import load_feature_config
+    from renewal.settings import get_settings
+    from training.config import load_train_config
+    from training.train import STEPS, run_training
+
+    console = Console(highlight=False)
+    train_cfg = load_train_config(train_config, horizon_days=horizon_days, seed=seed)
+    feature_cfg = load_feature_config(config)
+    uri = tracking_uri or get_settings().resolved_tracking_uri
+    labels = {"validate": "checking the data contract", "features": "building the training set",
+              "fit": "fitting heuristic, logistic, LightGBM", "evaluate": "evaluating, plotting",
+              "mlflow": "logging to MLflow, registering"}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=len(STEPS))
+        seen: list[str] = []
+
+        def on_step(name: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.append(name)
+            progress.update(task, description=labels.get(name, name))
+
+        result = run_training(
+            data, out, train_cfg, feature_config=feature_cfg, tracking_uri=uri,
+            experiment=experiment, register=register_model, promote=promote,
+            validate=validate, on_step=on_step,
+        )
+        progress.update(task, completed=len(STEPS), description="done")
+
+    report = result.report
+    parts = Table(title="training set (split by contract end date)")
+    for column in ("part", "rows", "renewal rate", "contract ends", "snapshots"):
+        parts.add_column(column)
+    for part in report["parts"]:
+        parts.add_row(part["part"], str(part["rows"]), f"{part['renewal_rate']:.3f}",
+                      f"{part['end_date_min']} .. {part['end_date_max']}",
+                      f"{part['as_of_min']} .. {part['as_of_max']}")
+    console.print(parts)
+    metrics = Table(title=f"test window {report['test_window'][0]} .. {report['test_window'][1]}")
+    for column in ("model", "AUC", "log loss", "Brier", "ECE", "top-decile lift"):
+        metrics.add_column(column)
+    for name, m in report["models"].items():
+        metrics.add_row(name, f"{m['auc']:.4f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}",
+                        f"{m['ece']:.4f}", f"{m['top_decile_lift']:.2f}")
+    console.print(metrics)
+    console.print(f"heuristic factor fitted on train: {report['factor']:.3f} "
+                  f"(the source's example: {report['source_factor']})")
+    console.print(f"calibration: {report['calibration']['method']} (cross-fitted log loss "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in
+                              report["calibration"]["cross_fitted_log_loss"].items()) + ")")
+    if result.registration is not None:
+        r = result.registration
+        console.print(f"registered {r.name} v{r.version} as [bold]{r.alias}[/]: {r.reason}")
+    if result.run_id:
+        console.print(f"MLflow run {result.run_id} at {uri}")
+    console.print(f"report: {Path(out) / 'report.json'}")

@@ -1,0 +1,43 @@
+"""Shared, session-scoped fixtures: one small simulated data directory, one training set, one fit.
+
+800 accounts over 24 months gives ~670 decided contracts: enough for every part of the time
+split, small enough to keep the whole module well under two minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.config import TrainConfig
+from training.dataset import TrainingSet, build_training_set
+from training.fit import FittedModels, fit_models
+
+ACCOUNTS = 800
+MONTHS = 24
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from renewal.simulator import simulate
+
+    out = tmp_path_factory.mktemp("simulated")
+    simulate(out, accounts=ACCOUNTS, seed=SEED, months=MONTHS)
+    return out
+
+
+@pytest.fixture(scope="session")
+def train_config() -> TrainConfig:
+    return TrainConfig()
+
+
+@pytest.fixture(scope="session")
+def training_set(data_dir: Path, train_config: TrainConfig) -> TrainingSet:
+    return build_training_set(data_dir, train_config)
+
+
+@pytest.fixture(scope="session")
+def fitted(training_set: TrainingSet, train_config: TrainConfig) -> FittedModels:
+    return fit_models(training_set, train_config)

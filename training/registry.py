@@ -1,0 +1,115 @@
+"""MLflow model registry: register each trained model, and decide champion vs challenger.
+
+The rule: a new model becomes ``champion`` only if it beats the current champion **on the same
+test window** — lower log loss, ties broken by higher AUC — so the current champion is re-scored
+on the new test rows (old reports are on old windows and not comparable). Otherwise it gets
+``challenger``. ``promote=True`` forces champion. Aliases, not the deprecated stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from renewal.errors import RenewalError
+from training.evaluate import model_metrics
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What happened to the new model in the registry, and why."""
+
+    name: str
+    version: str
+    alias: str
+    reason: str
+    champion_version: str | None = None
+    champion_metrics: dict[str, float] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def beats(new: dict[str, float], old: dict[str, float], tolerance: float = 1e-9) -> bool:
+    """Lower log loss wins; within ``tolerance`` it is a tie broken by strictly higher AUC."""
+    if new["log_loss"] < old["log_loss"] - tolerance:
+        return True
+    if abs(new["log_loss"] - old["log_loss"]) <= tolerance:
+        return new["auc"] > old["auc"] + tolerance
+    return False
+
+
+def current_champion(client: Any, name: str) -> Any | None:
+    """The model version holding the champion alias, or None when there is none yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def champion_metrics_on(
+    name: str, version: Any, test_features: pd.DataFrame, renewed: np.ndarray
+) -> dict[str, float]:
+    """Load the current champion and score it on the new test rows."""
+    import mlflow.pyfunc
+
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+        output = model.predict(test_features)
+    except Exception as exc:  # an unloadable champion must not block training: report it
+        raise RenewalError(
+            f"the current champion {name} v{version.version} cannot score the new test window: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}; use --promote to replace it"
+        ) from exc
+    return model_metrics(renewed, output["probability"].to_numpy(dtype=float),
+                         f"champion v{version.version}")
+
+
+def register_model(
+    model_uri: str,
+    new_metrics: dict[str, float],
+    test_features: pd.DataFrame,
+    renewed: np.ndarray,
+    name: str = "renewal",
+    promote: bool = False,
+    tags: dict[str, str] | None = None,
+) -> Registration:
+    """Register ``model_uri`` under ``name`` and set champion or challenger by the rule."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    champion = current_champion(client, name)
+    old_metrics = None
+    if promote:
+        alias, reason = CHAMPION, "forced by --promote"
+    elif champion is None:
+        alias, reason = CHAMPION, "no champion yet"
+    else:
+        old_metrics = champion_metrics_on(name, champion, test_features, renewed)
+        if beats(new_metrics, old_metrics):
+            alias = CHAMPION
+            reason = (f"beats champion v{champion.version} on this test window: log loss "
+                      f"{new_metrics['log_loss']:.4f} vs {old_metrics['log_loss']:.4f}, "
+                      f"AUC {new_metrics['auc']:.4f} vs {old_metrics['auc']:.4f}")
+        else:
+            alias = CHALLENGER
+            reason = (f"does not beat champion v{champion.version} on this test window: log loss "
+                      f"{new_metrics['log_loss']:.4f} vs {old_metrics['log_loss']:.4f}, "
+                      f"AUC {new_metrics['auc']:.4f} vs {old_metrics['auc']:.4f}")
+    version = mlflow.register_model(model_uri, name, tags=tags or None)
+    client.set_registered_model_alias(name, alias, version.version)
+    client.set_model_version_tag(name, version.version, "alias_reason", reason)
+    return Registration(
+        name=name, version=str(version.version), alias=alias, reason=reason,
+        champion_version=str(champion.version) if champion is not None else None,
+        champion_metrics=old_metrics,
+    )

@@ -1,0 +1,260 @@
+"""The training job: data → training set → models → report and plots → MLflow → registry.
+
+Each stage is a function of its own module; this one only orders them, writes the outputs
+atomically and tells the caller (the CLI's progress bar) which step it is on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from renewal.datadir import atomic_path
+from training.config import TrainConfig
+from training.dataset import LABEL, TrainingSet, build_training_set
+from training.evaluate import calibration_against_heuristic, model_metrics, reliability_table
+from training.fit import FittedModels, fit_models, score_all
+from training.heuristic import SOURCE_FACTOR
+from training.registry import Registration
+from training.scorer import RenewalScorer
+
+STEPS = ("validate", "features", "fit", "evaluate", "mlflow")
+PLOTS = ("reliability.png", "feature_importance.png", "contributions.png", "lift.png")
+
+
+@dataclass
+class TrainResult:
+    """Everything a caller may want after training (the report is also on disk)."""
+
+    out_dir: Path
+    report: dict[str, Any]
+    training_set: TrainingSet
+    fitted: FittedModels
+    test_probabilities: dict[str, np.ndarray]
+    run_id: str | None = None
+    model_uri: str | None = None
+    registration: Registration | None = None
+
+    @property
+    def scorer(self) -> RenewalScorer:
+        return self.fitted.scorer
+
+
+def build_report(
+    training_set: TrainingSet, fitted: FittedModels, config: TrainConfig,
+    probabilities: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """report.json: sizes, windows, fitted factor, metrics per model, calibration tables."""
+    test = training_set.part("test")
+    y = test[LABEL].to_numpy(dtype=int)
+    models = {name: model_metrics(y, p, name) for name, p in probabilities.items()}
+    windows = training_set.windows
+    report: dict[str, Any] = {
+        "n_train": int(len(training_set.part("train"))),
+        "n_calibration": int(len(training_set.part("calibration"))),
+        "n_test": int(len(test)),
+        "test_window": [windows.test_start.isoformat(), windows.test_end.isoformat()],
+        "factor": fitted.factor,
+        "source_factor": SOURCE_FACTOR,
+        "models": models,
+        "calibration_against_heuristic": calibration_against_heuristic(
+            test, y, probabilities["lightgbm"], probabilities["heuristic"]),
+        "reliability": {name: reliability_table(y, p).to_dict(orient="records")
+                        for name, p in probabilities.items()},
+        "windows": windows.as_dict(),
+        "parts": training_set.summary(),
+        "excluded": training_set.excluded,
+        "calibration": {"method": fitted.scorer.calibrator.method,
+                        "cross_fitted_log_loss": fitted.calibration_log_loss},
+        "lightgbm": {"best_iteration": fitted.best_iteration,
+                     "base_probability": fitted.scorer.base_probability},
+        "features": fitted.scorer.feature_names,
+        "horizon_days": config.horizon_days,
+        "seed": config.seed,
+    }
+    if "oracle" in models:
+        lgbm, oracle = models["lightgbm"], models["oracle"]
+        report["vs_oracle"] = {
+            "auc_ratio": lgbm["auc"] / oracle["auc"],
+            "brier_ratio": lgbm["brier"] / oracle["brier"],
+        }
+    return report
+
+
+def write_json(path: Path, data: Any) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plots(out_dir: Path, test: pd.DataFrame, fitted: FittedModels,
+                probabilities: dict[str, np.ndarray]) -> list[Path]:
+    """The four PNGs, from the test window."""
+    from training import plots
+
+    y = test[LABEL].to_numpy(dtype=int)
+    scorer = fitted.scorer
+    X = scorer.prepare(test)
+    contributions, _ = scorer.contributions(X)
+    gain = scorer.booster.feature_importance(importance_type="gain")
+    return [
+        plots.reliability_diagram(y, probabilities, out_dir / PLOTS[0]),
+        plots.feature_importance(scorer.feature_names, gain, out_dir / PLOTS[1]),
+        plots.contribution_summary(scorer.feature_names, contributions, out_dir / PLOTS[2]),
+        plots.lift_curve(y, probabilities, out_dir / PLOTS[3]),
+    ]
+
+
+def write_outputs(result: TrainResult) -> None:
+    """report.json, the plots, test predictions and the scorer (joblib) into ``out_dir``."""
+    import joblib
+
+    out_dir = result.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    test = result.training_set.part("test")
+    write_plots(out_dir, test, result.fitted, result.test_probabilities)
+    predictions = test[["contract_id", "account_id", "end_date", "as_of", LABEL]].copy()
+    for name, p in result.test_probabilities.items():
+        predictions[f"p_{name}"] = p
+    with atomic_path(out_dir / "test_predictions.parquet") as tmp:
+        predictions.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / "scorer.joblib") as tmp:
+        joblib.dump(result.scorer, tmp)
+    write_json(out_dir / "report.json", result.report)
+
+
+def run_training(
+    data_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    *,
+    feature_config: Any = None,
+    tracking_uri: str | None = None,
+    experiment: str = "renewal",
+    register: bool = True,
+    promote: bool = False,
+    model_name: str = "renewal",
+    validate: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    registry: Any = None,
+    training_set: TrainingSet | None = None,
+) -> TrainResult:
+    """Train, evaluate, write ``out_dir`` and (when ``tracking_uri``) log and register.
+
+    ``training_set`` skips validation and feature building (notebooks, tests, re-fits).
+    """
+    step = on_step or (lambda _name: None)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[name] = round(now - started, 2)
+        started = now
+
+    step("validate")
+    if validate and training_set is None:
+        from renewal.contract import validate_data_dir
+
+        validate_data_dir(data_dir).raise_for_problems()
+    lap("validate")
+
+    step("features")
+    if training_set is None:
+        training_set = build_training_set(data_dir, config, feature_config)
+    lap("features")
+
+    step("fit")
+    fitted = fit_models(training_set, config, registry)
+    lap("fit")
+
+    step("evaluate")
+    test = training_set.part("test")
+    probabilities = score_all(fitted, test)
+    report = build_report(training_set, fitted, config, probabilities)
+    from training.lineage import data_fingerprint
+
+    report["data"] = {
+        "fingerprint": data_fingerprint(data_dir),
+        "first_snapshot": training_set.summary()[0]["as_of_min"],
+        "last_contract_end": training_set.windows.test_end.isoformat(),
+    }
+    result = TrainResult(out_dir, report, training_set, fitted, probabilities)
+    fitted.scorer.metadata.update({
+        "test_metrics": report["models"]["lightgbm"],
+        "heuristic_test_metrics": report["models"]["heuristic"],
+        "data_fingerprint": report["data"]["fingerprint"]["sha256"],
+        "test_window": report["test_window"],
+    })
+    write_outputs(result)
+    lap("evaluate")
+
+    if tracking_uri is not None:
+        step("mlflow")
+        log_and_register(result, config, tracking_uri, experiment, register, promote, model_name,
+                         feature_config)
+        lap("mlflow")
+    report["timings_seconds"] = timings
+    write_json(out_dir / "report.json", report)
+    return result
+
+
+def log_and_register(
+    result: TrainResult, config: TrainConfig, tracking_uri: str, experiment: str,
+    register: bool, promote: bool, model_name: str, feature_config: Any,
+) -> None:
+    """One MLflow run: params, metrics, report + plots, the pyfunc; then the registry rule."""
+    import mlflow
+
+    from training.pyfunc import model_input
+    from training.registry import register_model
+    from training.tracking import configure, flat_params, log_pyfunc
+
+    configure(tracking_uri, experiment)
+    report = result.report
+    test = result.training_set.part("test")
+    with mlflow.start_run() as run:
+        params = {"train": config.model_dump(mode="json"),
+                  "features": json.dumps(result.scorer.feature_names),
+                  "data.fingerprint": report["data"]["fingerprint"]["sha256"],
+                  "data.first_snapshot": report["data"]["first_snapshot"],
+                  "data.last_contract_end": report["data"]["last_contract_end"],
+                  "calibration.method": report["calibration"]["method"]}
+        if feature_config is not None and hasattr(feature_config, "model_dump"):
+            params["feature_config"] = feature_config.model_dump(mode="json")
+        mlflow.log_params(flat_params(params))
+        for name, metrics in report["models"].items():
+            mlflow.log_metrics({f"{name}.{k}": v for k, v in metrics.items()
+                                if v is not None and np.isfinite(v)})
+        mlflow.log_metrics({"n_train": report["n_train"], "n_calibration": report["n_calibration"],
+                            "n_test": report["n_test"], "factor": report["factor"]})
+        mlflow.set_tags({"test_window": "..".join(report["test_window"]),
+                         "data_fingerprint": report["data"]["fingerprint"]["sha256"]})
+        for name in (*PLOTS, "report.json"):
+            mlflow.log_artifact(str(result.out_dir / name))
+        example = test.head(5)
+        result.model_uri = log_pyfunc(result.scorer, example, config.explain_top_k)
+        result.run_id = run.info.run_id
+        report["mlflow"] = {"run_id": run.info.run_id, "model_uri": result.model_uri,
+                            "tracking_uri": tracking_uri, "experiment": experiment}
+        if register:
+            result.registration = register_model(
+                result.model_uri, report["models"]["lightgbm"],
+                model_input(result.scorer, test), test[LABEL].to_numpy(dtype=int),
+                name=model_name, promote=promote,
+                tags={"data_fingerprint": report["data"]["fingerprint"]["sha256"],
+                      "test_window": "..".join(report["test_window"])},
+            )
+            report["registration"] = result.registration.as_dict()
+            mlflow.set_tag("registered_alias", result.registration.alias)
+        write_json(result.out_dir / "report.json", report)
+        mlflow.log_artifact(str(result.out_dir / "report.json"))
