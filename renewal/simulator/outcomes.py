@@ -1,7 +1,7 @@
 """Contract chains and renewal outcomes, drawn from the latent state (never from observables).
 
-Each term's outcome is decided some weeks before its end date (60 days for yearly terms,
-14 for monthly): ``renewed ~ Bernoulli(p)`` with ``logit p`` a function of the latent health
+Each term's outcome is decided before its end date (90 days for yearly terms, at its start
+for monthly ones): ``renewed ~ Bernoulli(p)`` with ``logit p`` a function of the latent health
 over the three months before the decision, of whether and when the account activated, and of
 tenure. ``p`` is written to ``truth.parquet``: the best any model could know.
 """
@@ -82,8 +82,8 @@ def draw_contracts(rng: np.random.Generator, population: Population, health: np.
         start_dates = calendar.dates(start)
         end = (add_months(start_dates, term) - calendar.start).astype(np.int64) - 1
         yearly = term == 12
-        decision = end - np.where(yearly, p.decision_days_before_end_yearly,
-                                  p.decision_days_before_end_monthly)
+        decision = np.maximum(start, end - np.where(
+            yearly, p.decision_days_before_end_yearly, p.decision_days_before_end_monthly))
         health_now = _health_before(health, calendar, accounts, decision)
         act = activation_day[accounts]
         in_window = population.activated_in_window[accounts]

@@ -66,8 +66,11 @@ class SimulatorParams:
     renewal_never_activated: float = -3.5
     renewal_tenure_bonus: float = 0.4  # second and later terms
     monthly_renewal_intercept: float = 3.6
-    decision_days_before_end_yearly: int = 60
-    decision_days_before_end_monthly: int = 14
+    # The customer makes up its mind about three months before expiry (the domain's horizon);
+    # a monthly term is decided as it starts. truth.parquet is then what was knowable at the
+    # snapshot a model predicts from, and the wind-down after the decision is the late signal.
+    decision_days_before_end_yearly: int = 90
+    decision_days_before_end_monthly: int = 31
     wind_down_floor: float = 0.35  # engagement multiplier reached at end_date by churners
 
     # --- usage ------------------------------------------------------------------------------------
