@@ -101,6 +101,33 @@ FEATURES: tuple[Feature, ...] = (
        "Sum of logins in (T-30, T]."),
     _f("key_actions_30d", "{value:.0f} key actions in the last 30 days", "actions", "low", False,
        "usage", "Sum of key actions in (T-30, T]."),
+    _f("key_actions_per_seat_30d", "{value:.1f} key actions per seat in the last 30 days",
+       "actions/seat", "low", False, "usage", "key_actions_30d / seats: business volume against "
+       "the seats the account bought, comparable across account sizes."),
+    _f("logins_per_seat_30d", "{value:.1f} logins per seat in the last 30 days", "logins/seat",
+       "low", False, "usage", "logins_30d / seats."),
+    # --- activity over the last 90 days (the domain's "3 months before expiry") ------------
+    _f("observed_days_90d", "{value:.0f} of the last 90 days observed", "days", None, False,
+       "usage", "Days in (T-90, T] on or after the account's first day (90 unless young)."),
+    _f("active_days_90d", "{value:.0f} active days in the last 90 days", "days", "low", True,
+       "usage", "Days in (T-90, T] whose tier is at least active_min_tier."),
+    _f("active_day_share_90d", "active on {value:.0%} of the observed last 90 days", "share",
+       "low", True, "usage", "active_days_90d / observed_days_90d: fair to young accounts."),
+    _f("key_actions_per_seat_90d", "{value:.1f} key actions per seat in the last 90 days",
+       "actions/seat", "low", False, "usage", "Sum of key actions in (T-90, T] / seats."),
+    _f("logins_per_seat_90d", "{value:.1f} logins per seat in the last 90 days", "logins/seat",
+       "low", False, "usage", "Sum of logins in (T-90, T] / seats."),
+    _f("logged_in_seat_days_90d", "{value:.0f} logged-in seat-days in the last 90 days",
+       "seat-days", "low", False, "usage", "Sum over the days of (T-90, T] of the seats logged "
+       "in that day (the daily table's active_users). Before activation this is the pilot "
+       "team's attendance."),
+    _f("logged_in_seat_day_share_90d", "seats logged in on {value:.0%} of seat-days in the "
+       "last 90 days", "share", "low", True, "usage", "logged_in_seat_days_90d / (seats x "
+       "observed_days_90d): breadth and regularity of use together."),
+    _f("key_actions_per_logged_in_seat_day_90d", "{value:.1f} key actions per logged-in "
+       "seat-day in the last 90 days", "actions/seat-day", "low", False, "usage",
+       "Key actions in (T-90, T] / logged_in_seat_days_90d: how much work a logged-in user "
+       "does; null without a login."),
     _f("logins_change_30d", "logins changed {value:+.0%} vs the 30 days before", "ratio", "low",
        False, "usage", "(logins in (T-30,T] - logins in (T-60,T-30]) / the latter; null if the "
        "latter is 0 or the account is younger than 60 days."),

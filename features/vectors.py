@@ -35,7 +35,7 @@ _ZERO_WHEN_ABSENT = (
     "monthly_active_months_3m", "observed_months_3m", "activity_rate_3m", "logins_30d",
     "key_actions_30d", "active_sites_30d", "bugs_90d", "feature_requests_90d",
     "usage_questions_90d", "open_high_bugs", "overdue_high_bugs", "overdue_bugs",
-    "cumulative_value",
+    "cumulative_value", "observed_days_90d", "active_days_90d", "logged_in_seat_days_90d",
 )
 
 

@@ -1,8 +1,12 @@
-"""Activity over calendar windows ending at as_of: 30-day tiers, ISO weeks, calendar months.
+"""Activity over calendar windows ending at as_of: 30/90-day windows, ISO weeks, calendar months.
 
 Young accounts: the daily table starts at the account's first day, so ``observed_*`` columns
 count how much of each window the account could have been active in; ratios are taken over
 observed days, and trends are NULL (unknown) unless both 30-day windows were fully observed.
+
+Volumes are also given per opened seat: a 5-seat and a 200-seat account doing the same number
+of key actions are in very different health, and the domain measures activity against seats.
+The 90-day window matches the domain's "activity in the 3 months before expiry".
 """
 
 from __future__ import annotations
@@ -36,29 +40,72 @@ def daily_in_lookback(window: Window) -> ir.Table:
         key_actions=daily.key_actions,
         logins=daily.logins,
         active_users=daily.active_users,
+        seats=daily.seats,
         tier=daily.tier,
         active=daily.active,
         offset=days_between(spine.as_of, daily.date),
     )
 
 
-def last_30_days(rows: ir.Table) -> ir.Table:
+def last_30_days_metrics(rows: ir.Table) -> dict[str, ir.Value]:
     """Tier counts in (T-30, T], sums for the trend windows (T-30, T] vs (T-60, T-30]."""
     recent = rows.offset < 30
     prior = (rows.offset >= 30) & (rows.offset < 60)
     tier_counts = {f"tier_{t}_days_30d": count_if(rows, recent & (rows.tier == t)) for t in TIERS}
+    seats = rows.seats.max().cast("float64")  # constant per account
     sums = {}
     for column in ("logins", "key_actions", "active_users"):
         sums[f"{column}_30d"] = rows[column].sum(where=recent).fill_null(0)
         sums[f"{column}_prior_30d"] = rows[column].sum(where=prior).fill_null(0)
-    return rows.group_by(KEYS).aggregate(
+    return dict(
         observed_days_30d=count_if(rows, recent),
         observed_days_60d=count_if(rows, rows.offset < 60),
         active_days_30d=count_if(rows, recent & rows.active),
         max_daily_active_users_30d=rows.active_users.max(where=recent).fill_null(0),
+        key_actions_per_seat_30d=sums["key_actions_30d"].cast("float64") / seats,
+        logins_per_seat_30d=sums["logins_30d"].cast("float64") / seats,
         **tier_counts,
         **sums,
     )
+
+
+def last_90_days_metrics(rows: ir.Table) -> dict[str, ir.Value]:
+    """Activity in (T-90, T]: active days, volumes per seat, logged-in seat-days and their share.
+
+    Three months smooth out the day-to-day noise of a 30-day window; per-seat and per-seat-day
+    ratios make accounts of different sizes comparable. Young accounts: shares are over the
+    observed days; per-seat volumes are sums over what was observed (see observed_days_90d).
+    """
+    recent = rows.offset < 90
+    seats = rows.seats.max().cast("float64")  # constant per account
+    observed = count_if(rows, recent)
+    active = count_if(rows, recent & rows.active)
+    key_actions = rows.key_actions.sum(where=recent).fill_null(0)
+    logins = rows.logins.sum(where=recent).fill_null(0)
+    seat_days = rows.active_users.sum(where=recent).fill_null(0)
+    return dict(
+        observed_days_90d=observed,
+        active_days_90d=active,
+        active_day_share_90d=active / observed.nullif(0).cast("float64"),
+        key_actions_per_seat_90d=key_actions.cast("float64") / seats,
+        logins_per_seat_90d=logins.cast("float64") / seats,
+        logged_in_seat_days_90d=seat_days,
+        logged_in_seat_day_share_90d=seat_days.cast("float64")
+        / (seats * observed.nullif(0).cast("float64")),
+        key_actions_per_logged_in_seat_day_90d=key_actions.cast("float64")
+        / seat_days.nullif(0).cast("float64"),
+    )
+
+
+def last_30_days(rows: ir.Table) -> ir.Table:
+    """The 30-day window aggregates of every spine row."""
+    return rows.group_by(KEYS).aggregate(**last_30_days_metrics(rows))
+
+
+def recent_activity(rows: ir.Table) -> ir.Table:
+    """The 30- and 90-day window aggregates of every spine row, in one pass over its rows."""
+    return rows.group_by(KEYS).aggregate(**last_30_days_metrics(rows),
+                                         **last_90_days_metrics(rows))
 
 
 def trends(last30: ir.Table) -> ir.Table:
@@ -175,7 +222,7 @@ def working_day_thresholds(
 def activity_features(window: Window) -> ir.Table:
     """All daily-table window features of every spine row, from one join of the look-back."""
     rows = daily_in_lookback(window)
-    last30 = trends(last_30_days(rows))
+    last30 = trends(recent_activity(rows))
     weekly = weekly_active(rows, window.config)
     monthly = monthly_active(rows, window)
     peaks = peak_week(rows)

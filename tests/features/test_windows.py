@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 from conftest import d, days
 
@@ -155,3 +156,62 @@ def test_spine_rows_each_use_their_own_as_of(make_dir):
                                                             "2024-02-15"]
     assert frame.active_days_30d.tolist() == [10, 30, 30]
     assert frame.tenure_days.tolist() == [9, 45, 45]
+
+
+def _user_day(account: str, day: str, user: str, logins: int, key_actions: int) -> dict:
+    return {"account_id": account, "date": d(day), "user_id": user, "logins": logins,
+            "key_actions": key_actions}
+
+
+def test_90_day_window_per_seat_volumes_and_logged_in_seat_days(make_dir):
+    accounts = [{"account_id": "a", "signed_at": "2023-10-01", "seats": 4},
+                {"account_id": "young", "signed_at": "2024-03-12", "seats": 2},
+                {"account_id": "idle", "signed_at": "2023-10-01", "seats": 3}]
+    # T = 2024-03-31: T-90 = 01-01 (outside), T-89 = 01-02 (inside), T (inside), T+1 (future).
+    usage = [
+        _user_day("a", "2024-01-01", "u1", 5, 100),
+        _user_day("a", "2024-01-02", "u1", 1, 3), _user_day("a", "2024-01-02", "u2", 2, 5),
+        _user_day("a", "2024-03-01", "u1", 1, 0),  # logged in, no key action: not active
+        _user_day("a", "2024-03-31", "u1", 2, 2), _user_day("a", "2024-03-31", "u2", 1, 1),
+        _user_day("a", "2024-03-31", "u3", 1, 0),
+        _user_day("a", "2024-04-01", "u1", 9, 50),
+        _user_day("young", "2024-03-12", "u1", 1, 2),
+    ]
+    frame = _vector(make_dir(accounts, usage), "2024-03-31")
+    a = frame.loc["a"]
+    assert (a.observed_days_90d, a.active_days_90d) == (90, 2)
+    assert a.active_day_share_90d == pytest.approx(2 / 90)
+    assert a.key_actions_per_seat_90d == pytest.approx((3 + 5 + 0 + 2 + 1 + 0) / 4)
+    assert a.logins_per_seat_90d == pytest.approx((1 + 2 + 1 + 2 + 1 + 1) / 4)
+    assert a.logged_in_seat_days_90d == 2 + 1 + 3
+    assert a.logged_in_seat_day_share_90d == pytest.approx(6 / (4 * 90))
+    assert a.key_actions_per_logged_in_seat_day_90d == pytest.approx(11 / 6)
+    # The last 30 days, (03-01, 03-31], hold only T itself.
+    assert a.key_actions_per_seat_30d == pytest.approx(3 / 4)
+    assert a.logins_per_seat_30d == pytest.approx(4 / 4)
+
+    young = frame.loc["young"]  # 20 days old: shares are over what could be observed
+    assert (young.observed_days_90d, young.active_days_90d) == (20, 1)
+    assert young.active_day_share_90d == pytest.approx(1 / 20)
+    assert young.logged_in_seat_day_share_90d == pytest.approx(1 / (2 * 20))
+    assert young.key_actions_per_logged_in_seat_day_90d == pytest.approx(2.0)
+
+    idle = frame.loc["idle"]  # no usage at all: zero volumes, intensity unknown (not zero)
+    assert (idle.active_days_90d, idle.logged_in_seat_days_90d) == (0, 0)
+    assert idle.key_actions_per_seat_90d == 0 and idle.logged_in_seat_day_share_90d == 0
+    assert pd.isna(idle.key_actions_per_logged_in_seat_day_90d)
+
+
+def test_90_day_seat_days_sum_active_users_of_account_grain_sites(make_dir):
+    accounts = [{"account_id": "a", "signed_at": "2024-01-01", "seats": 5}]
+    usage = [
+        {"account_id": "a", "date": d("2024-03-30"), "site_id": "S1", "logins": 3,
+         "key_actions": 4, "active_users": 2},
+        {"account_id": "a", "date": d("2024-03-30"), "site_id": "S2", "logins": 1,
+         "key_actions": 0, "active_users": 1},
+    ]
+    row = _vector(make_dir(accounts, usage), "2024-03-31").loc["a"]
+    assert row.logged_in_seat_days_90d == 3
+    assert row.observed_days_90d == 90  # signed on T-90: (T-90, T] is fully observed
+    assert row.logged_in_seat_day_share_90d == pytest.approx(3 / (5 * 90))
+    assert row.key_actions_per_logged_in_seat_day_90d == pytest.approx(4 / 3)
