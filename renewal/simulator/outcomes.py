@@ -86,9 +86,13 @@ def draw_contracts(rng: np.random.Generator, population: Population, health: np.
             yearly, p.decision_days_before_end_yearly, p.decision_days_before_end_monthly))
         health_now = _health_before(health, calendar, accounts, decision)
         act = activation_day[accounts]
-        in_window = population.activated_in_window[accounts]
-        activation_effect = np.where(in_window, 0.0, np.where(
-            act <= decision, p.renewal_late_activation, p.renewal_never_activated))
+        window_end = population.signed_day[accounts] + population.activation_window[accounts]
+        in_window = population.activated_in_window[accounts] & (act <= decision)
+        # Only what has happened by the decision day counts: a term decided while the
+        # activation window is still open carries no activation penalty yet.
+        activation_effect = np.where(
+            in_window | (decision < window_end), 0.0,
+            np.where(act <= decision, p.renewal_late_activation, p.renewal_never_activated))
         intercept = np.where(yearly, p.renewal_intercept, p.monthly_renewal_intercept)
         logit = (intercept + p.renewal_health_slope * (health_now - p.quality_mean)
                  + activation_effect + (p.renewal_tenure_bonus if term_number else 0.0))
