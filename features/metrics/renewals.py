@@ -1,0 +1,115 @@
+"""Logo renewal rate and net dollar retention per renewal month (month of the contract's end).
+
+Only contracts that ended on or before ``as_of`` count. A contract whose outcome is still
+null is reported as ``contracts_undecided`` and kept out of the rates: it is neither renewed
+nor churned yet, and counting it either way would bias the rate.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from features.metrics.frames import (
+    GroupBy,
+    attach_group,
+    month_label,
+    period_keys,
+    safe_ratio,
+)
+
+PERIOD = "renewal_month"
+RENEWAL_COLUMNS = (
+    "contracts_due", "contracts_renewed", "contracts_churned", "renewal_rate",
+    "contracts_undecided",
+)
+NDR_COLUMNS = (
+    "contracts_due", "contracts_renewed", "contracts_churned", "beginning_arr", "expansion_arr",
+    "contraction_arr", "churned_arr", "ending_arr", "ndr", "renewed_next_arr_assumed",
+    "contracts_undecided",
+)
+
+
+def ended_contracts(
+    contracts: pd.DataFrame, accounts: pd.DataFrame, as_of: date, by: GroupBy | None
+) -> pd.DataFrame:
+    """Contracts ending on or before ``as_of``, with their renewal month and group."""
+    ended = contracts[contracts["end_date"] <= pd.Timestamp(as_of)].copy()
+    ended[PERIOD] = month_label(ended["end_date"])
+    return attach_group(ended, accounts, by)
+
+
+def renewal_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
+    """Per renewal month: contracts due (outcome known), renewed, churned, renewal rate."""
+    keys = period_keys(PERIOD, by)
+    flags = ended.assign(
+        due=ended["renewed"].notna(),
+        renewed_=ended["renewed"].fillna(False).astype(bool),
+        churned=(~ended["renewed"].fillna(True)).astype(bool),
+        undecided=ended["renewed"].isna(),
+    )
+    table = flags.groupby(keys, sort=True).agg(
+        contracts_due=("due", "sum"),
+        contracts_renewed=("renewed_", "sum"),
+        contracts_churned=("churned", "sum"),
+        contracts_undecided=("undecided", "sum"),
+    ).reset_index()
+    table["renewal_rate"] = safe_ratio(table["contracts_renewed"], table["contracts_due"])
+    return _typed(table, keys, RENEWAL_COLUMNS)
+
+
+def ndr_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
+    """Per renewal month: beginning ARR, expansion, contraction, churned ARR and NDR.
+
+    A renewed contract without ``next_arr`` is counted flat (next = arr) and reported in
+    ``renewed_next_arr_assumed``; ``next_arr`` of a churned contract is ignored.
+    """
+    keys = period_keys(PERIOD, by)
+    decided = ended["renewed"].notna()
+    renewed = ended["renewed"].fillna(False).astype(bool)
+    assumed = renewed & ended["next_arr"].isna()
+    next_arr = ended["next_arr"].fillna(ended["arr"]).astype("float64")
+    change = (next_arr - ended["arr"]).where(renewed, 0.0)
+    flags = pd.DataFrame({
+        **{k: ended[k] for k in keys},
+        "due": decided,
+        "renewed": renewed,
+        "churned": decided & ~renewed,
+        "undecided": ~decided,
+        "beginning_arr": ended["arr"].where(decided, 0.0),
+        "expansion_arr": change.clip(lower=0),
+        "contraction_arr": (-change).clip(lower=0),
+        "churned_arr": ended["arr"].where(decided & ~renewed, 0.0),
+        "assumed": assumed,
+    })
+    table = flags.groupby(keys, sort=True).agg(
+        contracts_due=("due", "sum"),
+        contracts_renewed=("renewed", "sum"),
+        contracts_churned=("churned", "sum"),
+        contracts_undecided=("undecided", "sum"),
+        beginning_arr=("beginning_arr", "sum"),
+        expansion_arr=("expansion_arr", "sum"),
+        contraction_arr=("contraction_arr", "sum"),
+        churned_arr=("churned_arr", "sum"),
+        renewed_next_arr_assumed=("assumed", "sum"),
+    ).reset_index()
+    table["ending_arr"] = (
+        table["beginning_arr"] + table["expansion_arr"] - table["contraction_arr"]
+        - table["churned_arr"]
+    )
+    table["ndr"] = safe_ratio(table["ending_arr"], table["beginning_arr"])
+    return _typed(table, keys, NDR_COLUMNS)
+
+
+def _typed(table: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Fixed column order; counts as int64, money as float64, rates nullable Float64."""
+    out = table[[*keys, *columns]].copy()
+    for column in columns:
+        if column.startswith("contracts_") or column == "renewed_next_arr_assumed":
+            out[column] = out[column].astype("int64")
+        elif column.endswith("_arr"):  # sums of float money: to the cent, not 0.590000000004
+            out[column] = out[column].astype("float64").round(2)
+    for key in keys:
+        out[key] = out[key].astype("string")
+    return out.reset_index(drop=True)
