@@ -15,22 +15,35 @@ from training.config import LightGBMParams
 from training.scorer import FeatureSpec
 
 
+def leaf_minimum(configured: int, n_train: int) -> int:
+    """At most a twentieth of the training rows per leaf (at least 5).
+
+    The configured minimum suits thousands of rows; on a small data set it would forbid every
+    split and leave a constant model.
+    """
+    return max(5, min(configured, n_train // 20))
+
+
 def booster_params(
-    specs: Sequence[FeatureSpec], params: LightGBMParams, seed: int, num_threads: int
+    specs: Sequence[FeatureSpec], params: LightGBMParams, seed: int, num_threads: int,
+    n_train: int | None = None,
 ) -> dict:
     """LightGBM parameters: deterministic for a seed, monotone constraints from the specs."""
+    min_leaf = params.min_data_in_leaf
+    if n_train is not None:
+        min_leaf = leaf_minimum(min_leaf, n_train)
     out = {
         "objective": "binary",
         "metric": "binary_logloss",
         "learning_rate": params.learning_rate,
         "num_leaves": params.num_leaves,
-        "min_data_in_leaf": params.min_data_in_leaf,
+        "min_data_in_leaf": min_leaf,
         "feature_fraction": params.feature_fraction,
         "bagging_fraction": params.bagging_fraction,
         "bagging_freq": params.bagging_freq,
         "lambda_l2": params.lambda_l2,
         "cat_smooth": 20.0,
-        "min_data_per_group": 50,
+        "min_data_per_group": min(50, min_leaf),
         "seed": seed,
         "deterministic": True,
         "force_col_wise": True,
@@ -62,7 +75,7 @@ def fit_booster(
     )
     valid_set = lgb.Dataset(X_valid, label=y_valid, reference=train_set)
     booster = lgb.train(
-        booster_params(specs, params, seed, num_threads),
+        booster_params(specs, params, seed, num_threads, n_train=len(y_train)),
         train_set,
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],

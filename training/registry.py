@@ -81,8 +81,14 @@ def register_model(
     name: str = "renewal",
     promote: bool = False,
     tags: dict[str, str] | None = None,
+    heuristic_metrics: dict[str, float] | None = None,
 ) -> Registration:
-    """Register ``model_uri`` under ``name`` and set champion or challenger by the rule."""
+    """Register ``model_uri`` under ``name`` and set champion or challenger by the rule.
+
+    A model that does not beat the activity heuristic on its own test window (log loss) is never
+    promoted automatically, not even as the first version: serving it would be worse than the
+    rule of thumb it is meant to replace.
+    """
     import mlflow
     from mlflow import MlflowClient
 
@@ -91,6 +97,10 @@ def register_model(
     old_metrics = None
     if promote:
         alias, reason = CHAMPION, "forced by --promote"
+    elif heuristic_metrics is not None and not beats(new_metrics, heuristic_metrics):
+        alias = CHALLENGER
+        reason = (f"does not beat the activity heuristic on this test window: log loss "
+                  f"{new_metrics['log_loss']:.4f} vs {heuristic_metrics['log_loss']:.4f}")
     elif champion is None:
         alias, reason = CHAMPION, "no champion yet"
     else:

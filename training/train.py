@@ -251,6 +251,7 @@ def log_and_register(
                 result.model_uri, report["models"]["lightgbm"],
                 model_input(result.scorer, test), test[LABEL].to_numpy(dtype=int),
                 name=model_name, promote=promote,
+                heuristic_metrics=report["models"]["heuristic"],
                 tags={"data_fingerprint": report["data"]["fingerprint"]["sha256"],
                       "test_window": "..".join(report["test_window"])},
             )

@@ -122,25 +122,36 @@ def test_cli_trains_logs_registers_and_the_pyfunc_reproduces_predictions(
 def test_challenger_unless_it_beats_the_champion_and_promote_forces(
     data_dir, training_set, tracking_uri, tmp_path
 ):
+    """The rule on real metrics: which of two settings wins is the data's business, not ours.
+
+    Training A, then B, then A again on the same test window exercises both outcomes: whichever
+    of A and B is worse is the challenger once, and the better one stays champion.
+    """
     from mlflow import MlflowClient
 
     name = "renewal-rule"
-    weak = TrainConfig(lightgbm=LightGBMParams(max_rounds=3, early_stopping_rounds=1))
-    strong = TrainConfig()
+    config_a = TrainConfig(lightgbm=LightGBMParams(max_rounds=3, early_stopping_rounds=1))
+    config_b = TrainConfig()
 
     def train(config: TrainConfig, out: str, promote: bool = False):
-        return run_training(data_dir, tmp_path / out, config, training_set=training_set,
-                            tracking_uri=tracking_uri, experiment="rule-test", model_name=name,
-                            promote=promote).registration
+        result = run_training(data_dir, tmp_path / out, config, training_set=training_set,
+                              tracking_uri=tracking_uri, experiment="rule-test",
+                              model_name=name, promote=promote)
+        return result.registration, result.report["models"]["lightgbm"]
 
-    first = train(weak, "weak")
+    first, metrics_a = train(config_a, "a")
     assert (first.alias, first.reason) == ("champion", "no champion yet")
-    second = train(strong, "strong")
-    assert second.alias == "champion" and second.champion_version == first.version
-    assert second.champion_metrics["log_loss"] > 0  # the old champion was re-scored
-    third = train(weak, "weak-again")
-    assert third.alias == "challenger" and third.champion_version == second.version
-    forced = train(weak, "forced", promote=True)
+    second, metrics_b = train(config_b, "b")
+    b_wins = beats(metrics_b, metrics_a)
+    assert second.alias == ("champion" if b_wins else "challenger")
+    assert second.champion_version == first.version
+    # The old champion was re-scored on the new test window: the same window, the same metrics.
+    assert second.champion_metrics["log_loss"] == pytest.approx(metrics_a["log_loss"])
+    # A again either loses to B or ties with its own earlier version: a tie does not beat.
+    third, _ = train(config_a, "a-again")
+    assert third.alias == "challenger"
+    assert third.champion_version == (second.version if b_wins else first.version)
+    forced, _ = train(config_a, "forced", promote=True)
     assert (forced.alias, forced.reason) == ("champion", "forced by --promote")
     client = MlflowClient(tracking_uri)
     assert str(client.get_model_version_by_alias(name, "champion").version) == forced.version
