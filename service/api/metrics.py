@@ -1,0 +1,74 @@
+"""GET /v1/metrics/{metric}: cohort metrics of the scored data, cached per as_of."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from service.api.schemas import MetricTable
+from service.auth import Reader
+from service.context import Ctx, ServiceContext
+from service.db import scores as scores_db
+from service.problems import ProblemError, problem_responses
+
+router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
+
+MetricName = Literal["activation", "activity", "renewal", "ndr"]
+GroupBy = Literal["segment", "csm_id", "cohort"]
+MAX_CACHED_RESULTS = 64
+
+
+def compute_metric(
+    ctx: ServiceContext, data_dir: Path, as_of: date, metric: str, by: str | None
+) -> list[dict[str, Any]]:
+    """One cohort metric table as JSON rows (features.metrics does the work)."""
+    from features.config import load_feature_config
+    from features.metrics import cohort_metrics, to_records
+    from features.source import open_source
+
+    config = load_feature_config(ctx.settings.feature_config)
+    source = open_source(data_dir)
+    return to_records(cohort_metrics(source, as_of, config, metric, by))  # type: ignore[arg-type]
+
+
+@router.get(
+    "/{metric}",
+    response_model=MetricTable,
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Cohort metric: activation, activity, renewal or NDR",
+)
+def get_metric(
+    metric: MetricName,
+    principal: Reader,
+    ctx: Ctx,
+    by: Annotated[GroupBy | None, Query(description="Split by segment, CSM or cohort.")] = None,
+    as_of: Annotated[
+        date | None, Query(description="Default: the as_of of the latest scoring run.")
+    ] = None,
+) -> dict[str, Any]:
+    """Computed from the data directory of the latest scoring run; results are cached per
+    metric, grouping and as_of until the next run."""
+    with ctx.sessions() as session:
+        run = scores_db.latest_run(session)
+    if run is None:
+        raise ProblemError(404, "no-scoring-run", "no scoring run yet: run `renewal score` first")
+    when = as_of or run.as_of
+    key = (run.id, metric, by, when)
+    rows = ctx.metric_results.get(key)
+    if rows is None:
+        data_dir = Path(run.data_dir)
+        if not data_dir.is_dir():
+            raise ProblemError(
+                503,
+                "data-unavailable",
+                "the data directory of the latest scoring run is not readable here",
+                headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
+            )
+        rows = compute_metric(ctx, data_dir, when, metric, by)
+        if len(ctx.metric_results) >= MAX_CACHED_RESULTS:
+            ctx.metric_results.clear()
+        ctx.metric_results[key] = rows
+    return {"metric": metric, "by": by, "as_of": when, "rows": rows}

@@ -1,0 +1,33 @@
+"""GET /v1/model: the model card of what is served now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.api.schemas import ModelCard
+from service.auth import Reader
+from service.context import Ctx
+from service.problems import problem_responses
+
+router = APIRouter(prefix="/v1", tags=["model"])
+
+
+@router.get(
+    "/model",
+    response_model=ModelCard,
+    responses=problem_responses(401, 403, 503),
+    summary="Model card: version, alias, training window, test metrics vs the heuristic",
+)
+def get_model(principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """Also says where the model came from (registry or last-known-good copy) and the last
+    reload that was refused, with its reason."""
+    model = ctx.models.require()
+    refusal = ctx.models.last_refusal
+    return {
+        **model.card,
+        "status": ctx.models.status,
+        "status_reason": ctx.models.status_reason,
+        "last_refusal": refusal.as_dict() if refusal else None,
+    }

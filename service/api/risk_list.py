@@ -1,0 +1,153 @@
+"""GET /v1/risk-list: the early-warning list, by ARR at risk, with an opaque cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from bisect import bisect_right
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from service.api.schemas import RiskListPage
+from service.auth import Reader
+from service.cache import CachedScore, rounded
+from service.context import Ctx
+from service.problems import ProblemError, forbidden, problem_responses
+
+router = APIRouter(prefix="/v1", tags=["risk list"])
+
+
+def _sort_key(entry: CachedScore) -> tuple[float, str]:
+    return (-entry.arr_at_risk, entry.account_id)
+
+
+def encode_cursor(entry: CachedScore, filters_digest: str) -> str:
+    """An opaque token: the last item's sort key and the filters it belongs to."""
+    raw = json.dumps([entry.arr_at_risk, entry.account_id, filters_digest], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, filters_digest: str) -> tuple[float, str]:
+    """The sort key to continue after; 422 for a forged, broken or foreign cursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        arr_at_risk, account_id, digest = json.loads(base64.urlsafe_b64decode(padded))
+        key = (-float(arr_at_risk), str(account_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise _bad_cursor("cursor is not one this API issued") from None
+    if digest != filters_digest:
+        raise _bad_cursor("cursor belongs to other filters; start again without it")
+    return key
+
+
+def _bad_cursor(detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation-error",
+        f"invalid query.cursor: {detail}",
+        errors=[{"field": "query.cursor", "message": detail, "type": "value_error"}],
+    )
+
+
+def _item(entry: CachedScore) -> dict[str, Any]:
+    return {
+        "account_id": entry.account_id,
+        "csm_id": entry.csm_id,
+        "segment": entry.segment,
+        "arr": entry.arr,
+        "probability": rounded(entry.probability),
+        "risk_tier": entry.risk_tier,
+        "arr_at_risk": round(entry.arr_at_risk, 2),
+        "change_30d": entry.change_30d,
+        "activated": entry.activated,
+        "past_window_not_activated": entry.past_window_not_activated,
+        "as_of": entry.as_of,
+        "top_risk_drivers": list(entry.top_risk_drivers),
+    }
+
+
+@router.get(
+    "/risk-list",
+    response_model=RiskListPage,
+    responses=problem_responses(401, 403, 422),
+    summary="Accounts at risk, largest ARR at risk first",
+)
+def get_risk_list(
+    principal: Reader,
+    ctx: Ctx,
+    csm_id: Annotated[
+        str | None, Query(max_length=200, description="Only this CSM's accounts.")
+    ] = None,
+    segment: Annotated[str | None, Query(max_length=200)] = None,
+    max_probability: Annotated[
+        float | None, Query(ge=0, le=1, description="Renewal probability at most this.")
+    ] = None,
+    min_drop: Annotated[
+        float | None,
+        Query(ge=0, le=100, description="Lost at least this many percentage points over 30 days."),
+    ] = None,
+    not_activated: Annotated[
+        bool | None,
+        Query(description="true: only accounts not activated; false: only activated ones."),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size.")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="From next_cursor.")] = None,
+) -> dict[str, Any]:
+    """Filtered accounts sorted by ARR at risk = ARR × (1 − renewal probability). A CSM key
+    lists only its own accounts (asking for another CSM's answers 403)."""
+    settings = ctx.service_settings
+    page_size = limit or settings.default_page_size
+    if page_size > settings.max_page_size:
+        raise ProblemError(
+            422,
+            "validation-error",
+            f"invalid query.limit: at most {settings.max_page_size}",
+            errors=[
+                {
+                    "field": "query.limit",
+                    "type": "less_than_equal",
+                    "message": f"Input should be less than or equal to {settings.max_page_size}",
+                }
+            ],
+        )
+    if principal.role == "csm":
+        if csm_id is not None and csm_id != principal.csm_id:
+            raise forbidden("a CSM key lists only its own accounts")
+        csm_id = principal.csm_id
+    filters = [csm_id, segment, max_probability, min_drop, not_activated]
+    digest = hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
+
+    def keep(e: CachedScore) -> bool:
+        if csm_id is not None and e.csm_id != csm_id:
+            return False
+        if segment is not None and e.segment != segment:
+            return False
+        if max_probability is not None and e.probability > max_probability:
+            return False
+        if min_drop is not None and (e.drop_points is None or e.drop_points < min_drop):
+            return False
+        return not_activated is None or (e.activated is (not not_activated))
+
+    order = ctx.cache.risk_order
+    start = 0
+    if cursor is not None:
+        start = bisect_right(order, decode_cursor(cursor, digest), key=_sort_key)
+    matching = [e for e in order if keep(e)] if any(f is not None for f in filters) else order
+    total = len(matching)
+    page: list[CachedScore] = []
+    position = start
+    while position < len(order) and len(page) < page_size + 1:
+        if keep(order[position]):
+            page.append(order[position])
+        position += 1
+    more = len(page) > page_size
+    page = page[:page_size]
+    return {
+        "data": [_item(e) for e in page],
+        "count": total,
+        "limit": page_size,
+        "next_cursor": encode_cursor(page[-1], digest) if more and page else None,
+    }

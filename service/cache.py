@@ -1,0 +1,198 @@
+"""The latest score of every account, held in memory: the hot path never touches the database.
+
+Each account's GET response body is rendered once, when its score is loaded; the risk list
+walks a list pre-sorted by ARR at risk. The cache is rebuilt at start-up and after a scoring
+run or model reload, and refreshed incrementally when another process writes scores (the
+scoring job, a health-input re-score in another worker): see :meth:`ScoreCache.refresh`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import ServiceSettings
+from service.db import accounts as accounts_db
+from service.db import scores as scores_db
+from service.db.models import Account, Score
+
+#: An incremental refresh touching more accounts than this reloads everything instead.
+FULL_RELOAD_ABOVE = 5000
+#: Re-read rows written this long before the last watermark (clocks of writers may differ).
+WATERMARK_OVERLAP = timedelta(seconds=5)
+
+
+@dataclass(slots=True)
+class CachedScore:
+    """What the API needs about one account's latest score, ready to serve."""
+
+    account_id: str
+    csm_id: str | None
+    segment: str | None
+    arr: float | None
+    activated: bool | None
+    past_window_not_activated: bool | None
+    probability: float
+    heuristic_probability: float | None
+    risk_tier: str
+    as_of: date
+    model_name: str
+    model_version: str
+    change_30d: float | None
+    earlier_probability: float | None
+    score_id: int
+    top_risk_drivers: tuple[str, ...]
+    body: bytes
+
+    @property
+    def arr_at_risk(self) -> float:
+        """ARR × (1 − renewal probability): the money the risk list is sorted by."""
+        return (self.arr or 0.0) * (1.0 - self.probability)
+
+    @property
+    def drop_points(self) -> float | None:
+        """Percentage points lost over the change window (positive = fell)."""
+        return None if self.change_30d is None else -100.0 * self.change_30d
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """JSON-safe rounding (NaN becomes null)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def renewal_view(score: Score, earlier_probability: float | None) -> dict[str, Any]:
+    """The public body of GET /v1/accounts/{id}/renewal for one stored score."""
+    change = None if earlier_probability is None else score.probability - earlier_probability
+    return {
+        "account_id": score.account_id,
+        "probability": rounded(score.probability),
+        "risk_tier": score.risk_tier,
+        "heuristic_probability": rounded(score.heuristic_probability),
+        "as_of": score.as_of.isoformat(),
+        "model": {"name": score.model_name, "version": score.model_version},
+        "change_30d": rounded(change),
+        "drivers": {
+            "risk_drivers": score.drivers.get("risk_drivers", []),
+            "protective_factors": score.drivers.get("protective_factors", []),
+        },
+        "scored_at": score.created_at.isoformat(),
+    }
+
+
+def cached_score(latest: scores_db.LatestScore, account: Account | None) -> CachedScore:
+    """One cache entry from a stored score and the account's snapshot."""
+    score = latest.score
+    view = renewal_view(score, latest.earlier_probability)
+    return CachedScore(
+        account_id=score.account_id,
+        csm_id=account.csm_id if account else None,
+        segment=account.segment if account else None,
+        arr=account.arr if account else None,
+        activated=account.activated if account else None,
+        past_window_not_activated=account.past_window_not_activated if account else None,
+        probability=score.probability,
+        heuristic_probability=score.heuristic_probability,
+        risk_tier=score.risk_tier,
+        as_of=score.as_of,
+        model_name=score.model_name,
+        model_version=score.model_version,
+        change_30d=view["change_30d"],
+        earlier_probability=latest.earlier_probability,
+        score_id=score.id,
+        top_risk_drivers=tuple(d.get("description", "") for d in view["drivers"]["risk_drivers"]),
+        body=json.dumps(view, separators=(",", ":")).encode(),
+    )
+
+
+def _risk_order(entries: dict[str, CachedScore]) -> list[CachedScore]:
+    return sorted(entries.values(), key=lambda e: (-e.arr_at_risk, e.account_id))
+
+
+class ScoreCache:
+    """Latest scores by account id, plus the risk-list order. Readers never lock."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: ServiceSettings):
+        self._factory = session_factory
+        self._settings = settings
+        self._entries: dict[str, CachedScore] = {}
+        self._order: list[CachedScore] = []
+        self._watermark: datetime | None = None
+        self._write_lock = threading.Lock()
+        self.loaded_at: datetime | None = None
+
+    # -- reads (lock-free: each reference is swapped whole) --
+    def get(self, account_id: str) -> CachedScore | None:
+        return self._entries.get(account_id)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def risk_order(self) -> list[CachedScore]:
+        return self._order
+
+    @property
+    def latest_as_of(self) -> date | None:
+        return max((e.as_of for e in self._order), default=None)
+
+    # -- writes --
+    def load(self) -> int:
+        """Rebuild everything from the database; returns the number of accounts cached."""
+        with self._write_lock, self._factory() as session:
+            watermark = scores_db.scores_changed_at(session)
+            latest = scores_db.latest_scores(session, window_days=self._settings.change_window_days)
+            accounts = {a.account_id: a for a in accounts_db.all_accounts(session)}
+        entries = {
+            item.score.account_id: cached_score(item, accounts.get(item.score.account_id))
+            for item in latest
+        }
+        order = _risk_order(entries)
+        self._entries, self._order = entries, order
+        self._watermark = watermark
+        self.loaded_at = datetime.now().astimezone()
+        return len(entries)
+
+    def refresh(self) -> int:
+        """Pick up scores written since the last look; returns how many accounts changed."""
+        with self._factory() as session:
+            newest = scores_db.scores_changed_at(session)
+            if newest is None or (self._watermark is not None and newest <= self._watermark):
+                return 0
+            if self._watermark is None:
+                changed = None
+            else:
+                changed = scores_db.changed_account_ids(
+                    session, self._watermark - WATERMARK_OVERLAP
+                )
+        if changed is None or len(changed) > FULL_RELOAD_ABOVE:
+            return self.load()
+        self.reload_accounts(changed, watermark=newest)
+        return len(changed)
+
+    def reload_accounts(self, account_ids: list[str], watermark: datetime | None = None) -> None:
+        """Re-read the latest score of some accounts (after a re-score) and re-sort."""
+        if not account_ids:
+            return
+        with self._write_lock:
+            with self._factory() as session:
+                latest = scores_db.latest_scores(
+                    session, account_ids, window_days=self._settings.change_window_days
+                )
+                accounts = accounts_db.accounts_by_id(session, account_ids)
+            entries = dict(self._entries)
+            for item in latest:
+                entries[item.score.account_id] = cached_score(
+                    item, accounts.get(item.score.account_id)
+                )
+            order = _risk_order(entries)
+            self._entries, self._order = entries, order
+            if watermark is not None and (self._watermark is None or watermark > self._watermark):
+                self._watermark = watermark

@@ -1,0 +1,75 @@
+"""Service-only settings (risk tiers, request limits, caches); read from ``RENEWAL_*``.
+
+General paths and URLs (data dir, models dir, database and tracking URIs, model name and
+alias) stay in :mod:`renewal.settings`; only what the HTTP service and the scoring job need
+on top of them lives here. Nothing is read at import time: call :func:`get_service_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Knobs of the scoring service. Every field can be set as ``RENEWAL_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RENEWAL_", env_file=None, extra="ignore")
+
+    risk_high_below: float = Field(
+        0.5, gt=0, lt=1, description="Renewal probability below this is tier 'high' risk."
+    )
+    risk_medium_below: float = Field(
+        0.75, gt=0, lt=1, description="Renewal probability below this (and not high) is 'medium'."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_batch_accounts: int = Field(1000, ge=1, description="Most accounts per POST /v1/score.")
+    max_page_size: int = Field(200, ge=1, description="Largest risk-list page.")
+    default_page_size: int = Field(50, ge=1)
+    top_k_drivers: int = Field(3, ge=1, le=20, description="Drivers per side in responses.")
+    change_window_days: int = Field(30, ge=1, description="Look-back of change_30d and min_drop.")
+    key_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a verified key is trusted before re-reading the DB."
+    )
+    cache_refresh_seconds: float = Field(
+        5.0, gt=0, description="How often to pick up scores written by other processes."
+    )
+    model_poll_seconds: float | None = Field(
+        None, gt=0, description="Poll the registry alias this often and reload on change."
+    )
+    registry_timeout_seconds: float = Field(
+        10.0, gt=0, description="HTTP timeout for a remote MLflow registry at start-up/reload."
+    )
+    db_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After sent when the DB is down."
+    )
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> ServiceSettings:
+        if self.risk_high_below > self.risk_medium_below:
+            raise ValueError(
+                f"risk_high_below ({self.risk_high_below}) must be <= "
+                f"risk_medium_below ({self.risk_medium_below})"
+            )
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"default_page_size ({self.default_page_size}) must be <= "
+                f"max_page_size ({self.max_page_size})"
+            )
+        return self
+
+    def risk_tier(self, probability: float) -> str:
+        """'high', 'medium' or 'low' risk of NOT renewing, from the renewal probability."""
+        if probability < self.risk_high_below:
+            return "high"
+        if probability < self.risk_medium_below:
+            return "medium"
+        return "low"
+
+
+@lru_cache(maxsize=1)
+def get_service_settings() -> ServiceSettings:
+    """The process-wide service settings, read once from the environment."""
+    return ServiceSettings()

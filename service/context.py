@@ -1,0 +1,41 @@
+"""Everything a request handler needs, built once per app by :func:`service.app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from renewal.settings import Settings
+from service.auth import KeyVerifier
+from service.cache import ScoreCache
+from service.config import ServiceSettings
+from service.model_store import ModelStore
+from service.telemetry import Telemetry
+
+
+@dataclass
+class ServiceContext:
+    """The app's long-lived parts: settings, database, model, caches and metrics."""
+
+    settings: Settings
+    service_settings: ServiceSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    models: ModelStore
+    cache: ScoreCache
+    keys: KeyVerifier
+    telemetry: Telemetry
+    stale_input_days: int = 90
+    metric_results: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+
+async def get_context(request: Request) -> ServiceContext:
+    """The context of the app serving this request (async: no thread hop)."""
+    return request.app.state.context
+
+
+Ctx = Annotated[ServiceContext, Depends(get_context)]

@@ -1,0 +1,1 @@
+"""Storage of the scoring service: SQLAlchemy 2 models, engines and repositories."""

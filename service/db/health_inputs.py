@@ -1,0 +1,80 @@
+"""CSMs' manual health inputs: append-only audit trail, latest wins when scoring."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import HealthInput
+
+
+def add_health_input(session: Session, health_input: HealthInput) -> HealthInput:
+    """Store one input (never updated or deleted: it is the audit trail)."""
+    session.add(health_input)
+    session.flush()
+    return health_input
+
+
+def health_input_history(session: Session, account_id: str, limit: int = 100) -> list[HealthInput]:
+    """An account's inputs, newest first."""
+    stmt = (
+        select(HealthInput)
+        .where(HealthInput.account_id == account_id)
+        .order_by(HealthInput.created_at.desc(), HealthInput.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def stored_inputs_as_table(session: Session, as_of: date) -> pd.DataFrame:
+    """Inputs in force on ``as_of`` as rows of the data contract's ``health_inputs`` table.
+
+    Several inputs for one account on one effective date collapse to the last one recorded,
+    so "latest wins" never depends on how a query engine orders ties.
+    """
+    stmt = (
+        select(HealthInput)
+        .where(HealthInput.effective_date <= as_of)
+        .order_by(
+            HealthInput.account_id,
+            HealthInput.effective_date,
+            HealthInput.created_at,
+            HealthInput.id,
+        )
+    )
+    rows = [
+        {
+            "account_id": h.account_id,
+            "date": pd.Timestamp(h.effective_date),
+            "exec_sponsor_active": h.exec_sponsor_active,
+            "core_process_live": h.core_process_live,
+            "csm_score": h.csm_score,
+            "note": None,  # notes never leave the audit table
+        }
+        for h in session.scalars(stmt)
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "account_id",
+            "date",
+            "exec_sponsor_active",
+            "core_process_live",
+            "csm_score",
+            "note",
+        ],
+    )
+    frame = frame.drop_duplicates(["account_id", "date"], keep="last").reset_index(drop=True)
+    return frame.astype(
+        {
+            "account_id": "string",
+            "date": "datetime64[ns]",
+            "exec_sponsor_active": "boolean",
+            "core_process_live": "boolean",
+            "csm_score": "Int64",
+            "note": "string",
+        }
+    )

@@ -1,0 +1,148 @@
+"""The score history and the scoring runs: write a run's rows, read the latest per account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.db.models import Score, ScoringRun
+from service.db.upsert import upsert
+
+
+@dataclass(frozen=True)
+class LatestScore:
+    """An account's newest score plus the probability about ``window`` days before it."""
+
+    score: Score
+    earlier_probability: float | None
+
+
+def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Write score rows; a row for the same account, date and model version is replaced."""
+    return upsert(session, Score.__table__, rows, ("account_id", "as_of", "model_version"))
+
+
+def record_run(session: Session, run: ScoringRun) -> ScoringRun:
+    """Remember one scoring run (metrics default to the latest run's data and date)."""
+    session.add(run)
+    session.flush()
+    return run
+
+
+def latest_run(session: Session) -> ScoringRun | None:
+    """The most recent scoring run, or None before the first one."""
+    return session.scalars(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(1)).first()
+
+
+def scores_changed_at(session: Session) -> datetime | None:
+    """When any score row was last written (the caches poll this to stay fresh)."""
+    return session.scalar(select(func.max(Score.created_at)))
+
+
+def changed_account_ids(session: Session, since: datetime) -> list[str]:
+    """Accounts with a score row written at or after ``since``."""
+    stmt = select(Score.account_id).where(Score.created_at >= since).distinct()
+    return list(session.scalars(stmt))
+
+
+def _ranked_latest(account_ids: Sequence[str] | None, before: date | None = None) -> Any:
+    """Rows numbered per account, newest first (as_of, then write time, then id)."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Score.account_id,
+            order_by=(Score.as_of.desc(), Score.created_at.desc(), Score.id.desc()),
+        )
+        .label("rank")
+    )
+    stmt = select(Score.id, rank)
+    if account_ids is not None:
+        stmt = stmt.where(Score.account_id.in_(account_ids))
+    if before is not None:
+        stmt = stmt.where(Score.as_of <= before)
+    return stmt.subquery()
+
+
+def latest_scores(
+    session: Session, account_ids: Sequence[str] | None = None, window_days: int = 30
+) -> list[LatestScore]:
+    """The newest score of every account (or of ``account_ids``) with its ``window`` change base.
+
+    The earlier probability is the newest score dated between ``2 × window`` and ``window``
+    days before the latest one ("when known": older history does not count as 30 days ago).
+    """
+    if account_ids is not None and not account_ids:
+        return []
+    latest: list[Score] = []
+    for chunk in _chunks(account_ids):
+        ranked = _ranked_latest(chunk)
+        stmt = select(Score).join(ranked, Score.id == ranked.c.id).where(ranked.c.rank == 1)
+        latest.extend(session.scalars(stmt))
+    earlier = _earlier_probabilities(session, latest, window_days)
+    return [LatestScore(s, earlier.get(s.account_id)) for s in latest]
+
+
+def _earlier_probabilities(
+    session: Session, latest: list[Score], window_days: int
+) -> dict[str, float]:
+    by_date: dict[date, list[str]] = {}
+    for score in latest:
+        by_date.setdefault(score.as_of, []).append(score.account_id)
+    found: dict[str, float] = {}
+    window = timedelta(days=window_days)
+    for as_of, ids in by_date.items():
+        newest_allowed, oldest_allowed = as_of - window, as_of - 2 * window
+        for chunk in _chunks(ids if len(by_date) > 1 or len(ids) < 5000 else None):
+            ranked = _ranked_latest(chunk, before=newest_allowed)
+            stmt = (
+                select(Score.account_id, Score.as_of, Score.probability)
+                .join(ranked, Score.id == ranked.c.id)
+                .where(ranked.c.rank == 1, Score.as_of >= oldest_allowed)
+            )
+            wanted = set(ids)
+            for account_id, _as_of, probability in session.execute(stmt):
+                if account_id in wanted:
+                    found[account_id] = probability
+    return found
+
+
+def scores_by_id(session: Session, ids: Iterable[int]) -> dict[int, Score]:
+    """Score rows by primary key (the API reads stored feature vectors this way)."""
+    out: dict[int, Score] = {}
+    for chunk in _chunks(list(ids)):
+        out.update({s.id: s for s in session.scalars(select(Score).where(Score.id.in_(chunk)))})
+    return out
+
+
+def features_by_id(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Stored feature vectors by score id (plain rows: no ORM objects on the request path)."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(list(ids)):
+        stmt = select(Score.id, Score.features).where(Score.id.in_(chunk))
+        out.update({score_id: features for score_id, features in session.execute(stmt)})
+    return out
+
+
+def history(session: Session, account_id: str, limit: int = 100) -> list[Score]:
+    """An account's scores, newest first."""
+    stmt = (
+        select(Score)
+        .where(Score.account_id == account_id)
+        .order_by(Score.as_of.desc(), Score.created_at.desc(), Score.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def _chunks(ids: Sequence[str] | Sequence[int] | None, size: int = 900) -> Iterable[Any]:
+    """``None`` (meaning all) once, else slices small enough for SQLite's IN lists."""
+    if ids is None:
+        yield None
+        return
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])

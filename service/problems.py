@@ -1,0 +1,233 @@
+"""RFC 9457 problem details: every error of the API, mapped in this one place.
+
+Routes raise :class:`ProblemError` (or a domain :class:`~renewal.errors.RenewalError`);
+framework errors (unknown route, wrong method, validation) and database outages are turned
+into ``application/problem+json`` by the handlers installed with :func:`install_handlers`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from renewal.errors import ConfigError, DataContractError, ModelUnavailableError, RenewalError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:renewal:problem:"
+log = logging.getLogger("service.problems")
+
+
+class Problem(BaseModel):
+    """The problem+json body (RFC 9457); extension members are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=[f"{TYPE_PREFIX}not-found"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["no account 'acc-00042' is visible to this key"])
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem; ``extensions`` become extra members of the body."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+def problem_body(
+    status: int, slug: str, detail: str, title: str | None = None, **extensions: Any
+) -> dict[str, Any]:
+    """The JSON object of one problem."""
+    return {
+        "type": f"{TYPE_PREFIX}{slug}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    """A complete problem+json response (also used by the ASGI middlewares)."""
+    body = problem_body(status, slug, detail, title, **extensions)
+    return Response(
+        content=json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def not_found(detail: str, **extensions: Any) -> ProblemError:
+    """404, also for objects that exist but are not visible to the caller (no existence leak)."""
+    return ProblemError(404, "not-found", detail, **extensions)
+
+
+def forbidden(detail: str) -> ProblemError:
+    """403: the key is valid but its role may not use this operation."""
+    return ProblemError(403, "forbidden", detail)
+
+
+def service_unavailable(detail: str, retry_after: int, slug: str = "unavailable") -> ProblemError:
+    """503 with Retry-After: try again later, nothing is wrong with the request."""
+    return ProblemError(503, slug, detail, headers={"Retry-After": str(retry_after)})
+
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "content-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+}
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``('body', 'accounts', 0, 'features', 'seats')`` → ``body.accounts[0].features.seats``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic errors as ``{field, message, type}`` (input values are not echoed back)."""
+    return [
+        {
+            "field": _field_path(e.get("loc", ())),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in errors
+    ]
+
+
+def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    async def on_problem(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem_response(
+            exc.status, exc.slug, exc.detail, title=exc.title, headers=exc.headers, **exc.extensions
+        )
+
+    async def on_http(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+        if status == 404 and detail == "Not Found":
+            detail = "no such route"
+        return problem_response(
+            status, _HTTP_SLUGS.get(status, "http-error"), detail, headers=dict(exc.headers or {})
+        )
+
+    async def on_validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(list(exc.errors()))
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        first = errors[0]["message"] if errors else "invalid request"
+        return problem_response(
+            422, "validation-error", f"invalid {fields}: {first}", errors=errors
+        )
+
+    async def on_database(_request: Request, exc: Exception) -> Response:
+        log.error("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            503,
+            "database-unavailable",
+            "the score database is not reachable; retry later",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+    async def on_domain(_request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ModelUnavailableError):
+            return problem_response(
+                503,
+                "model-unavailable",
+                str(exc),
+                headers={"Retry-After": str(retry_after_seconds)},
+            )
+        if isinstance(exc, DataContractError):
+            log.error("data directory breaks the contract (%d problems)", len(exc.problems))
+            return problem_response(
+                503,
+                "data-unavailable",
+                "the scored data directory cannot be read: " + str(exc)[:500],
+                headers={"Retry-After": str(retry_after_seconds)},
+            )
+        if isinstance(exc, ConfigError):
+            log.error("configuration error: %s", exc)
+            return problem_response(500, "configuration-error", "the service is misconfigured")
+        return problem_response(400, "bad-request", str(exc))
+
+    async def on_unexpected(_request: Request, exc: Exception) -> Response:
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return problem_response(500, "internal-error", "an unexpected error occurred")
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    for db_error in (OperationalError, DBAPIError, PoolTimeoutError):
+        app.add_exception_handler(db_error, on_database)
+    app.add_exception_handler(RenewalError, on_domain)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json errors of a route."""
+    described = {
+        400: "The request is well-formed but cannot be processed.",
+        401: "Missing, unknown or revoked API key.",
+        403: "The key's role may not use this operation.",
+        404: "Unknown account, or one that this key may not see.",
+        413: "Request body larger than the limit.",
+        422: "Validation error; `errors[].field` names each offending field.",
+        503: "Model or database unavailable; see Retry-After.",
+    }
+    return {
+        status: {
+            "description": described.get(status, HTTPStatus(status).phrase),
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

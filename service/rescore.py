@@ -1,0 +1,121 @@
+"""Record a CSM's health input and re-score the account on the spot.
+
+The new score starts from the account's latest stored feature vector and applies the input
+exactly as the feature pipeline will in the next scoring run: each given input replaces the
+stored value (a null leaves it), ``health_input_age_days`` becomes the days from the input's
+effective date to the vector's as_of, and the stale flag follows. The input takes effect on
+``min(today, latest as_of)``, so the next run for that as_of (or any later one) uses it too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from service.api.schemas import HealthInputIn
+from service.cache import CachedScore
+from service.context import ServiceContext
+from service.db import scores as scores_db
+from service.db.engine import transaction
+from service.db.health_inputs import add_health_input
+from service.db.models import HealthInput
+from service.keys import Principal
+from service.predict import score_records
+from service.problems import not_found
+
+INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
+
+
+def apply_input(
+    vector: dict[str, Any],
+    health: HealthInputIn,
+    effective: date,
+    as_of: date,
+    stale_after_days: int,
+) -> dict[str, Any]:
+    """The feature vector with one new health input applied (pipeline semantics)."""
+    out = dict(vector)
+    for name in INPUT_FEATURES:
+        value = getattr(health, name)
+        if value is not None:
+            out[name] = value
+    age = (as_of - effective).days
+    previous_age = out.get("health_input_age_days")
+    if previous_age is None or age <= previous_age:
+        out["health_input_age_days"] = age
+        out["health_input_stale"] = age > stale_after_days
+    return out
+
+
+def record_and_rescore(
+    ctx: ServiceContext, principal: Principal, entry: CachedScore, health: HealthInputIn
+) -> tuple[HealthInput, dict[str, Any]]:
+    """Store the input (audit: author key id, time) and store a fresh score of the account."""
+    model = ctx.models.require()
+    now = datetime.now(UTC)
+    with transaction(ctx.sessions) as session:
+        latest = scores_db.latest_scores(
+            session, [entry.account_id], window_days=ctx.service_settings.change_window_days
+        )
+        if not latest:
+            raise not_found(f"no scored account {entry.account_id!r} is visible to this key")
+        stored = latest[0].score
+        effective = min(now.date(), stored.as_of)
+        record = add_health_input(
+            session,
+            HealthInput(
+                account_id=entry.account_id,
+                effective_date=effective,
+                exec_sponsor_active=health.exec_sponsor_active,
+                core_process_live=health.core_process_live,
+                csm_score=health.csm_score,
+                note=health.note,
+                author=principal.key_id,
+                created_at=now,
+            ),
+        )
+        vector = apply_input(
+            dict(stored.features), health, effective, stored.as_of, ctx.stale_input_days
+        )
+        scored = score_records(
+            model, [vector], ctx.service_settings, ctx.service_settings.top_k_drivers
+        )[0]
+        scores_db.upsert_scores(
+            session,
+            [
+                {
+                    "account_id": entry.account_id,
+                    "as_of": stored.as_of,
+                    "model_name": model.name,
+                    "model_version": model.version,
+                    "probability": scored.probability,
+                    "heuristic_probability": scored.heuristic_probability,
+                    "risk_tier": scored.risk_tier,
+                    "drivers": scored.drivers,
+                    "features": vector,
+                    "trigger": "health_input",
+                    "created_at": now,
+                }
+            ],
+        )
+        session.flush()
+        record_view = input_view(record)
+    ctx.cache.reload_accounts([entry.account_id])
+    fresh = ctx.cache.get(entry.account_id)
+    renewal = json.loads(fresh.body) if fresh is not None else {}
+    return record_view, renewal
+
+
+def input_view(record: HealthInput) -> Any:
+    return {
+        "id": record.id,
+        "account_id": record.account_id,
+        "effective_date": record.effective_date,
+        "exec_sponsor_active": record.exec_sponsor_active,
+        "core_process_live": record.core_process_live,
+        "csm_score": record.csm_score,
+        "note": record.note,
+        "author": record.author,
+        "created_at": record.created_at,
+    }

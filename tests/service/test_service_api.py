@@ -1,0 +1,297 @@
+"""What the CRM and the CS team get from the API (in-process ASGI client, real SQLite store)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pydantic import TypeAdapter
+
+from service.api.schemas import HealthInputHistory, Renewal, RiskListPage, ScoreResponse
+from service.db import scores as scores_db
+
+ACC = "acc-00000"  # csm-a's
+
+
+def stored_latest(service, account_id: str):
+    with service.factory() as session:
+        [latest] = scores_db.latest_scores(session, [account_id])
+    return latest
+
+
+def test_crm_call_returns_the_latest_score_with_drivers_in_words(service):
+    body = service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm).json()
+    Renewal.model_validate(body)
+    latest = stored_latest(service, ACC)
+    assert body["probability"] == round(latest.score.probability, 4)
+    assert body["as_of"] == "2025-06-30" and body["model"] == {"name": "renewal", "version": "1"}
+    assert body["change_30d"] == round(latest.score.probability - latest.earlier_probability, 4)
+    risk, protective = body["drivers"]["risk_drivers"], body["drivers"]["protective_factors"]
+    assert 0 < len(risk) <= 3 and 0 < len(protective) <= 3
+    assert all(d["contribution"] < 0 for d in risk) and all(
+        d["contribution"] > 0 for d in protective
+    )
+    assert [d["contribution"] for d in risk] == sorted(d["contribution"] for d in risk)
+    for driver in risk + protective:
+        assert "{" not in driver["description"] and driver["description"].strip()
+    tiers = service.service_settings
+    assert body["risk_tier"] == tiers.risk_tier(body["probability"])
+
+
+def test_risk_tiers_follow_the_configured_cut_offs():
+    from service.config import ServiceSettings
+
+    settings = ServiceSettings(risk_high_below=0.4, risk_medium_below=0.7)
+    assert [settings.risk_tier(p) for p in (0.0, 0.3999, 0.4, 0.6999, 0.7, 1.0)] == [
+        "high",
+        "high",
+        "medium",
+        "medium",
+        "low",
+        "low",
+    ]
+    with pytest.raises(ValueError, match="must be <="):
+        ServiceSettings(risk_high_below=0.8, risk_medium_below=0.7)
+
+
+def test_scoring_ids_now_reproduces_the_stored_score_with_the_same_model(service):
+    ids = [f"acc-{i:05d}" for i in range(0, 30, 3)]
+    response = service.post("/v1/score", service.keys.crm, json={"account_ids": ids})
+    assert response.status_code == 200
+    body = ScoreResponse.model_validate(response.json())
+    assert [r.account_id for r in body.results] == ids and body.count == len(ids)
+    for result in body.results:
+        stored = service.get(f"/v1/accounts/{result.account_id}/renewal", service.keys.crm).json()
+        assert result.probability == stored["probability"]
+        assert result.model_dump(mode="json")["drivers"] == stored["drivers"]
+
+
+def test_what_if_the_exec_sponsor_were_active_raises_the_probability(service):
+    frame = service.frame
+    without = frame[frame["exec_sponsor_active"] == False]  # noqa: E712 - nullable boolean
+    account = without["account_id"].iloc[0]
+    before = service.get(f"/v1/accounts/{account}/renewal", service.keys.crm).json()
+    response = service.post(
+        "/v1/score",
+        service.keys.crm,
+        json={
+            "accounts": [
+                {"account_id": account, "features": {"exec_sponsor_active": True}},
+                {"account_id": account, "features": {}},
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+    what_if, same = response.json()["results"]
+    assert what_if["probability"] > before["probability"]  # monotone model: never lower
+    assert same["probability"] == before["probability"]
+    sponsor = [
+        d for d in what_if["drivers"]["protective_factors"] if d["feature"] == "exec_sponsor_active"
+    ]
+    assert not sponsor or sponsor[0]["value"] is True
+
+
+def test_what_if_vectors_without_an_account_hide_features_not_given(service):
+    response = service.post(
+        "/v1/score",
+        service.keys.crm,
+        json={"accounts": [{"features": {"active_days_30d": 2, "segment": "smb"}}]},
+    )
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    named = {d["feature"] for side in result["drivers"].values() for d in side}
+    assert named <= {"active_days_30d", "segment"}
+    assert result["account_id"] is None and result["as_of"] is None
+
+
+@pytest.mark.parametrize(
+    ("features", "field"),
+    [
+        ({"active_days_30d": False}, "active_days_30d"),  # lax mode would read false as 0.0
+        ({"active_days_30d": "12"}, "active_days_30d"),
+        ({"exec_sponsor_active": 1}, "exec_sponsor_active"),
+        ({"segment": 3}, "segment"),
+        ({"no_such_feature": 1}, "no_such_feature"),
+    ],
+)
+def test_what_if_values_are_strictly_typed_and_errors_name_the_field(service, features, field):
+    response = service.post(
+        "/v1/score", service.keys.crm, json={"accounts": [{"features": features}]}
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert any(e["field"].endswith(f"features.{field}") for e in problem["errors"]), problem
+
+
+def test_risk_list_is_sorted_by_arr_at_risk_and_pages_cover_everything_once(service):
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/v1/risk-list?limit=7" + (f"&cursor={cursor}" if cursor else "")
+        page = RiskListPage.model_validate(service.get(url, service.keys.crm).json())
+        assert page.count == 60 and len(page.data) <= 7
+        seen += page.data
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 9 and len({i.account_id for i in seen}) == 60 == len(seen)
+    at_risk = [i.arr_at_risk for i in seen]
+    assert at_risk == sorted(at_risk, reverse=True)
+    for item in seen:
+        # probability is rounded to 4 decimals in responses, ARR at risk is not
+        assert item.arr_at_risk == pytest.approx(
+            item.arr * (1 - item.probability), abs=item.arr * 5e-5 + 0.01
+        )
+
+
+def test_risk_list_filters(service):
+    everything = service.get("/v1/risk-list?limit=200", service.keys.crm).json()["data"]
+
+    def listed(query: str) -> set[str]:
+        response = service.get(f"/v1/risk-list?limit=200&{query}", service.keys.crm)
+        assert response.status_code == 200, response.text
+        return {i["account_id"] for i in response.json()["data"]}
+
+    def expect(rule) -> set[str]:
+        return {i["account_id"] for i in everything if rule(i)}
+
+    assert listed("csm_id=csm-b") == expect(lambda i: i["csm_id"] == "csm-b")
+    assert listed("segment=smb") == expect(lambda i: i["segment"] == "smb")
+    assert listed("max_probability=0.5") == expect(lambda i: i["probability"] <= 0.5)
+    assert listed("not_activated=true") == expect(lambda i: i["activated"] is False)
+    assert listed("not_activated=false") == expect(lambda i: i["activated"] is True)
+    dropped = listed("min_drop=5")
+    assert dropped and dropped == expect(
+        lambda i: i["change_30d"] is not None and -100 * i["change_30d"] >= 5
+    )
+    both = listed("segment=smb&max_probability=0.8")
+    assert both == expect(lambda i: i["segment"] == "smb" and i["probability"] <= 0.8)
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJhIjoxfQ", "W10"])
+def test_forged_or_foreign_cursors_are_refused(service, cursor):
+    response = service.get(f"/v1/risk-list?cursor={cursor}", service.keys.crm)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.cursor"
+    first = service.get("/v1/risk-list?limit=2", service.keys.crm).json()
+    foreign = service.get(
+        f"/v1/risk-list?segment=smb&cursor={first['next_cursor']}", service.keys.crm
+    )
+    assert foreign.status_code == 422
+
+
+def test_page_size_is_limited(service):
+    assert service.get("/v1/risk-list?limit=201", service.keys.crm).status_code == 422
+    assert service.get("/v1/risk-list?limit=0", service.keys.crm).status_code == 422
+
+
+def test_health_input_is_audited_and_rescores_the_account_on_the_spot(service):
+    account = service.frame[service.frame["exec_sponsor_active"] == False]["account_id"].iloc[0]  # noqa: E712
+    csm_key = {"csm-a": service.keys.csm_a, "csm-b": service.keys.csm_b}.get(
+        service.frame.set_index("account_id").loc[account, "csm_id"], service.keys.admin
+    )
+    before = service.get(f"/v1/accounts/{account}/renewal", service.keys.crm).json()
+    response = service.put(
+        f"/v1/accounts/{account}/health-inputs",
+        csm_key,
+        json={"exec_sponsor_active": True, "csm_score": 5, "note": "Sponsor is back."},
+    )
+    assert response.status_code == 200, response.text
+    recorded = response.json()
+    assert recorded["health_input"]["author"].startswith("key_")
+    assert csm_key not in response.text
+    assert recorded["health_input"]["effective_date"] == "2025-06-30"
+    assert recorded["renewal"]["probability"] > before["probability"]
+    after = service.get(f"/v1/accounts/{account}/renewal", service.keys.crm).json()
+    assert after["probability"] == recorded["renewal"]["probability"]
+    latest = stored_latest(service, account).score
+    assert latest.trigger == "health_input" and latest.features["exec_sponsor_active"] is True
+    assert latest.features["csm_score"] == 5 and latest.features["health_input_age_days"] == 0
+    # A later input with only a note keeps the judgement (null = no new judgement).
+    service.put(
+        f"/v1/accounts/{account}/health-inputs",
+        service.keys.admin,
+        json={"note": "Follow-up call booked."},
+    )
+    history = HealthInputHistory.model_validate(
+        service.get(f"/v1/accounts/{account}/health-inputs", service.keys.admin).json()
+    )
+    assert [h.note for h in history.data] == ["Follow-up call booked.", "Sponsor is back."]
+    assert history.data[0].author != history.data[1].author or csm_key == service.keys.admin
+    assert stored_latest(service, account).score.features["exec_sponsor_active"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"csm_score": 7}, "body.csm_score"),
+        ({"csm_score": "3"}, "body.csm_score"),
+        ({"exec_sponsor_active": "yes"}, "body.exec_sponsor_active"),
+        ({"note": "x" * 2001}, "body.note"),
+        ({"mood": "good"}, "body.mood"),
+        ({}, "body"),
+    ],
+)
+def test_bad_health_inputs_are_refused_naming_the_field(service, body, field):
+    response = service.put(f"/v1/accounts/{ACC}/health-inputs", service.keys.admin, json=body)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_model_card_says_what_is_served(service):
+    card = service.get("/v1/model", service.keys.crm).json()
+    assert card["name"] == "renewal" and card["version"] == "1" and card["status"] == "ready"
+    assert card["features"][0] == "active_days_30d" and card["last_refusal"] is None
+    assert card["test_metrics"] == {"auc": 0.8}
+
+
+def test_a_reload_that_cannot_reach_the_registry_is_refused_and_visible(service):
+    response = service.post("/v1/admin/reload", service.keys.admin)
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "refused"
+    card = service.get("/v1/model", service.keys.crm).json()
+    assert card["version"] == "1" and "registry" in card["last_refusal"]["reason"]
+    assert service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm).status_code == 200
+
+
+def test_readiness_and_prometheus_metrics(service):
+    ready = service.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["cached_accounts"] == 60
+    assert service.get("/healthz").json() == {"status": "ok"}
+    service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
+    text = service.get("/metrics", service.keys.admin).text
+    assert 'route="/v1/accounts/{account_id}/renewal"' in text
+    assert 'renewal_model_info{name="renewal",source="registry",version="1"} 1.0' in text
+    assert 'renewal_scores_served_total{endpoint="renewal"}' in text
+    assert "acc-0" not in text
+
+
+def test_logs_hold_no_keys_notes_or_account_ids(service, caplog):
+    caplog.set_level(logging.DEBUG)
+    note = "CFO unhappy with invoicing module"
+    service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
+    service.get(f"/v1/accounts/{ACC}/renewal", "rnw_wrong-key")
+    service.put(f"/v1/accounts/{ACC}/health-inputs", service.keys.csm_a, json={"note": note})
+    service.post("/v1/score", service.keys.crm, json={"account_ids": [ACC, "acc-99999"]})
+    service.post("/v1/admin/reload", service.keys.admin)
+    # httpx logs are the test client's own requests, not the service's.
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "GET /v1/accounts/{account_id}/renewal 200" in text
+    for secret in (*vars(service.keys).values(), "rnw_wrong-key", note, ACC, "acc-99999"):
+        assert secret not in text
+
+
+def test_openapi_documents_every_operation_with_problem_responses(service):
+    assert service.get("/openapi.json").status_code == 401
+    schema = service.get("/openapi.json", service.keys.crm).json()
+    assert "Problem" in schema["components"]["schemas"]
+    assert schema["components"]["securitySchemes"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path in ("/healthz", "/readyz"):
+                continue
+            assert "401" in operation["responses"], (method, path)
+            assert "application/problem+json" in operation["responses"]["401"]["content"]
+            assert operation.get("security"), (method, path)
+    TypeAdapter(dict).validate_python(schema)

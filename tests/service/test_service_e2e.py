@@ -1,0 +1,216 @@
+"""End to end, as a user runs it: simulate → train → score → serve (real uvicorn on loopback)
+→ the CRM reads drivers in words, a CSM cannot see another CSM's account, a health input
+changes the score now and in the next scoring run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from renewal.simulator import simulate
+
+pytestmark = pytest.mark.slow
+AS_OF = "2025-12-31"
+RENEWAL = [str(Path(sys.executable).parent / "renewal")]  # the installed console script
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(
+        [*RENEWAL, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"renewal {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def new_key(env, cwd, *args: str) -> str:
+    return run(["keys", "create", *args], env, cwd).strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Data, a registered champion and one scoring run, then `renewal serve` in a process.
+
+    Simulation, training and scoring run in this process (the same functions the commands
+    call, without paying their start-up again); the server is the real console script.
+    """
+    from renewal.settings import Settings
+    from service.config import ServiceSettings
+    from service.scoring import run_scoring
+    from training.config import load_train_config
+    from training.train import run_training
+
+    root = tmp_path_factory.mktemp("e2e")
+    settings = Settings(data_dir=root / "work", models_dir=root / "models")
+    env = {
+        **os.environ,
+        "RENEWAL_DATA_DIR": str(settings.data_dir),
+        "RENEWAL_MODELS_DIR": str(settings.models_dir),
+        "RENEWAL_CACHE_REFRESH_SECONDS": "1",
+        "RENEWAL_KEY_CACHE_SECONDS": "0",
+    }
+    for name in ("RENEWAL_DATABASE_URL", "RENEWAL_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    previous_cwd = os.getcwd()
+    os.chdir(root)  # MLflow puts run artifacts under ./mlruns
+    try:
+        simulate(root / "data", accounts=800, seed=5, months=24)
+        run_training(
+            root / "data",
+            root / "train",
+            load_train_config(None),
+            tracking_uri=settings.resolved_tracking_uri,
+        )
+        run_scoring(
+            root / "data",
+            date.fromisoformat(AS_OF),
+            settings,
+            ServiceSettings(),
+            out=root / "scores.parquet",
+        )
+    finally:
+        os.chdir(previous_cwd)
+    scores = pd.read_parquet(root / "scores.parquet")
+    accounts = pd.read_parquet(root / "data" / "accounts.parquet")
+    port = free_port()
+    server = subprocess.Popen(
+        [*RENEWAL, "serve", "--port", str(port)],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, server.stdout.read()
+        time.sleep(0.3)
+    else:
+        server.kill()
+        pytest.fail("the server did not become ready:\n" + server.stdout.read())
+    yield {
+        "root": root,
+        "env": env,
+        "base": base,
+        "scores": scores,
+        "accounts": accounts,
+        "server": server,
+        "settings": settings,
+    }
+    if server.poll() is None:
+        server.kill()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_the_crm_call_returns_drivers_in_words(stack):
+    key = new_key(stack["env"], stack["root"], "--role", "crm")
+    account = stack["scores"].sort_values("probability")["account_id"].iloc[0]
+    response = httpx.get(f"{stack['base']}/v1/accounts/{account}/renewal", headers=auth(key))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["as_of"] == AS_OF and body["model"]["version"] == "1"
+    assert body["risk_tier"] in ("high", "medium")
+    risk = body["drivers"]["risk_drivers"]
+    assert risk and all(d["contribution"] < 0 for d in risk)
+    for driver in risk + body["drivers"]["protective_factors"]:
+        words = driver["description"]
+        assert "{" not in words and len(words.split()) >= 2, words
+    card = httpx.get(f"{stack['base']}/v1/model", headers=auth(key)).json()
+    assert card["training_window"]["test_end"] and card["test_metrics"]["auc"] > 0.5
+    assert card["heuristic_metrics"]["auc"] > 0
+    metric = httpx.get(f"{stack['base']}/v1/metrics/activation?by=segment", headers=auth(key))
+    assert metric.status_code == 200 and metric.json()["rows"], metric.text
+
+
+def test_a_csm_key_cannot_see_another_csms_account(stack):
+    accounts = stack["accounts"].dropna(subset=["csm_id"])
+    csm = accounts["csm_id"].iloc[0]
+    own = accounts[accounts["csm_id"] == csm]["account_id"].iloc[0]
+    foreign = accounts[accounts["csm_id"] != csm]["account_id"].iloc[0]
+    key = new_key(stack["env"], stack["root"], "--role", "csm", "--csm-id", csm)
+    base = stack["base"]
+    assert httpx.get(f"{base}/v1/accounts/{own}/renewal", headers=auth(key)).status_code == 200
+    hidden = httpx.get(f"{base}/v1/accounts/{foreign}/renewal", headers=auth(key))
+    assert hidden.status_code == 404
+    assert hidden.headers["content-type"] == "application/problem+json"
+    listed = httpx.get(f"{base}/v1/risk-list?limit=200", headers=auth(key)).json()["data"]
+    assert listed and {i["csm_id"] for i in listed} == {csm}
+
+
+def test_a_health_input_changes_the_score_now_and_in_the_next_run(stack):
+    base, env, root = stack["base"], stack["env"], stack["root"]
+    admin = new_key(env, root, "--role", "admin")
+    ids = stack["scores"]["account_id"].tolist()
+    scored = httpx.post(
+        f"{base}/v1/score", headers=auth(admin), json={"account_ids": ids[:200]}
+    ).json()["results"]
+    # The account whose exec sponsor matters most: it is one of its risk drivers.
+    candidates = [
+        r
+        for r in scored
+        if any(d["feature"] == "exec_sponsor_active" for d in r["drivers"]["risk_drivers"])
+    ]
+    target = (candidates or scored)[0]
+    account = target["account_id"]
+    put = httpx.put(
+        f"{base}/v1/accounts/{account}/health-inputs",
+        headers=auth(admin),
+        json={
+            "exec_sponsor_active": True,
+            "core_process_live": True,
+            "csm_score": 5,
+            "note": "QBR went well",
+        },
+    )
+    assert put.status_code == 200, put.text
+    now = put.json()["renewal"]["probability"]
+    assert now != target["probability"]
+    # The next scoring run merges the stored input and agrees with the on-the-spot score.
+    run(["score", "--data", str(root / "data"), "--as-of", AS_OF, "--jobs", "1"], env, root)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/v1/accounts/{account}/renewal", headers=auth(admin)).json()
+        if body["scored_at"] > put.json()["renewal"]["scored_at"]:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the server did not pick up the new scoring run")
+    assert body["probability"] == pytest.approx(now, abs=1e-4)
+    history = httpx.get(f"{base}/v1/accounts/{account}/health-inputs", headers=auth(admin)).json()
+    assert history["data"][0]["note"] == "QBR went well"
+
+
+def test_sigterm_shuts_the_server_down_gracefully(stack):
+    server = stack["server"]
+    server.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal after a graceful shutdown (exit by SIGTERM, or 0)
+    assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+    log = server.stdout.read()
+    assert "Application shutdown complete" in log
+    assert "rnw_" not in log and "QBR went well" not in log
+    for account in stack["scores"]["account_id"].head(50):
+        assert account not in log

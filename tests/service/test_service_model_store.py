@@ -1,0 +1,135 @@
+"""Model lifecycle against a real MLflow registry (SQLite): load, last-known-good, refusal,
+atomic swap."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import joblib
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from service_factories import FEATURE_NAMES, tiny_scorer
+
+from renewal.errors import ModelUnavailableError
+from renewal.settings import Settings
+from service.model_store import LKG_FILE, ModelStore
+
+DEAD_REGISTRY = "http://127.0.0.1:9"
+
+
+def log_version(tracking_uri: str, scorer_or_junk, alias: str = "champion") -> str:
+    """Log a pyfunc around ``scorer_or_junk`` (as training does), register it, set ``alias``."""
+    from training.pyfunc import SCORER_ARTIFACT, RenewalPyfunc
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.set_experiment("service-tests")
+    with mlflow.start_run(), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(Path(tracking_uri.removeprefix("sqlite:///")).parent)
+        path = Path(os.getcwd()) / "scorer.joblib"
+        joblib.dump(scorer_or_junk, path)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RenewalPyfunc(),
+            artifacts={SCORER_ARTIFACT: str(path)},
+            pip_requirements=["lightgbm"],
+        )
+    version = mlflow.register_model(info.model_uri, "renewal").version
+    MlflowClient().set_registered_model_alias("renewal", alias, version)
+    return str(version)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        first = log_version(uri, tiny_scorer(seed=0))
+    finally:
+        os.chdir(previous)
+    return root, uri, first
+
+
+def settings_for(tmp_path: Path, tracking_uri: str, models_dir: Path | None = None) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        models_dir=models_dir or tmp_path / "models",
+        tracking_uri=tracking_uri,
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+    )
+
+
+def test_start_loads_the_champion_and_keeps_a_last_known_good_copy(registry, tmp_path):
+    _root, uri, first = registry
+    store = ModelStore(settings_for(tmp_path, uri))
+    model = store.start()
+    assert model is not None and store.status == "ready"
+    assert (model.version, model.source, model.alias) == (first, "registry", "champion")
+    assert model.feature_names == FEATURE_NAMES
+    assert (tmp_path / "models" / "renewal" / LKG_FILE).exists()
+    assert (tmp_path / "models" / "renewal" / f"v{first}" / "MLmodel").exists()
+    assert store.reload().outcome == "unchanged"
+
+    # Registry unreachable at the next start: the copy serves, and readiness says degraded.
+    offline = ModelStore(settings_for(tmp_path, DEAD_REGISTRY))
+    fallback = offline.start()
+    assert fallback is not None and fallback.source == "last-known-good"
+    assert fallback.version == first and offline.status == "degraded"
+    assert "last-known-good" in offline.status_reason
+    frame = pd.DataFrame({"active_days_30d": [3.0], "segment": ["smb"]})
+    assert fallback.scorer.predict(fallback.scorer.prepare(frame)) == pytest.approx(
+        model.scorer.predict(model.scorer.prepare(frame))
+    )
+
+
+def test_no_registry_and_no_copy_means_unavailable_not_a_crash(tmp_path):
+    store = ModelStore(settings_for(tmp_path, DEAD_REGISTRY))
+    assert store.start() is None and store.status == "unavailable"
+    with pytest.raises(ModelUnavailableError, match="no model is loaded"):
+        store.require()
+
+
+def test_a_broken_champion_is_refused_and_a_good_one_swapped_in(registry, tmp_path):
+    root, uri, first = registry
+    store = ModelStore(settings_for(tmp_path, uri))
+    assert store.start().version == first
+    served: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:  # requests in flight during reloads
+        frame = pd.DataFrame({"active_days_30d": [10.0]})
+        while not stop.is_set():
+            model = store.require()
+            model.scorer.predict(model.scorer.prepare(frame))
+            served.append(model.version)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        broken = log_version(uri, "not a scorer")
+        refused = store.reload()
+        assert refused.outcome == "refused" and refused.version == broken
+        assert store.current.version == first
+        assert store.last_refusal is not None and store.last_refusal.version == broken
+        assert "not a renewal model" in store.last_refusal.reason
+        good = log_version(uri, tiny_scorer(seed=1))
+        swapped = store.reload()
+    finally:
+        os.chdir(previous)
+        stop.set()
+        thread.join()
+    assert swapped.outcome == "swapped" and store.current.version == good
+    assert set(served) <= {first, good} and served
+    # The last-known-good copy follows the swap.
+    offline = ModelStore(settings_for(tmp_path, DEAD_REGISTRY))
+    assert offline.start().version == good
+    # Put the champion back on the first version for other tests of this module.
+    MlflowClient(uri, uri).set_registered_model_alias("renewal", "champion", first)
