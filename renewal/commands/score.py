@@ -14,18 +14,26 @@ def register(app: typer.Typer) -> None:
 
 
 def score(
-    data: Annotated[Path, typer.Option("--data", help="Data directory (the contract's tables).")],
+    data: Annotated[str, typer.Option(
+        "--data", help="Data directory (the contract's tables); with --engine spark any path "
+        "Spark reads (s3a://, hdfs://).")],
     as_of: Annotated[str, typer.Option("--as-of", metavar="YYYY-MM-DD",
                                        help="Score with data dated on or before this day.")],
     model: Annotated[str | None, typer.Option(
         "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Also write the scores to this Parquet file (atomically).")] = None,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="Also write the scores to this Parquet file (atomically); required "
+        "with --engine spark (a Parquet directory).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20,
                                        help="Risk drivers and protective factors kept.")] = 3,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", min=1,
         help="Processes for the explanations [1: LightGBM threads use every core].")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="duckdb (embedded, stores the score history) or spark (batch, "
+        "writes Parquet only).")] = "duckdb",
+    spark_master: Annotated[str, typer.Option(
+        "--spark-master", help="Spark master URL for --engine spark.")] = "local[*]",
 ) -> None:
     """Score every account as of a date with the champion model; store the score history.
 
@@ -46,6 +54,10 @@ def score(
     except ValueError:
         raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD",
                                  param_hint="--as-of") from None
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter(f"{engine!r}: choose duckdb or spark", param_hint="--engine")
+    if engine == "spark" and out is None:
+        raise typer.BadParameter("--engine spark writes Parquet: give --out", param_hint="--out")
     console = Console(highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:
@@ -54,9 +66,23 @@ def score(
         def on_progress(step: str, fraction: float) -> None:
             progress.update(task, description=step, completed=fraction)
 
-        summary = run_scoring(data, day, get_settings(), get_service_settings(),
-                              model_uri=model, out=out, top_k=top_k, n_jobs=jobs,
-                              progress=on_progress)
+        if engine == "spark":
+            from service.spark_scoring import score_on_spark
+
+            settings = get_settings()
+            summary = score_on_spark(
+                data, day, out, model or f"models:/{settings.model_name}@{settings.model_alias}",
+                spark_master=spark_master,
+                config_path=settings.feature_config,
+                top_k=top_k, progress=on_progress,
+            )
+            console.print(f"scored {summary.accounts:,} accounts as of {summary.as_of} on "
+                          f"Spark ({summary.spark_master}) with {summary.model_name} "
+                          f"v{summary.model_version}; written to {summary.out}")
+            return
+        summary = run_scoring(Path(data), day, get_settings(), get_service_settings(),
+                              model_uri=model, out=Path(out) if out else None, top_k=top_k,
+                              n_jobs=jobs, progress=on_progress)
     table = Table(title=f"scored {summary.accounts:,} accounts as of {summary.as_of}")
     table.add_column("risk tier")
     table.add_column("accounts", justify="right")

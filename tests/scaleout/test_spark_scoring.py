@@ -277,3 +277,33 @@ def test_not_a_renewal_model_is_refused(spark, data_dir, tmp_path):
     with pytest.raises(RenewalError, match="is not a renewal model"):
         score_on_spark(str(data_dir), T, str(tmp_path / "o"), str(path), spark=spark)
     assert not (tmp_path / "o").exists()
+
+
+def test_renewal_score_engine_spark_writes_the_same_scores(spark, spark_run, data_dir, tmp_path):
+    """`renewal score --engine spark` runs the same job (the active session is reused)."""
+    from typer.testing import CliRunner
+
+    from renewal.cli import build_app
+
+    out = tmp_path / "cli-scores.parquet"
+    result = CliRunner().invoke(build_app(), [
+        "score", "--engine", "spark", "--data", str(data_dir), "--as-of", T.isoformat(),
+        "--out", str(out), "--model", MODEL_URI, "--top-k", str(TOP_K),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "on Spark" in result.output
+    cli = pd.read_parquet(out).sort_values("account_id").reset_index(drop=True)
+    _, frame, _, _ = spark_run
+    pd.testing.assert_frame_equal(cli, frame)
+
+
+def test_renewal_score_engine_spark_needs_out(data_dir):
+    from typer.testing import CliRunner
+
+    from renewal.cli import build_app
+
+    result = CliRunner().invoke(build_app(), [
+        "score", "--engine", "spark", "--data", str(data_dir), "--as-of", T.isoformat(),
+    ])
+    assert result.exit_code == 2
+    assert "--out" in result.output
