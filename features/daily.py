@@ -4,11 +4,19 @@ Activity is measured on the paying entity: user- or site-level rows are summed t
 first (one pass over the big table), then every calendar day from the account's start to
 ``as_of`` gets a row, zero-usage days included, so that "active days in a window" is a plain
 count and young accounts can be told apart from idle ones.
+
+``since`` bounds the table from below: point-in-time windows look back at most a few months,
+so a vector as of T needs only those days; aggregating the whole history would cost most of
+the pipeline's time on a large usage table. The account's start (signing or first usage) is
+taken from a separate, cheap per-account ``MIN(date)``, so bounded and unbounded tables agree
+row for row on the days they share.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import ibis
@@ -27,18 +35,54 @@ _TOLERANCE = 1e-9
 _materialized = itertools.count()
 
 
-def usage_per_account_day(source: Source, as_of: date) -> ir.Table:
-    """Usage summed to (account_id, date), dated on or before ``as_of``."""
+def usage_in_range(source: Source, as_of: date, since: date | None = None) -> ir.Table:
+    """Raw usage rows dated in ``[since, as_of]`` (no lower bound without ``since``).
+
+    A plain date filter on the scan, so an engine can skip whole Parquet row groups.
+    """
     usage = source.tables["usage"]
-    usage = usage.filter(usage.date <= ibis.literal(as_of, "date"))
-    if source.usage_grain == "user":
+    keep = usage.date <= ibis.literal(as_of, "date")
+    if since is not None:
+        keep &= usage.date >= ibis.literal(since, "date")
+    return usage.filter(keep)
+
+
+def per_account_day(source: Source, usage: ir.Table) -> ir.Table:
+    """``usage`` rows summed to (account_id, date): key_actions, logins, active_users.
+
+    User grain: the contract's key (account_id, date, user_id) makes each row one user-day, so
+    users with a login are counted rows; with site_id a user may have a row per site and the
+    users are counted distinct. Account grain: the given active_users summed over sites.
+    """
+    if source.usage_grain == "user" and source.has_sites:
         active_users = usage.user_id.nunique(where=usage.logins > 0)
+    elif source.usage_grain == "user":
+        active_users = usage.count(where=usage.logins > 0)
     else:
         active_users = usage.active_users.sum()
     return usage.group_by("account_id", "date").aggregate(
         key_actions=usage.key_actions.sum(),
         logins=usage.logins.sum(),
         active_users=active_users,
+    )
+
+
+def usage_per_account_day(source: Source, as_of: date, since: date | None = None) -> ir.Table:
+    """Usage summed to (account_id, date), dated in ``[since, as_of]``."""
+    return per_account_day(source, usage_in_range(source, as_of, since))
+
+
+def usage_bounds(source: Source, as_of: date) -> ir.Table:
+    """Per account with usage dated on or before ``as_of``: ``first_usage`` (its first day) and
+    ``first_key_action`` (first day with a row having key actions; null if none).
+
+    One scan of two or three columns with one group per account: cheap next to a per-day
+    aggregation of the whole history.
+    """
+    usage = usage_in_range(source, as_of)
+    return usage.group_by("account_id").aggregate(
+        first_usage=usage.date.min(),
+        first_key_action=usage.date.min(where=usage.key_actions > 0),
     )
 
 
@@ -73,30 +117,71 @@ def is_active(tier: ir.StringValue, config: FeatureConfig) -> ir.BooleanValue:
     return tier.isin(TIERS[TIERS.index(config.active_min_tier):])
 
 
+def _is_duckdb(source: Source) -> bool:
+    return type(source.backend).__module__.startswith("ibis.backends.duckdb")
+
+
 def materialize(source: Source, table: ir.Table, name: str = "daily_activity") -> ir.Table:
     """Compute ``table`` once in the engine (a DuckDB temp table, a cached Spark frame).
 
     The vectors read the daily table from several feature families; without this, engines
-    that do not share common subplans (Spark) would rebuild it for each.
+    that do not share common subplans (Spark) would rebuild it for each. Pair with
+    :func:`release` (or use :func:`materialized`): a long-running process must not pile up
+    temporary tables.
     """
-    if type(source.backend).__module__.startswith("ibis.backends.duckdb"):
+    if _is_duckdb(source):
         return source.backend.create_table(f"{name}_{next(_materialized)}", table, temp=True)
     return table.cache()
 
 
-def daily_activity(source: Source, as_of: date, config: FeatureConfig) -> ir.Table:
+def release(source: Source, table: ir.Table) -> None:
+    """Free a table made by :func:`materialize` (drop the temp table, unpersist the cache)."""
+    if hasattr(table, "release"):  # a cached Spark frame
+        table.release()
+    elif _is_duckdb(source):
+        source.backend.drop_table(table.op().name, force=True)
+
+
+@contextmanager
+def materialized(source: Source, table: ir.Table, name: str = "daily_activity") -> Iterator[
+    ir.Table
+]:
+    """:func:`materialize` for the duration of a ``with`` block, released afterwards."""
+    done = materialize(source, table, name)
+    try:
+        yield done
+    finally:
+        release(source, done)
+
+
+def daily_activity(
+    source: Source,
+    as_of: date,
+    config: FeatureConfig,
+    *,
+    since: date | None = None,
+    bounds: ir.Table | None = None,
+) -> ir.Table:
     """One row per account and day from signed_at (or first usage, if earlier) to ``as_of``.
 
+    With ``since``, only the days on or after ``since`` (the same rows as the unbounded table
+    has for those days). ``bounds`` may pass an already computed :func:`usage_bounds`.
     Columns: account_id, date, key_actions, logins, active_users, seats, tier, active.
     """
-    per_day = usage_per_account_day(source, as_of)
+    per_day = usage_per_account_day(source, as_of, since)
     accounts = accounts_as_of(source, as_of)
-    first_usage = per_day.group_by("account_id").aggregate(first_usage=per_day.date.min())
-    starts = accounts.left_join(first_usage, "account_id").select(
+    if since is None and bounds is None:
+        # The whole history is aggregated anyway: its first day is the account's first usage.
+        bounds = per_day.group_by("account_id").aggregate(first_usage=per_day.date.min())
+    elif bounds is None:
+        bounds = usage_bounds(source, as_of)
+    starts = accounts.left_join(bounds, "account_id").select(
         "account_id",
         "seats",
-        start=ibis.least(accounts.signed_at, first_usage.first_usage.fill_null(accounts.signed_at)),
+        start=ibis.least(accounts.signed_at, bounds.first_usage.fill_null(accounts.signed_at)),
     )
+    if since is not None:
+        starts = starts.mutate(start=ibis.greatest(starts.start, ibis.literal(since, "date")))
     as_of_literal = ibis.literal(as_of, "date")
     span = as_of_literal.delta(starts.start, unit="day")
     calendar = starts.select(
@@ -105,11 +190,10 @@ def daily_activity(source: Source, as_of: date, config: FeatureConfig) -> ir.Tab
         "start",
         day_offset=ibis.range(0, span + 1).unnest(),
     )
-    calendar = calendar.select(
-        "account_id",
-        "seats",
-        date=(calendar.start + calendar.day_offset.as_interval("D")).cast("date"),
-    )
+    # Engines type date + interval differently (DuckDB: a timestamp): cast back to a DATE
+    # explicitly (Ibis drops a cast from "date" to "date"), so joins compare dates.
+    day = (calendar.start + calendar.day_offset.as_interval("D")).cast("timestamp").date()
+    calendar = calendar.select("account_id", "seats", date=day)
     joined = calendar.left_join(per_day, ["account_id", "date"])
     filled = joined.select(
         account_id=calendar.account_id,
@@ -119,6 +203,11 @@ def daily_activity(source: Source, as_of: date, config: FeatureConfig) -> ir.Tab
         active_users=per_day.active_users.fill_null(0).cast("int64"),
         seats=calendar.seats.cast("int64"),
     )
-    tier = tier_expression(filled.key_actions, filled.active_users, filled.seats, config)
-    with_tier = filled.mutate(tier=tier)
-    return with_tier.mutate(active=is_active(with_tier.tier, config)).select(*DAILY_COLUMNS)
+    return with_tiers(filled, config).select(*DAILY_COLUMNS)
+
+
+def with_tiers(days: ir.Table, config: FeatureConfig) -> ir.Table:
+    """Add ``tier`` and ``active`` to rows with key_actions, active_users and seats."""
+    tier = tier_expression(days.key_actions, days.active_users, days.seats, config)
+    with_tier = days.mutate(tier=tier)
+    return with_tier.mutate(active=is_active(with_tier.tier, config))

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.config import load_feature_config
-from features.daily import daily_activity, materialize
+from features.daily import daily_activity, materialized
 from features.source import ENGINES, Source, open_source
 from features.vectors import features_as_of
 from renewal.datadir import atomic_path
@@ -47,12 +47,17 @@ def run_features(
     try:
         step(f"reading {data_dir} with {engine}")
         source = open_source(Path(data_dir), engine=engine, spark=spark)
-        daily = materialize(source, daily_activity(source, as_of, config), "daily_activity")
-        if daily_out is not None:
-            step(f"writing the daily table to {daily_out}")
-            write_daily(source, daily, Path(daily_out))
-        step("computing point-in-time feature vectors")
-        vectors = features_as_of(source, as_of, config, daily=daily)
+        if daily_out is None:
+            # The vectors build only the days their windows read.
+            step("computing point-in-time feature vectors")
+            vectors = features_as_of(source, as_of, config)
+        else:
+            # The whole-history daily table is written anyway: the vectors reuse it.
+            with materialized(source, daily_activity(source, as_of, config)) as daily:
+                step(f"writing the daily table to {daily_out}")
+                write_daily(source, daily, Path(daily_out))
+                step("computing point-in-time feature vectors")
+                vectors = features_as_of(source, as_of, config, daily=daily)
         step(f"writing {len(vectors)} vectors to {out}")
         with atomic_path(Path(out)) as tmp:
             vectors.to_parquet(tmp, index=False)

@@ -59,7 +59,13 @@ def open_source(data_dir: Path, engine: str = "duckdb", spark: Any = None) -> So
         raise DataContractError(
             [Problem("(data directory)", None, f"{data_dir} is not a directory")]
         )
-    backend = ibis.duckdb.connect() if engine == "duckdb" else ibis.pyspark.connect(spark)
+    if engine == "duckdb":
+        backend = ibis.duckdb.connect()
+        # DuckDB draws a progress bar on long queries by default, into stdout: it would
+        # corrupt the output of commands that print machine-readable results (--json).
+        backend.raw_sql("SET enable_progress_bar = false")
+    else:
+        backend = ibis.pyspark.connect(spark)
     tables: dict[str, ir.Table] = {}
     for name in TABLES:
         path = find_table(data_dir, name)

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from features.config import FeatureConfig
-from features.daily import accounts_as_of, daily_activity, materialize
+from features.daily import accounts_as_of, daily_activity, materialized
 from features.source import Source
 from features.windows import Window
 from features.windows.activation import activation_features
@@ -38,21 +38,11 @@ def required_active_days(month_starts: pd.Series, config: FeatureConfig) -> pd.S
 
 @contextmanager
 def shared_daily(source: Source, as_of: date, config: FeatureConfig) -> Iterator[ir.Table]:
-    """The pipeline's daily table up to ``as_of``, computed once for several metrics and
-    dropped afterwards (a long-running service must not pile up temporary tables)."""
-    daily = materialize(source, daily_activity(source, as_of, config), name="metrics_daily")
-    try:
+    """The pipeline's daily table up to ``as_of`` (whole history: monthly activity reads every
+    month), computed once for several metrics and dropped afterwards (a long-running service
+    must not pile up temporary tables)."""
+    with materialized(source, daily_activity(source, as_of, config), name="metrics_daily") as daily:
         yield daily
-    finally:
-        if hasattr(daily, "release"):  # a cached Spark frame
-            daily.release()
-        else:
-            # Raw SQL: Ibis 12's drop_table renders "DROP TABLE IF EXISTS" without the name
-            # against DuckDB 2 (a sqlglot mismatch), so it cannot be used here.
-            op = daily.op()
-            parts = [op.namespace.catalog, op.namespace.database, op.name]
-            qualified = ".".join('"' + p.replace('"', '""') + '"' for p in parts if p)
-            source.backend.con.execute(f"DROP TABLE IF EXISTS {qualified}")
 
 
 def activation_per_account(

@@ -19,18 +19,26 @@ import ibis
 import ibis.expr.types as ir
 
 from features.config import TIERS, FeatureConfig
-from features.windows import DAILY_LOOKBACK_DAYS, KEYS, Window, count_if, days_between
+from features.windows import (
+    DAILY_LOOKBACK_DAYS,
+    KEYS,
+    Window,
+    count_if,
+    days_between,
+    shift_days,
+)
 
 
 def daily_in_lookback(window: Window) -> ir.Table:
     """Daily rows joined to every spine row whose look-back covers them, with the day offset."""
-    daily, spine = window.daily, window.spine
+    daily = window.daily
+    spine = window.spine.mutate(after=shift_days(window.spine.as_of, -DAILY_LOOKBACK_DAYS))
     joined = daily.join(
         spine,
         [
             daily.account_id == spine.account_id,
             daily.date <= spine.as_of,
-            daily.date > spine.as_of - ibis.interval(days=DAILY_LOOKBACK_DAYS),
+            daily.date > spine.after,
         ],
     )
     return joined.select(

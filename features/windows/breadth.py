@@ -7,27 +7,27 @@ and seat utilisation is the busiest day's logged-in seats (a lower bound of dist
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import ibis
 import ibis.expr.types as ir
 
-from features.windows import KEYS, Window
+from features.windows import KEYS, Window, shift_days
 
 
 def _recent_usage(window: Window, days: int) -> ir.Table:
     """Raw usage rows in (as_of - days, as_of] of every spine row, pre-filtered by date."""
-    usage, spine = window.source.tables["usage"], window.spine
-    earliest = ibis.literal(window.first_as_of, "date") - ibis.interval(days=days)
+    usage = window.source.tables["usage"]
+    spine = window.spine.mutate(after=shift_days(window.spine.as_of, -days))
+    earliest = ibis.literal(window.first_as_of - timedelta(days=days), "date")
     usage = usage.filter(
         (usage.date > earliest) & (usage.date <= ibis.literal(window.last_as_of, "date"))
     )
-    return usage.join(
+    joined = usage.join(
         spine,
-        [
-            usage.account_id == spine.account_id,
-            usage.date <= spine.as_of,
-            usage.date > spine.as_of - ibis.interval(days=days),
-        ],
+        [usage.account_id == spine.account_id, usage.date <= spine.as_of, usage.date > spine.after],
     )
+    return joined.drop("after")
 
 
 def distinct_active_users_30d(window: Window) -> ir.Table | None:

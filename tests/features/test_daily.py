@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 import pytest
 from conftest import d, days
@@ -120,3 +121,49 @@ def test_csv_directory_gives_the_same_table(make_dir, boundaries, tmp_path):
         read_table(boundaries, name).to_csv(csv_dir / f"{name}.csv", index=False,
                                             date_format="%Y-%m-%d")
     pd.testing.assert_frame_equal(_daily(csv_dir), _daily(boundaries))
+
+
+def test_bounded_table_has_the_same_rows_from_since(make_dir):
+    accounts = [
+        {"account_id": "old", "signed_at": "2023-12-01", "seats": 10},
+        {"account_id": "young", "signed_at": "2024-01-08", "seats": 10},
+        {"account_id": "used_early", "signed_at": "2024-01-09", "seats": 10},
+    ]
+    usage = _user_rows("old", "2023-12-03", 5, 2) + _user_rows("old", "2024-01-06", 30, 9)
+    usage += _user_rows("young", "2024-01-09", 1, 1)
+    # Usage before signing and before the bound: the calendar still starts at the bound.
+    usage += _user_rows("used_early", "2024-01-02", 1, 1)
+    source = open_source(make_dir(accounts, usage))
+    full = daily_activity(source, T, FeatureConfig()).to_pandas()
+    since = d("2024-01-05")
+    bounded = daily_activity(source, T, FeatureConfig(), since=since).to_pandas()
+    expected = full[full.date >= pd.Timestamp(since)]
+    key = ["account_id", "date"]
+    pd.testing.assert_frame_equal(
+        bounded.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+    )
+    assert bounded.groupby("account_id").date.min().dt.date.to_dict() == {
+        "old": since, "young": d("2024-01-08"), "used_early": since,
+    }
+
+
+def test_date_column_is_a_date_in_the_engine(boundaries):
+    source = open_source(boundaries)
+    daily = daily_activity(source, T, FeatureConfig())
+    types = source.backend.con.execute(
+        f"DESCRIBE {ibis.to_sql(daily, dialect='duckdb')}"
+    ).df().set_index("column_name").column_type
+    assert types["date"] == "DATE"
+
+
+def test_temporary_tables_are_dropped_and_no_progress_bar(boundaries):
+    from features.vectors import features_as_of
+
+    source = open_source(boundaries)
+    con = source.backend.con
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    before = con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
+    for _ in range(3):  # a scoring job or service re-scoring calls it again and again
+        features_as_of(source, T, FeatureConfig())
+    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == before

@@ -113,8 +113,14 @@ def test_trends_compare_last_30_days_with_the_30_before(make_dir):
         (51, "2024-02-13", "2024-03-31", 45, True, False),   # day 45, large window: in
         (51, "2024-02-14", "2024-03-31", 46, False, True),   # day 46, large window: out
         (50, "2024-01-29", "2024-01-30", None, False, False),  # not yet known at T
-        (50, "2024-02-05", "2024-01-31", None, False, False),  # T - signed = 30: not past
+        (50, "2024-01-29", "2024-01-31", 30, True, False),   # activated on day 30, T = day 30
+        # As of T the data of day T counts: not activated by the end of day 30, a 30-day
+        # window is closed (the cohort metrics' signed_at + window <= T).
+        (50, "2024-02-05", "2024-01-30", None, False, False),  # T - signed = 29: inside
+        (50, "2024-02-05", "2024-01-31", None, False, True),   # T - signed = 30: past
         (50, "2024-02-05", "2024-02-01", None, False, True),   # T - signed = 31: past
+        (51, "2024-02-20", "2024-02-14", None, False, False),  # T - signed = 44: inside
+        (51, "2024-02-20", "2024-02-15", None, False, True),   # T - signed = 45: past
     ],
 )
 def test_activation_window_boundaries(make_dir, seats, active_start, as_of, days_to,
@@ -215,3 +221,26 @@ def test_90_day_seat_days_sum_active_users_of_account_grain_sites(make_dir):
     assert row.observed_days_90d == 90  # signed on T-90: (T-90, T] is fully observed
     assert row.logged_in_seat_day_share_90d == pytest.approx(3 / (5 * 90))
     assert row.key_actions_per_logged_in_seat_day_90d == pytest.approx(4 / 3)
+
+
+def test_activation_far_from_the_first_key_action_is_found(make_dir):
+    """The vectors read a few months of daily rows; activation may lie anywhere before."""
+    accounts = [{"account_id": "late", "signed_at": "2023-01-02", "seats": 10},
+                {"account_id": "early", "signed_at": "2023-01-02", "seats": 10},
+                {"account_id": "before", "signed_at": "2023-03-06", "seats": 10},
+                {"account_id": "never", "signed_at": "2023-01-02", "seats": 10}]
+    # late: one active day a week for 20 weeks, then three in the week of Mon 2023-06-05.
+    late = [d("2023-01-02") + pd.Timedelta(weeks=w) for w in range(20)]
+    late = [day.date() if hasattr(day, "date") else day for day in late]
+    # before: key actions long before signing (not counted), then three days in its 2nd week.
+    usage = (_usage("late", late + days("2023-06-05", 3)) + _usage("early", days("2023-01-04", 3))
+             + _usage("before", days("2022-11-01", 5) + days("2023-03-14", 3))
+             + [{"account_id": "never", "date": d("2023-01-03"), "user_id": "u", "logins": 1,
+                 "key_actions": 0}])
+    frame = _vector(make_dir(accounts, usage), "2024-06-30")
+    assert frame.loc["late"].days_to_activation == 156  # Wed 2023-06-07 - Mon 2023-01-02
+    assert not frame.loc["late"].activated and frame.loc["late"].past_window_not_activated
+    assert frame.loc["early"].days_to_activation == 4 and frame.loc["early"].activated
+    assert frame.loc["before"].days_to_activation == 10
+    assert pd.isna(frame.loc["never"].days_to_activation)
+    assert frame.loc["never"].past_window_not_activated
