@@ -7,11 +7,13 @@ here means every feature definition meets the same types on every engine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 
@@ -63,7 +65,10 @@ def open_source(data_dir: Path, engine: str = "duckdb", spark: Any = None) -> So
         backend = ibis.duckdb.connect()
         # DuckDB draws a progress bar on long queries by default, into stdout: it would
         # corrupt the output of commands that print machine-readable results (--json).
-        backend.raw_sql("SET enable_progress_bar = false")
+        # Inside Jupyter DuckDB draws the bar with ipywidgets and, without them installed,
+        # refuses to change the setting: nothing is drawn into stdout there anyway.
+        with contextlib.suppress(duckdb.InvalidInputException):
+            backend.raw_sql("SET enable_progress_bar = false")
     else:
         backend = ibis.pyspark.connect(spark)
     tables: dict[str, ir.Table] = {}
