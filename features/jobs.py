@@ -2,15 +2,23 @@
 
 Writing happens only after everything is computed, each file through a temporary file and a
 rename, so a failed run never leaves a half-written vector file behind.
+
+On DuckDB the data directory is validated by ``renewal.contract`` (pandas, every rule). On Spark
+the data may be far bigger than the driver, so the contract's core rules are checked by Spark
+itself (``features.source.contract_problems``) and the data may live at any URI Spark reads.
+The outputs (one row per account, and the daily table) are written to local files either way.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -18,7 +26,7 @@ import pyarrow.parquet as pq
 
 from features.config import load_feature_config
 from features.daily import daily_activity, materialized
-from features.source import ENGINES, Source, open_source
+from features.source import ENGINES, Source, contract_problems, is_uri, open_source
 from features.vectors import features_as_of
 from renewal.datadir import atomic_path
 from renewal.errors import ConfigError, DataContractError, RenewalError
@@ -27,44 +35,80 @@ Step = Callable[[str], None]
 
 
 def run_features(
-    data_dir: Path,
+    data_dir: str | Path,
     as_of: date,
-    out: Path,
-    daily_out: Path | None = None,
+    out: str | Path,
+    daily_out: str | Path | None = None,
     config_path: Path | None = None,
     engine: str = "duckdb",
     spark_master: str = "local[*]",
     on_step: Step | None = None,
 ) -> pd.DataFrame:
-    """Compute the vectors of every account signed on or before ``as_of`` and write them."""
+    """Compute the vectors of every account signed on or before ``as_of`` and write them.
+
+    ``data_dir`` is a local directory, or with the spark engine any location Spark reads
+    (``s3a://``, ``hdfs://``, ``file://``: kept as text). ``out`` and ``daily_out`` are local
+    files (``file://`` URIs accepted). With the spark engine an active session (notebook,
+    ``spark-submit``) is used and left running; otherwise one is started and stopped.
+    """
     step = on_step or (lambda _message: None)
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "duckdb" and is_uri(data_dir):
+        raise ConfigError(
+            f"--engine duckdb reads local directories only, not {data_dir}: use --engine spark"
+        )
+    out_path = local_output(out, "--out")
+    daily_path = local_output(daily_out, "--daily-out") if daily_out is not None else None
     config = load_feature_config(config_path)
-    step("validating the data directory")
-    _validate(Path(data_dir))
-    spark = _start_spark(spark_master) if engine == "spark" else None
+    if engine == "duckdb":
+        step("validating the data directory")
+        _validate(Path(data_dir))
+    spark, owns_session = _start_spark(spark_master) if engine == "spark" else (None, False)
     try:
         step(f"reading {data_dir} with {engine}")
-        source = open_source(Path(data_dir), engine=engine, spark=spark)
-        if daily_out is None:
+        source = open_source(data_dir, engine=engine, spark=spark)
+        if engine == "spark":
+            step("checking the data contract on Spark")
+            problems = contract_problems(source)
+            if problems:
+                raise DataContractError(problems)
+        if daily_path is None:
             # The vectors build only the days their windows read.
             step("computing point-in-time feature vectors")
             vectors = features_as_of(source, as_of, config)
         else:
             # The whole-history daily table is written anyway: the vectors reuse it.
             with materialized(source, daily_activity(source, as_of, config)) as daily:
-                step(f"writing the daily table to {daily_out}")
-                write_daily(source, daily, Path(daily_out))
+                step(f"writing the daily table to {daily_path}")
+                write_daily(source, daily, daily_path)
                 step("computing point-in-time feature vectors")
                 vectors = features_as_of(source, as_of, config, daily=daily)
-        step(f"writing {len(vectors)} vectors to {out}")
-        with atomic_path(Path(out)) as tmp:
+        step(f"writing {len(vectors)} vectors to {out_path}")
+        with atomic_path(out_path) as tmp:
             vectors.to_parquet(tmp, index=False)
         return vectors
     finally:
-        if spark is not None:
+        if owns_session:
             spark.stop()
+
+
+def local_output(location: str | Path, option: str) -> Path:
+    """An output location as a local path; a ``file://`` URI is one, other schemes are refused.
+
+    The outputs are one row per account (or per account-day) and are written by the driver,
+    atomically, with a rename: a remote store would need Spark's writer (not built yet).
+    """
+    text = str(location)
+    if not is_uri(text):
+        return Path(text)
+    parsed = urlparse(text)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(unquote(parsed.path))
+    raise ConfigError(
+        f"{option} must be a local path (or file://), not {text}: the outputs are written by "
+        "the driver; copy them to the object store afterwards"
+    )
 
 
 def write_daily(source: Source, daily: ir.Table, target: Path) -> None:
@@ -98,14 +142,22 @@ def _validate(data_dir: Path) -> None:
         raise DataContractError(report.problems)
 
 
-def _start_spark(master: str) -> Any:
-    """A Spark session for the job: UTC dates, few shuffle partitions for a local master."""
+def _start_spark(master: str) -> tuple[Any, bool]:
+    """A Spark session for the job, and whether the job owns it (and so must stop it).
+
+    An already active session (a notebook, ``spark-submit``, a test) is used as it is. A new
+    one gets UTC dates and, for a local master, few shuffle partitions and this interpreter as
+    the Python workers (``python3`` on PATH may lack the project).
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise RenewalError(
             "the spark engine needs pyspark: install the 'spark' extra (pip install renewal[spark])"
         ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
     builder = (
         SparkSession.builder.master(master)
         .appName("renewal-features")
@@ -113,5 +165,11 @@ def _start_spark(master: str) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
     )
     if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.sql.shuffle.partitions", "8")
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate(), True
+    except Exception as exc:  # no Java, bad master URL: say so instead of a JVM traceback
+        raise RenewalError(
+            f"cannot start Spark on {master!r}: {str(exc).splitlines()[0][:300]}"
+        ) from exc

@@ -3,6 +3,10 @@
 The engine reads the files itself (DuckDB ``read_parquet``/``read_csv``, Spark ``spark.read``):
 the usage table can hold billions of rows and must never pass through pandas. Casting once
 here means every feature definition meets the same types on every engine.
+
+DuckDB reads local directories. Spark reads whatever its Hadoop FileSystem reads: a local
+directory, or a URI (``file://``, ``hdfs://``, ``s3a://``, or a path of the cluster's default
+filesystem), listed here through the JVM: this module is the one place that lists tables.
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
-from renewal.datadir import find_table
-from renewal.errors import ConfigError, DataContractError, Problem
+from renewal.datadir import FORMATS, find_table
+from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
 from renewal.tables import TABLES, Column
 
 UsageGrain = Literal["user", "account"]
@@ -46,45 +52,112 @@ class Source:
         return name in self.tables
 
 
-def open_source(data_dir: Path, engine: str = "duckdb", spark: Any = None) -> Source:
+def is_uri(location: str | Path) -> bool:
+    """Whether ``location`` names a filesystem by scheme (``s3a://``, ``file://``, ...)."""
+    return "://" in str(location)
+
+
+def open_source(data_dir: str | Path, engine: str = "duckdb", spark: Any = None) -> Source:
     """Read every present table of ``data_dir`` with ``engine`` ("duckdb" or "spark").
 
     ``spark`` is an existing SparkSession (required for the Spark engine); DuckDB gets a fresh
-    in-memory connection.
+    in-memory connection. With Spark, ``data_dir`` may be any location Spark reads, kept as a
+    string (``Path`` would turn ``s3a://b/x`` into ``s3a:/b/x``); DuckDB needs a local one.
     """
-    data_dir = Path(data_dir)
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "spark" and spark is None:
-        raise ConfigError("the spark engine needs a SparkSession (spark=...)")
+    if engine == "spark":
+        if spark is None:
+            raise ConfigError("the spark engine needs a SparkSession (spark=...)")
+        return _open_spark(spark, str(data_dir))
+    if is_uri(data_dir):
+        raise ConfigError(
+            f"the duckdb engine reads local directories only, not {data_dir}: "
+            "use --engine spark for URIs"
+        )
+    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataContractError(
             [Problem("(data directory)", None, f"{data_dir} is not a directory")]
         )
-    if engine == "duckdb":
-        backend = ibis.duckdb.connect()
-        # DuckDB draws a progress bar on long queries by default, into stdout: it would
-        # corrupt the output of commands that print machine-readable results (--json).
-        # Inside Jupyter DuckDB draws the bar with ipywidgets and, without them installed,
-        # refuses to change the setting: nothing is drawn into stdout there anyway.
-        with contextlib.suppress(duckdb.InvalidInputException):
-            backend.raw_sql("SET enable_progress_bar = false")
-    else:
-        backend = ibis.pyspark.connect(spark)
+    backend = ibis.duckdb.connect()
+    # DuckDB draws a progress bar on long queries by default, into stdout: it would
+    # corrupt the output of commands that print machine-readable results (--json).
+    # Inside Jupyter DuckDB draws the bar with ipywidgets and, without them installed,
+    # refuses to change the setting: nothing is drawn into stdout there anyway.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        backend.raw_sql("SET enable_progress_bar = false")
     tables: dict[str, ir.Table] = {}
     for name in TABLES:
         path = find_table(data_dir, name)
-        if path is None:
-            continue
-        if engine == "duckdb":
+        if path is not None:
             raw = _read_duckdb(backend, path)
+            tables[name] = cast_to_contract(raw, name, from_text=path.suffix == ".csv")
+    return _checked_source(backend, tables, str(data_dir))
+
+
+def _open_spark(spark: Any, location: str) -> Source:
+    """A local directory is listed locally; anything else through Hadoop's FileSystem."""
+    if not is_uri(location) and Path(location).is_dir():
+        files = {name: str(path.resolve()) for name in TABLES
+                 if (path := find_table(Path(location), name)) is not None}
+    else:
+        files = list_table_files(spark, location)
+    backend = ibis.pyspark.connect(spark)
+    tables: dict[str, ir.Table] = {}
+    for name, uri in files.items():
+        is_csv = uri.endswith(".csv")
+        if is_csv:
+            reader = spark.read.option("header", True).option("inferSchema", False)
+            frame = reader.csv(uri)
         else:
-            raw = _read_spark(spark, backend, path)
-        tables[name] = _cast_to_contract(raw, name, from_text=path.suffix == ".csv")
+            frame = spark.read.parquet(uri)
+        view = f"src_{name}_{next(_view_counter)}"
+        frame.createOrReplaceTempView(view)
+        tables[name] = cast_to_contract(backend.table(view), name, from_text=is_csv)
+    return _checked_source(backend, tables, location)
+
+
+def list_table_files(spark: Any, location: str) -> dict[str, str]:
+    """The contract's table files under ``location`` (any Hadoop path), by table name."""
+    fs, root = hadoop_path(spark, location)
+    if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
+        raise DataContractError(
+            [Problem("(data directory)", None, f"{location} is not a directory")]
+        )
+    make_path = spark._jvm.org.apache.hadoop.fs.Path
+    files: dict[str, str] = {}
+    for name in TABLES:
+        found = [f"{location.rstrip('/')}/{name}.{fmt}" for fmt in FORMATS
+                 if fs.exists(make_path(root, f"{name}.{fmt}"))]
+        if len(found) > 1:
+            names = ", ".join(uri.rsplit("/", 1)[-1] for uri in found)
+            raise DataContractError([Problem(name, None, f"two files for one table: {names}")])
+        if found:
+            files[name] = found[0]
+    return files
+
+
+def hadoop_path(spark: Any, uri: str) -> tuple[Any, Any]:
+    """Hadoop's FileSystem and Path for ``uri`` (local, HDFS, S3A: whatever the cluster reads).
+
+    Needs a classic session: Spark Connect has no JVM gateway to list or rename files with.
+    """
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        raise RenewalError(
+            "this Spark session has no JVM gateway (Spark Connect); run with a classic session"
+        )
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
+
+
+def _checked_source(backend: Any, tables: dict[str, ir.Table], location: str) -> Source:
+    """The source, once the required tables and the usage grain's columns are there."""
     missing = [n for n, t in TABLES.items() if t.required and n not in tables]
     if missing:
         raise DataContractError(
-            [Problem(n, None, f"required table is missing from {data_dir}") for n in missing]
+            [Problem(n, None, f"required table is missing from {location}") for n in missing]
         )
     usage_columns = set(tables["usage"].columns)
     grain: UsageGrain = "user" if "user_id" in usage_columns else "account"
@@ -103,18 +176,7 @@ def _read_duckdb(backend: Any, path: Path) -> ir.Table:
     return backend.read_csv(path, table_name=name, all_varchar=True, header=True)
 
 
-def _read_spark(spark: Any, backend: Any, path: Path) -> ir.Table:
-    name = f"src_{path.stem}_{next(_view_counter)}"
-    uri = str(path.resolve())
-    if path.suffix == ".parquet":
-        frame = spark.read.parquet(uri)
-    else:
-        frame = spark.read.option("header", True).option("inferSchema", False).csv(uri)
-    frame.createOrReplaceTempView(name)
-    return backend.table(name)
-
-
-def _cast_to_contract(raw: ir.Table, name: str, from_text: bool) -> ir.Table:
+def cast_to_contract(raw: ir.Table, name: str, from_text: bool) -> ir.Table:
     """Keep the contract's columns, each cast to its kind (unknown extra columns are ignored)."""
     spec = TABLES[name]
     return raw.select(
@@ -152,3 +214,113 @@ def _cast(value: ir.Value, column: Column, from_text: bool) -> ir.Value:
     if column.kind == "int" and dtype.is_floating():
         return value.round().cast("int64")
     return value.cast(target)
+
+
+# -- the contract's core rules, checked by the engine -------------------------------------------
+
+EXAMPLES = 3
+
+
+def contract_problems(source: Source) -> list[Problem]:
+    """The contract's core rules checked by the engine itself, worded as ``renewal.contract``.
+
+    For data too big for pandas (``renewal.contract`` reads every table into memory): required
+    columns, nulls, ranges and enums, duplicate keys, unknown accounts, contract end dates; a
+    few aggregations per table, so the usage table is scanned about three times and only counts
+    and a few example keys reach the driver. Text that does not parse (CSV) is reported as one
+    problem per table by the engine's error, not per column as ``renewal validate`` does.
+    """
+    problems: list[Problem] = []
+    accounts = source.tables.get("accounts")
+    for name, table in source.tables.items():
+        try:
+            problems.extend(_table_problems(name, table, accounts))
+        except RenewalError:
+            raise
+        except Exception as exc:  # the engine's cast of a bad value: name the table, no trace
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            problems.append(Problem(name, None, f"cannot be read or cast: {first}"))
+    return problems
+
+
+def _table_problems(name: str, table: ir.Table, accounts: ir.Table | None) -> list[Problem]:
+    spec = TABLES[name]
+    present = [c for c in spec.columns if c.name in table.columns]
+    problems = [Problem(name, c.name, "required column is missing")
+                for c in spec.columns if c.required and c.name not in table.columns]
+    rules = {f"r{i}": rule for i, rule in enumerate(_column_rules(present, table))}
+    if name == "contracts" and {"start_date", "end_date"} <= set(table.columns):
+        rules["ends"] = ("end_date", "end_date must be after start_date",
+                         (table.end_date <= table.start_date).fill_null(False))
+    counts = table.aggregate(
+        rows=table.count(),
+        **{label: cond.ifelse(1, 0).sum() for label, (_c, _r, cond) in rules.items()},
+    ).to_pandas().iloc[0]
+    if int(counts["rows"]) == 0:
+        return [*problems, Problem(name, None, "table is empty")]
+    key = [k for k in spec.key if k in table.columns] or [table.columns[0]]
+    for label, (column, rule, cond) in rules.items():
+        rows = int(counts[label] or 0)
+        if rows:
+            examples = _examples(table.filter(cond).select(key).distinct())
+            problems.append(Problem(name, column, rule, rows, examples))
+    problems.extend(_duplicate_keys(name, table))
+    if accounts is not None and name != "accounts" and "account_id" in table.columns:
+        unknown = table.filter(table.account_id.notnull()).anti_join(
+            accounts.select("account_id"), "account_id")
+        rows = int(unknown.count().to_pandas())
+        if rows:
+            examples = _examples(unknown.select("account_id").distinct())
+            problems.append(Problem(name, "account_id", "references an unknown account",
+                                    rows, examples))
+    return problems
+
+
+def _column_rules(columns: list[Column], table: ir.Table) -> list[tuple[str, str, ir.BooleanValue]]:
+    """(column, rule wording of renewal.contract, condition of a breaking row) per rule."""
+    rules = []
+    for column in columns:
+        value = table[column.name]
+        if not column.nullable:
+            rules.append((column.name, "nulls in a required column", value.isnull()))
+        if column.enum:
+            rules.append((column.name, f"values must be one of {', '.join(column.enum)}",
+                          value.notnull() & ~value.isin(list(column.enum))))
+        if column.min is not None:
+            below = value <= column.min if column.min_exclusive else value < column.min
+            sign = ">" if column.min_exclusive else ">="
+            rules.append((column.name, f"values must be {sign} {column.min:g}",
+                          below.fill_null(False)))
+        if column.max is not None:
+            rules.append((column.name, f"values must be <= {column.max:g}",
+                          (value > column.max).fill_null(False)))
+    return rules
+
+
+def _duplicate_keys(name: str, table: ir.Table) -> list[Problem]:
+    """Rows whose key occurs more than once (every such row counts, as pandera's "all")."""
+    key = [k for k in TABLES[name].key if k in table.columns]
+    if not key:
+        return []
+    groups = table.group_by(key).aggregate(n=table.count())
+    duplicated = groups.filter(groups.n > 1)
+    rows = duplicated.n.sum().to_pandas()
+    if not rows or rows != rows:  # None or NaN: no duplicates
+        return []
+    examples = _examples(duplicated.select(key))
+    return [Problem(name, ", ".join(key), f"duplicate key ({', '.join(key)})", int(rows),
+                    examples)]
+
+
+def _examples(keys: ir.Table) -> tuple[str, ...]:
+    """Up to three example keys, rendered as renewal.contract does ("a/2024-01-31")."""
+    frame = keys.order_by(list(keys.columns)).limit(EXAMPLES).to_pandas()
+    return tuple("/".join(_render(v) for v in row) for row in frame.itertuples(index=False))
+
+
+def _render(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return "null" if pd.isna(value) else str(value)

@@ -27,7 +27,6 @@ from typing import Any
 import pandas as pd
 
 from renewal.errors import DataContractError, Problem, RenewalError
-from renewal.tables import TABLES
 
 Progress = Callable[[str, float], None]
 
@@ -41,7 +40,6 @@ OUTPUT_COLUMNS = (
 #: Rows per scoring task. Exact TreeSHAP runs at ~2,000 rows/s per core (docs/scale-out.md),
 #: so a task takes seconds, not minutes: a lost executor costs little to redo.
 ROWS_PER_PARTITION = 20_000
-_DATA_FORMATS = ("parquet", "csv")
 
 
 class SparkUnavailableError(RenewalError):
@@ -287,60 +285,13 @@ def spark_vectors(spark: Any, data_dir: str, as_of: date, config: Any) -> pd.Dat
 
 
 def open_spark_source(spark: Any, data_dir: str) -> Any:
-    """The data directory's tables on Spark; a local directory or any URI Hadoop can read.
+    """The data directory's tables on Spark: a local directory or any URI Hadoop can read.
 
-    A local directory goes through ``features.source.open_source``. A URI (``s3a://``,
-    ``hdfs://``, ``file://``, or a path of the cluster's default filesystem) is listed with
-    Hadoop's FileSystem API and read by Spark, with the same table rules and casts.
+    Kept for callers of this module; the listing and casts live in ``features.source``.
     """
     from features.source import open_source
 
-    if "://" not in data_dir and Path(data_dir).is_dir():
-        return open_source(Path(data_dir), engine="spark", spark=spark)
-    return _open_uri_source(spark, data_dir)
-
-
-def _open_uri_source(spark: Any, data_dir: str) -> Any:
-    import ibis
-
-    # One cast per contract kind, shared with open_source: the same types on every path.
-    from features.source import Source, _cast_to_contract
-
-    fs, root = _hadoop_path(spark, data_dir)
-    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
-    if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
-        raise DataContractError(
-            [Problem("(data directory)", None, f"{data_dir} is not a directory")]
-        )
-    backend = ibis.pyspark.connect(spark)
-    tables = {}
-    for name in TABLES:
-        found = [f"{data_dir.rstrip('/')}/{name}.{fmt}" for fmt in _DATA_FORMATS
-                 if fs.exists(hadoop_path(root, f"{name}.{fmt}"))]
-        if len(found) > 1:
-            names = ", ".join(u.rsplit("/", 1)[-1] for u in found)
-            raise DataContractError([Problem(name, None, f"two files for one table: {names}")])
-        if not found:
-            continue
-        uri = found[0]
-        is_csv = uri.endswith(".csv")
-        reader = spark.read.option("header", True).option("inferSchema", False)
-        frame = reader.csv(uri) if is_csv else spark.read.parquet(uri)
-        view = f"src_{name}_{uuid.uuid4().hex[:8]}"
-        frame.createOrReplaceTempView(view)
-        tables[name] = _cast_to_contract(backend.table(view), name, from_text=is_csv)
-    missing = [n for n, t in TABLES.items() if t.required and n not in tables]
-    if missing:
-        raise DataContractError(
-            [Problem(n, None, f"required table is missing from {data_dir}") for n in missing]
-        )
-    columns = set(tables["usage"].columns)
-    grain = "user" if "user_id" in columns else "account"
-    if grain == "account" and "active_users" not in columns:
-        raise DataContractError(
-            [Problem("usage", "active_users", "required when user_id is absent (account grain)")]
-        )
-    return Source(backend, tables, grain, "site_id" in columns)
+    return open_source(data_dir, engine="spark", spark=spark)
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -429,14 +380,14 @@ def _split_drivers_udf() -> Any:
 
 
 def _hadoop_path(spark: Any, uri: str) -> tuple[Any, Any]:
-    """Hadoop's FileSystem and Path for ``uri`` (local, HDFS, S3A: whatever the cluster reads)."""
-    jvm = getattr(spark, "_jvm", None)
-    if jvm is None:
+    """Hadoop's FileSystem and Path for ``uri``; a Spark Connect session is refused clearly."""
+    if getattr(spark, "_jvm", None) is None:
         raise SparkUnavailableError(
             "this Spark session has no JVM gateway (Spark Connect); run with a classic session"
         )
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
+    from features.source import hadoop_path
+
+    return hadoop_path(spark, uri)
 
 
 def parquet_files(spark: Any, directory: str) -> list[str]:

@@ -20,14 +20,18 @@ def register(app: typer.Typer) -> None:
 
 
 def features(
-    data: Annotated[Path, typer.Option("--data", help="Data directory (Parquet or CSV tables).")],
+    data: Annotated[str, typer.Option(
+        "--data", help="Data directory (Parquet or CSV tables). With --engine spark any location "
+        "Spark reads: a local path or a file://, hdfs:// or s3a:// URI; validated by Spark "
+        "(core contract rules). With duckdb a local directory, validated in full.")],
     as_of: Annotated[
         datetime,
         typer.Option("--as-of", formats=["%Y-%m-%d"], help="Point in time T: only data <= T."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file of per-account vectors.")],
-    daily_out: Annotated[
-        Path | None, typer.Option("--daily-out", help="Also write the daily tier table here.")
+    out: Annotated[str, typer.Option(
+        "--out", help="Parquet file of per-account vectors: a local path (or file://).")],
+    daily_out: Annotated[str | None, typer.Option(
+        "--daily-out", help="Also write the daily tier table here: a local path (or file://).")
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file of feature thresholds.")
@@ -36,7 +40,8 @@ def features(
         Engine, typer.Option("--engine", help="duckdb (embedded) or spark.")
     ] = Engine.duckdb,
     spark_master: Annotated[
-        str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
+        str, typer.Option("--spark-master", help="Spark master URL for --engine spark "
+                          "(an active session, e.g. under spark-submit, is used instead).")
     ] = "local[*]",
 ) -> None:
     """Compute every account's feature vector as of T and write it atomically."""
