@@ -34,7 +34,11 @@ class Feature:
     kind: Kind = "numeric"
     definition: str = ""
     description_false: str | None = None
-    # Issue 8 adds "levers" (what a CSM can do about a feature) as a later field here.
+
+    @property
+    def levers(self) -> tuple[str, ...]:
+        """What a CSM can do about this feature: the levers that change it."""
+        return levers_for(self.name)
 
 
 def _f(name: str, description: str, unit: str, risk: Risk | None, certain: bool, table: str,
@@ -213,6 +217,17 @@ def get_feature(name: str) -> Feature:
         return _BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown feature {name!r}") from None
+
+
+def levers_for(feature_name: str) -> tuple[str, ...]:
+    """Names of the levers (``features.levers``) that change ``feature_name``, in lever order.
+
+    The levers are declared beside the registry, in terms of its features, and read it; the
+    registry reaches them lazily so neither module imports the other at import time."""
+    get_feature(feature_name)
+    from features.levers import LEVERS
+
+    return tuple(lever.name for lever in LEVERS if feature_name in lever.features)
 
 
 def model_features(columns) -> list[str]:

@@ -25,6 +25,9 @@ from service.limits import BodyLimitMiddleware
 from service.model_store import ModelStore
 from service.problems import Problem, install_handlers
 from service.telemetry import Telemetry, TelemetryMiddleware
+from service.workflows.config import WorkflowSettings
+from service.workflows.install import install_workflows
+from service.workflows.promotion import announce_promotion
 
 log = logging.getLogger("service.app")
 SAMPLE_VECTORS = 20
@@ -80,9 +83,21 @@ def _refresh_cache(ctx: ServiceContext) -> None:
 
 
 def _poll_model(ctx: ServiceContext) -> None:
-    """Swap in a newly promoted champion (the cached scores stay: they name their model)."""
+    """Swap in a newly promoted champion (the cached scores stay: they name their model)
+    and tell webhook subscribers (``model_promoted``)."""
     outcome = ctx.models.reload()
     ctx.telemetry.model_reloads.labels(outcome.outcome).inc()
+    announce_promotion(ctx, outcome)
+
+
+def _stale_input_days(settings: Settings) -> int:
+    """The feature config's ``stale_input_days``: the one rule of staleness, shared with the
+    model's ``health_input_stale`` feature (default 90 when the pipeline is not installed)."""
+    try:
+        from features.config import load_feature_config
+    except ImportError:  # the feature pipeline is optional at serve time
+        return ServiceContext.stale_input_days
+    return load_feature_config(settings.feature_config).stale_input_days
 
 
 def build_context(
@@ -92,7 +107,8 @@ def build_context(
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
     telemetry = Telemetry()
-    cache = ScoreCache(sessions, service_settings)
+    stale_input_days = _stale_input_days(settings)
+    cache = ScoreCache(sessions, service_settings, stale_input_days)
     store = models or ModelStore(settings)
     ctx = ServiceContext(
         settings=settings,
@@ -103,17 +119,12 @@ def build_context(
         cache=cache,
         keys=KeyVerifier(sessions, service_settings.key_cache_seconds),
         telemetry=telemetry,
+        stale_input_days=stale_input_days,
     )
     store.sample_vectors = lambda: _sample_vectors(ctx)
     store.on_swap = lambda m: telemetry.set_model(m.name, m.version, m.source)
     if store.current is not None:
         telemetry.set_model(store.current.name, store.current.version, store.current.source)
-    try:
-        from features.config import load_feature_config
-
-        ctx.stale_input_days = load_feature_config(settings.feature_config).stale_input_days
-    except ImportError:  # the feature pipeline is optional at serve time
-        pass
     return ctx
 
 
@@ -124,9 +135,12 @@ def create_app(
     models: ModelStore | None = None,
     migrate: bool = True,
     background: bool = True,
+    workflow_settings: WorkflowSettings | None = None,
 ) -> FastAPI:
     """Build the service. ``models`` lets a caller pass a store with a model already
-    installed (then start-up does not touch the registry)."""
+    installed (then start-up does not touch the registry). ``workflow_settings`` default to
+    the ``RENEWAL_*`` environment; the webhook delivery worker runs with the app when
+    ``workflow_settings.webhook_worker`` (independent of ``background``)."""
     settings = settings or get_settings()
     service_settings = service_settings or get_service_settings()
     ctx = build_context(settings, service_settings, models)
@@ -174,7 +188,8 @@ def create_app(
     )
     app.state.context = ctx
     install_handlers(app, service_settings.db_retry_after_seconds)
-    app.include_router(api_router)
+    app.include_router(api_router)  # every route, the workflows' included
+    install_workflows(app, workflow_settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service_settings.max_body_bytes)
     app.add_middleware(
         AuthMiddleware,

@@ -21,11 +21,14 @@ from service.config import ServiceSettings
 from service.db import accounts as accounts_db
 from service.db import scores as scores_db
 from service.db.models import Account, Score
+from service.workflows.stale_inputs import stale_status
 
 #: An incremental refresh touching more accounts than this reloads everything instead.
 FULL_RELOAD_ABOVE = 5000
 #: Re-read rows written this long before the last watermark (clocks of writers may differ).
 WATERMARK_OVERLAP = timedelta(seconds=5)
+#: The feature config's default ``stale_input_days`` (the app passes the configured value).
+DEFAULT_STALE_INPUT_DAYS = 90
 
 
 @dataclass(slots=True)
@@ -68,8 +71,13 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
     return round(float(value), digits)
 
 
-def renewal_view(score: Score, earlier_probability: float | None) -> dict[str, Any]:
-    """The public body of GET /v1/accounts/{id}/renewal for one stored score."""
+def renewal_view(
+    score: Score, earlier_probability: float | None, stale_days: int = DEFAULT_STALE_INPUT_DAYS
+) -> dict[str, Any]:
+    """The public body of GET /v1/accounts/{id}/renewal for one stored score.
+
+    ``inputs`` says whether the CSM's judgement behind the score is older than ``stale_days``
+    (issue 8: stale manual inputs are marked in responses), by the pipeline's own rule."""
     change = None if earlier_probability is None else score.probability - earlier_probability
     return {
         "account_id": score.account_id,
@@ -84,13 +92,18 @@ def renewal_view(score: Score, earlier_probability: float | None) -> dict[str, A
             "protective_factors": score.drivers.get("protective_factors", []),
         },
         "scored_at": score.created_at.isoformat(),
+        "inputs": stale_status(score.features or {}, score.as_of, stale_days),
     }
 
 
-def cached_score(latest: scores_db.LatestScore, account: Account | None) -> CachedScore:
+def cached_score(
+    latest: scores_db.LatestScore,
+    account: Account | None,
+    stale_days: int = DEFAULT_STALE_INPUT_DAYS,
+) -> CachedScore:
     """One cache entry from a stored score and the account's snapshot."""
     score = latest.score
-    view = renewal_view(score, latest.earlier_probability)
+    view = renewal_view(score, latest.earlier_probability, stale_days)
     return CachedScore(
         account_id=score.account_id,
         csm_id=account.csm_id if account else None,
@@ -119,9 +132,15 @@ def _risk_order(entries: dict[str, CachedScore]) -> list[CachedScore]:
 class ScoreCache:
     """Latest scores by account id, plus the risk-list order. Readers never lock."""
 
-    def __init__(self, session_factory: sessionmaker[Session], settings: ServiceSettings):
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: ServiceSettings,
+        stale_input_days: int = DEFAULT_STALE_INPUT_DAYS,
+    ):
         self._factory = session_factory
         self._settings = settings
+        self.stale_input_days = stale_input_days
         self._entries: dict[str, CachedScore] = {}
         self._order: list[CachedScore] = []
         self._watermark: datetime | None = None
@@ -151,7 +170,9 @@ class ScoreCache:
             latest = scores_db.latest_scores(session, window_days=self._settings.change_window_days)
             accounts = {a.account_id: a for a in accounts_db.all_accounts(session)}
         entries = {
-            item.score.account_id: cached_score(item, accounts.get(item.score.account_id))
+            item.score.account_id: cached_score(
+                item, accounts.get(item.score.account_id), self.stale_input_days
+            )
             for item in latest
         }
         order = _risk_order(entries)
@@ -190,7 +211,7 @@ class ScoreCache:
             entries = dict(self._entries)
             for item in latest:
                 entries[item.score.account_id] = cached_score(
-                    item, accounts.get(item.score.account_id)
+                    item, accounts.get(item.score.account_id), self.stale_input_days
                 )
             order = _risk_order(entries)
             self._entries, self._order = entries, order

@@ -5,6 +5,8 @@ exactly as the feature pipeline will in the next scoring run: each given input r
 stored value (a null leaves it), ``health_input_age_days`` becomes the days from the input's
 effective date to the vector's as_of, and the stale flag follows. The input takes effect on
 ``min(today, latest as_of)``, so the next run for that as_of (or any later one) uses it too.
+The new score's webhook events (tier crossed, probability dropped) are stored in the same
+transaction, like the scoring job's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from service.db.models import HealthInput
 from service.keys import Principal
 from service.predict import score_records
 from service.problems import not_found
+from service.workflows.config import get_workflow_settings
+from service.workflows.webhooks.events import emit_score_events
 
 INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
 
@@ -49,10 +53,19 @@ def apply_input(
 
 
 def record_and_rescore(
-    ctx: ServiceContext, principal: Principal, entry: CachedScore, health: HealthInputIn
+    ctx: ServiceContext,
+    principal: Principal,
+    entry: CachedScore,
+    health: HealthInputIn,
+    drop_points: float | None = None,
 ) -> tuple[HealthInput, dict[str, Any]]:
-    """Store the input (audit: author key id, time) and store a fresh score of the account."""
+    """Store the input (audit: author key id, time) and store a fresh score of the account.
+
+    ``drop_points``: the ``probability_dropped`` threshold (default: the process's
+    ``RENEWAL_PROBABILITY_DROP_POINTS``, the settings the app's workflows read)."""
     model = ctx.models.require()
+    if drop_points is None:
+        drop_points = get_workflow_settings().probability_drop_points
     now = datetime.now(UTC)
     with transaction(ctx.sessions) as session:
         latest = scores_db.latest_scores(
@@ -99,6 +112,7 @@ def record_and_rescore(
                 }
             ],
         )
+        emit_score_events(session, drop_points, [entry.account_id])
         session.flush()
         record_view = input_view(record)
     ctx.cache.reload_accounts([entry.account_id])

@@ -4,6 +4,8 @@ Health inputs recorded through the API are merged into the data directory's
 ``health_inputs`` table first (per input, the latest dated value wins; on the same date the
 API's value wins), so a CSM's judgement counts in every run after it was recorded.
 Contributions (exact TreeSHAP) dominate the cost; LightGBM computes them on every core.
+The run's webhook events (risk tier crossed, probability dropped, activation window missed)
+are stored in the transaction that writes the scores (an outbox): the app's worker sends them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
 from service.model_store import LoadedModel, ModelStore
 from service.predict import ScoredVector, json_value, score_vectors, vectors_as_json
+from service.workflows.config import WorkflowSettings, get_workflow_settings
+from service.workflows.webhooks.events import emit_score_events
 
 Progress = Callable[[str, float], None]
 ACCOUNT_COLUMNS = ("csm_id", "segment", "arr", "seats", "activated", "past_window_not_activated")
@@ -230,12 +234,19 @@ def store_scores(
     as_of: date,
     data_dir: str,
     started: datetime | None = None,
+    drop_points: float | None = None,
 ) -> int:
-    """Write one run in one transaction: accounts snapshot, score rows, the run itself."""
+    """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
+    the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
+    process's workflow settings, ``RENEWAL_PROBABILITY_DROP_POINTS``)."""
+    if drop_points is None:
+        drop_points = get_workflow_settings().probability_drop_points
     now = utc_now()
+    ids = frame["account_id"].astype(str).tolist()
     with transaction(factory) as session:
         accounts_db.upsert_accounts(session, account_rows(frame, as_of, now))
         scores_db.upsert_scores(session, _score_rows(frame, scored, model, as_of, now))
+        emit_score_events(session, drop_points, ids)
         run = scores_db.record_run(
             session,
             ScoringRun(
@@ -283,10 +294,13 @@ def run_scoring(
     top_k: int = 3,
     n_jobs: int | None = None,
     progress: Progress | None = None,
+    workflow_settings: WorkflowSettings | None = None,
 ) -> ScoringSummary:
-    """Score every account as of ``as_of`` and store the results; returns a summary."""
+    """Score every account as of ``as_of`` and store the results (with their webhook events,
+    thresholds from ``workflow_settings``, default the environment); returns a summary."""
     from renewal.contract import validate_data_dir
 
+    drop_points = (workflow_settings or get_workflow_settings()).probability_drop_points
     say = progress or (lambda _step, _fraction: None)
     timings: dict[str, float] = {}
     started = utc_now()
@@ -326,7 +340,14 @@ def run_scoring(
         say("writing the score history", 0.8)
         clock = time.perf_counter()
         run_id = store_scores(
-            factory, frame, scored, model, as_of, str(Path(data_dir).resolve()), started
+            factory,
+            frame,
+            scored,
+            model,
+            as_of,
+            str(Path(data_dir).resolve()),
+            started,
+            drop_points=drop_points,
         )
         timings["store"] = time.perf_counter() - clock
         if out is not None:

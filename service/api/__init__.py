@@ -1,4 +1,5 @@
-"""HTTP routers of the scoring service; :data:`api_router` includes them all."""
+"""HTTP routers of the scoring service; :data:`api_router` includes them all (the core
+routes and the customer-success workflows of issue 8)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from fastapi import APIRouter
 from service.api import (
     accounts,
     admin,
+    disagreements,
     docs,
+    forecast,
     health,
     health_inputs,
+    interventions,
     metrics,
     model,
     prometheus,
+    renewal_history,
     risk_list,
     score,
+    webhooks,
+    what_if,
 )
 
 api_router = APIRouter()
@@ -27,6 +34,14 @@ for module in (
     metrics,
     model,
     admin,
+    # customer-success workflows (cores in service/workflows/)
+    what_if,
+    renewal_history,
+    disagreements,
+    interventions,
+    forecast,
+    webhooks,
+    # operations and documentation
     prometheus,
     docs,
 ):

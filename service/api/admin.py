@@ -11,14 +11,17 @@ from service.api.schemas import ReloadResult
 from service.auth import Admin
 from service.context import Ctx, ServiceContext
 from service.problems import problem_responses
+from service.workflows.promotion import announce_promotion
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 def reload_everything(ctx: ServiceContext, force: bool = False) -> dict[str, Any]:
-    """Reload the model from the registry alias, then the score cache from the database."""
+    """Reload the model from the registry alias, then the score cache from the database; a
+    swap is announced to webhook subscribers (``model_promoted``)."""
     outcome = ctx.models.reload(force=force)
     ctx.telemetry.model_reloads.labels(outcome.outcome).inc()
+    announce_promotion(ctx, outcome)
     cached = ctx.cache.load()
     ctx.telemetry.cached_accounts.set(cached)
     ctx.metric_results.clear()

@@ -1,4 +1,6 @@
-"""GET /v1/metrics/{metric}: cohort metrics of the scored data, cached per as_of."""
+"""GET /v1/metrics/{metric}: cohort metrics of the scored data, cached per as_of.
+
+A CSM key gets the metrics of its own accounts only (crm and admin: all accounts)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from service.api.schemas import MetricTable
 from service.auth import Reader
 from service.context import Ctx, ServiceContext
 from service.db import scores as scores_db
+from service.keys import Principal
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -21,16 +24,30 @@ GroupBy = Literal["segment", "csm_id", "cohort"]
 MAX_CACHED_RESULTS = 64
 
 
+def metric_scope(principal: Principal) -> str | None:
+    """Whose accounts the caller's metrics cover: a CSM's id, or None for all accounts."""
+    return (principal.csm_id or "") if principal.role == "csm" else None
+
+
 def compute_metric(
-    ctx: ServiceContext, data_dir: Path, as_of: date, metric: str, by: str | None
+    ctx: ServiceContext,
+    data_dir: Path,
+    as_of: date,
+    metric: str,
+    by: str | None,
+    csm_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One cohort metric table as JSON rows (features.metrics does the work)."""
+    """One cohort metric table as JSON rows (features.metrics does the work), over the
+    accounts of ``csm_id`` only when given."""
     from features.config import load_feature_config
     from features.metrics import cohort_metrics, to_records
     from features.source import open_source
+    from service.metric_scope import csm_source
 
     config = load_feature_config(ctx.settings.feature_config)
     source = open_source(data_dir)
+    if csm_id is not None:
+        source = csm_source(source, csm_id)
     return to_records(cohort_metrics(source, as_of, config, metric, by))  # type: ignore[arg-type]
 
 
@@ -50,13 +67,15 @@ def get_metric(
     ] = None,
 ) -> dict[str, Any]:
     """Computed from the data directory of the latest scoring run; results are cached per
-    metric, grouping and as_of until the next run."""
+    metric, grouping and as_of until the next run. A CSM key's metrics cover only its own
+    accounts (accounts.csm_id of the data directory)."""
     with ctx.sessions() as session:
         run = scores_db.latest_run(session)
     if run is None:
         raise ProblemError(404, "no-scoring-run", "no scoring run yet: run `renewal score` first")
     when = as_of or run.as_of
-    key = (run.id, metric, by, when)
+    scope = metric_scope(principal)
+    key = (run.id, metric, by, when, scope)
     rows = ctx.metric_results.get(key)
     if rows is None:
         data_dir = Path(run.data_dir)
@@ -67,7 +86,7 @@ def get_metric(
                 "the data directory of the latest scoring run is not readable here",
                 headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
             )
-        rows = compute_metric(ctx, data_dir, when, metric, by)
+        rows = compute_metric(ctx, data_dir, when, metric, by, scope)
         if len(ctx.metric_results) >= MAX_CACHED_RESULTS:
             ctx.metric_results.clear()
         ctx.metric_results[key] = rows

@@ -47,6 +47,20 @@ class ModelRef(BaseModel):
     version: str = Field(examples=["3"])
 
 
+class InputsStatus(BaseModel):
+    """Whether the CSM's manual health inputs behind a score are stale (older than the
+    feature config's ``stale_input_days`` at the score's as_of, or never given)."""
+
+    stale: bool = Field(description="Older than stale_input_days, or never surveyed.")
+    age_days: int | None = Field(
+        description="Days from the latest input to the score's as_of (null: none).", examples=[34]
+    )
+    last_input_on: date | None = Field(
+        description="Date of the latest input on or before as_of.", examples=["2025-05-27"]
+    )
+    never_surveyed: bool = Field(description="No health input was ever recorded.")
+
+
 class Renewal(BaseModel):
     """An account's renewal probability, why, and how it moved."""
 
@@ -66,6 +80,11 @@ class Renewal(BaseModel):
     )
     drivers: Drivers
     scored_at: datetime | None = Field(None, description="When this score was computed.")
+    inputs: InputsStatus | None = Field(
+        None,
+        description="Staleness of the manual health inputs of the stored score (GET renewal "
+        "and health-input re-scores); null on POST /v1/score results, which are not stored.",
+    )
 
 
 class WhatIfVector(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import service.db.workflow_models  # noqa: F401  (the workflow tables join Base.metadata)
 from service.db.models import Base
 
 config = context.config

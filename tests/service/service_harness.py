@@ -73,6 +73,7 @@ def build_service(
     scorer,
     database_url: str | None = None,
     n_accounts: int = 60,
+    feature_config: Path | None = None,
     **service_overrides,
 ) -> Iterator[Service]:
     url = database_url or f"sqlite:///{tmp_path / 'store.db'}"
@@ -81,6 +82,7 @@ def build_service(
         models_dir=tmp_path / "models",
         database_url=url,
         tracking_uri=DEAD_REGISTRY,
+        feature_config=feature_config,
     )
     service_settings = ServiceSettings(key_cache_seconds=0, **service_overrides)
     engine = make_engine(url)

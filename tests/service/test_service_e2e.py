@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from renewal.simulator import simulate
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-12-31"
+NEXT_MONTH = "2026-01-31"
 RENEWAL = [str(Path(sys.executable).parent / "renewal")]  # the installed console script
 
 
@@ -63,6 +66,9 @@ def stack(tmp_path_factory):
         "RENEWAL_MODELS_DIR": str(settings.models_dir),
         "RENEWAL_CACHE_REFRESH_SECONDS": "1",
         "RENEWAL_KEY_CACHE_SECONDS": "0",
+        # The receiver of the webhook test listens on loopback; deliver quickly.
+        "RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "RENEWAL_WEBHOOK_POLL_SECONDS": "0.2",
     }
     for name in ("RENEWAL_DATABASE_URL", "RENEWAL_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
@@ -144,6 +150,7 @@ def test_the_crm_call_returns_drivers_in_words(stack):
     assert card["heuristic_metrics"]["auc"] > 0
     metric = httpx.get(f"{stack['base']}/v1/metrics/activation?by=segment", headers=auth(key))
     assert metric.status_code == 200 and metric.json()["rows"], metric.text
+    assert isinstance(body["inputs"]["stale"], bool)  # manual inputs' age (issue 8)
 
 
 def test_a_csm_key_cannot_see_another_csms_account(stack):
@@ -202,6 +209,87 @@ def test_a_health_input_changes_the_score_now_and_in_the_next_run(stack):
     assert body["probability"] == pytest.approx(now, abs=1e-4)
     history = httpx.get(f"{base}/v1/accounts/{account}/health-inputs", headers=auth(admin)).json()
     assert history["data"][0]["note"] == "QBR went well"
+
+
+class SigningReceiver:
+    """A webhook receiver on loopback that verifies every signature."""
+
+    def __init__(self, secret: str) -> None:
+        from service.workflows.webhooks.signing import SignatureError, verify
+
+        self.bodies: list[bytes] = []
+        self.verified: list[bool] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    verify(secret, self.headers.get("Renewal-Signature", ""), body)
+                    receiver.verified.append(True)
+                except SignatureError:
+                    receiver.verified.append(False)
+                receiver.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+
+def delivery_log(base: str, key: str, hook_id: str) -> list[dict]:
+    """Every delivery of a subscription, following the log's pages."""
+    out: list[dict] = []
+    params: dict = {"limit": 500}
+    while True:
+        page = httpx.get(f"{base}/v1/webhooks/{hook_id}/deliveries", headers=auth(key),
+                         params=params).json()
+        out.extend(page["data"])
+        if not page.get("next_before_id"):
+            return out
+        params = {"limit": 500, "before_id": page["next_before_id"]}
+
+
+def test_a_scoring_run_sends_its_events_to_a_subscribed_receiver(stack):
+    """`renewal score` stores the run's events with the scores; `renewal serve`'s worker
+    delivers them, signed. The simulated data ends on AS_OF: a month later with no new usage,
+    accounts fall, which is what the subscriber hears about."""
+    import json
+
+    base, env, root = stack["base"], stack["env"], stack["root"]
+    admin = new_key(env, root, "--role", "admin")
+    receiver = SigningReceiver("e2e-signing-secret-0123")
+    try:
+        hook = httpx.post(f"{base}/v1/webhooks", headers=auth(admin), json={
+            "url": receiver.url, "secret": "e2e-signing-secret-0123",
+            "events": ["risk_tier_crossed", "probability_dropped"]})
+        assert hook.status_code == 201, hook.text
+        hook_id = hook.json()["id"]
+        run(["score", "--data", str(root / "data"), "--as-of", NEXT_MONTH, "--jobs", "1"],
+            env, root)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            log = delivery_log(base, admin, hook_id)
+            if log and all(d["status"] == "delivered" for d in log):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"deliveries not done: {len(log)} logged")
+        events = [json.loads(b) for b in receiver.bodies]
+        assert events and all(receiver.verified)
+        # At least once: every logged delivery arrived, and nothing arrived that is not logged.
+        assert {e["id"] for e in events} == {d["event_id"] for d in log}
+        assert {e["type"] for e in events} <= {"risk_tier_crossed", "probability_dropped"}
+        for event in events:
+            assert event["data"]["as_of"] == NEXT_MONTH  # the new run vs the one before
+            assert event["data"]["previous_as_of"] == AS_OF
+    finally:
+        receiver.httpd.shutdown()
 
 
 def test_sigterm_shuts_the_server_down_gracefully(stack):

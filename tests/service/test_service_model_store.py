@@ -133,3 +133,40 @@ def test_a_broken_champion_is_refused_and_a_good_one_swapped_in(registry, tmp_pa
     assert offline.start().version == good
     # Put the champion back on the first version for other tests of this module.
     MlflowClient(uri, uri).set_registered_model_alias("renewal", "champion", first)
+
+
+def test_an_admin_reload_that_swaps_announces_model_promoted(registry, tmp_path):
+    """Through the real app: the swap stores one model_promoted event (outbox) for webhook
+    subscribers; a reload that changes nothing stores none."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from service.app import create_app
+    from service.config import ServiceSettings
+    from service.db.engine import make_session_factory, transaction
+    from service.db.workflow_models import WebhookEvent
+    from service.keys import create_key
+
+    root, uri, first = registry
+    app = create_app(settings_for(tmp_path, uri), ServiceSettings(key_cache_seconds=0),
+                     background=False)
+    factory = make_session_factory(app.state.context.engine)
+    with TestClient(app) as client:
+        with transaction(factory) as session:
+            admin = create_key(session, "admin", "ops")[1]
+        headers = {"Authorization": f"Bearer {admin}"}
+        previous = os.getcwd()
+        os.chdir(root)
+        try:
+            good = log_version(uri, tiny_scorer(seed=2))
+            swapped = client.post("/v1/admin/reload", headers=headers).json()
+            unchanged = client.post("/v1/admin/reload", headers=headers).json()
+        finally:
+            os.chdir(previous)
+            MlflowClient(uri, uri).set_registered_model_alias("renewal", "champion", first)
+        with factory() as session:
+            events = list(session.scalars(select(WebhookEvent)))
+    assert swapped["outcome"] == "swapped" and unchanged["outcome"] == "unchanged"
+    assert [e.type for e in events] == ["model_promoted"]
+    assert events[0].payload == {"model": "renewal", "version": good,
+                                 "previous_version": first, "alias": "champion"}

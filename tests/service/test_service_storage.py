@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from service.db import scores as scores_db
+from service.db import workflow_models
 from service.db.engine import make_session_factory, transaction
 from service.db.health_inputs import add_health_input, health_input_history, stored_inputs_as_table
 from service.db.migrate import current_revision, downgrade, head_revision, upgrade
@@ -51,6 +52,15 @@ def test_migrations_reach_head_and_match_the_models(engine):
         "api_keys",
         "scoring_runs",
         "alembic_version",
+        "interventions",
+        "webhook_subscriptions",
+        "webhook_events",
+        "webhook_deliveries",
+    }
+    # The comparison must see every model's table, the workflows' too (not only because an
+    # upgrade happened to import them): a table without its model would show as drift.
+    assert {t.name for t in workflow_models.Base.metadata.sorted_tables} >= {
+        "interventions", "webhook_events", "webhook_deliveries", "webhook_subscriptions"
     }
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)

@@ -1,0 +1,125 @@
+"""``renewal report``: the renewal forecast backtested on past months, and the save rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+
+
+def report(
+    data: Annotated[Path, typer.Option("--data", help="Data directory (contracts + usage).")],
+    model: Annotated[str | None, typer.Option(
+        "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
+    months: Annotated[list[str] | None, typer.Option(
+        "--month", metavar="YYYY-MM",
+        help="Month to backtest (repeatable) [every month whose renewals are decided].")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="YYYY-MM", help="Backtest only months from this one on.")] = None,
+    lead_days: Annotated[int, typer.Option(
+        "--lead-days", min=1, help="Forecast made this many days before the month starts.")] = 90,
+    level: Annotated[float, typer.Option("--level", min=0.5, max=0.99,
+                                         help="Prediction interval level.")] = 0.9,
+    draws: Annotated[int, typer.Option("--draws", min=1000, help="ARR simulation draws.")] = 10_000,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the report as JSON (atomically).")] = None,
+) -> None:
+    """Backtest the renewal forecast (predicted vs actual renewed ARR and logos per month,
+    with the share of months inside the interval) and report the save rate per CSM and per
+    playbook from the interventions recorded through the API."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from renewal.datadir import atomic_path
+    from renewal.settings import get_settings
+    from service.scoring import load_batch_model
+    from service.workflows.backtest import backtest_forecast, decided_months, month_start
+    from service.workflows.outcomes import load_contracts
+
+    settings = get_settings()
+    console = Console(highlight=False)
+    scorer = load_batch_model(settings, model).scorer
+    chosen = months or decided_months(load_contracts(data))
+    if since is not None:
+        chosen = [m for m in chosen if month_start(m) >= month_start(since)]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("starting", total=max(len(chosen), 1))
+
+        def on_progress(step: str, done: int, total: int) -> None:
+            progress.update(task, description=step, completed=done, total=max(total, 1))
+
+        result = backtest_forecast(data, scorer, chosen, lead_days, level, draws,
+                                   progress=on_progress)
+    table = Table(title=f"forecast backtest: {level:.0%} intervals, made {lead_days} days ahead")
+    for column in ("month", "contracts", "expected ARR", "interval", "actual ARR", "in",
+                   "expected logos", "interval", "actual", "in"):
+        table.add_column(column, justify="right")
+    for m in result.months:
+        table.add_row(m.month, str(m.contracts), f"{m.expected_renewed_arr:,.0f}",
+                      f"{m.arr_interval[0]:,.0f}–{m.arr_interval[1]:,.0f}",
+                      f"{m.actual_renewed_arr:,.0f}", "✓" if m.arr_covered else "✗",
+                      f"{m.expected_logos:.1f}", f"{m.logos_interval[0]}–{m.logos_interval[1]}",
+                      str(m.actual_logos), "✓" if m.logos_covered else "✗")
+    console.print(table)
+    arr, logos = result.coverage("arr"), result.coverage("logos")
+    if arr is None:
+        console.print("no month could be backtested: " + json.dumps(result.skipped))
+    else:
+        console.print(f"ARR interval covered the actual in {arr:.0%} of "
+                      f"{len(result.months)} months; logo interval in {logos:.0%}")
+    for month, reason in result.skipped.items():
+        console.print(f"skipped {month}: {reason}")
+    saves = save_rate_section(settings, data, console)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            Path(tmp).write_text(json.dumps({"forecast_backtest": result.as_dict(),
+                                             "save_rate": saves}, indent=2, default=str))
+        console.print(f"report written to {out}")
+
+
+def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no-untyped-def]
+    """The save rate per CSM and per playbook (empty without a score store or interventions)."""
+    from rich.table import Table
+    from sqlalchemy import inspect, select
+
+    from service.db.engine import make_engine, make_session_factory
+    from service.db.workflow_models import Intervention
+    from service.workflows.interventions import AssignedAttempt, save_rate
+    from service.workflows.outcomes import load_contracts
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        if "interventions" not in inspect(engine).get_table_names():
+            console.print("save rate: no interventions table yet (run `renewal db upgrade`)")
+            return {}
+        with make_session_factory(engine)() as session:
+            rows = session.scalars(select(Intervention)).all()
+    finally:
+        engine.dispose()
+    attempts = [AssignedAttempt(r.account_id, r.csm_id, r.playbook, r.assigned_at.date(),
+                                r.probability_at_assignment) for r in rows]
+    contracts = load_contracts(data)
+    contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
+    out = {}
+    for by in ("csm", "playbook"):
+        groups = save_rate(attempts, contracts, by)  # type: ignore[arg-type]
+        out[by] = groups
+        table = Table(title=f"save rate by {by}: actual vs expected renewals")
+        for column in (by, "assigned", "decided", "actual", "expected", "uplift", "95% interval"):
+            table.add_column(column, justify="right")
+        for g in groups:
+            interval = g["uplift_interval"]
+            table.add_row(g["group"], str(g["accounts_assigned"]), str(g["decided"]),
+                          str(g["actual_renewals"]), f"{g['expected_renewals']:.1f}",
+                          f"{g['uplift']:+.1f}",
+                          "" if interval is None else f"{interval[0]:+.1f} … {interval[1]:+.1f}")
+        console.print(table)
+    return out

@@ -1,0 +1,98 @@
+"""GET /v1/disagreements and GET /v1/stale-inputs: where the CSM's judgement needs a look."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from service.api.workflow_schemas import DisagreementList, StaleList
+from service.auth import Reader
+from service.cache import CachedScore
+from service.context import Ctx, ServiceContext
+from service.db import scores as scores_db
+from service.keys import Principal
+from service.problems import ProblemError, forbidden, problem_responses
+from service.workflows.disagreements import Thresholds, find_disagreements
+from service.workflows.install import Workflows
+from service.workflows.stale_inputs import stale_by_csm
+
+router = APIRouter(prefix="/v1", tags=["workflows: judgement"])
+
+
+def _visible(ctx: ServiceContext, principal: Principal, csm_id: str | None) -> list[CachedScore]:
+    if principal.role == "csm":
+        if csm_id is not None and csm_id != principal.csm_id:
+            raise forbidden("a CSM key lists only its own accounts")
+        csm_id = principal.csm_id
+    return [e for e in ctx.cache.risk_order
+            if principal.may_see(e.csm_id) and (csm_id is None or e.csm_id == csm_id)]
+
+
+def _vectors(ctx: ServiceContext, entries: list[CachedScore]) -> dict[int, dict[str, Any]]:
+    with ctx.sessions() as session:
+        rows = scores_db.scores_by_id(session, [e.score_id for e in entries])
+    return {i: dict(s.features) for i, s in rows.items()}
+
+
+@router.get(
+    "/disagreements",
+    response_model=DisagreementList,
+    responses=problem_responses(401, 403, 422),
+    summary="Accounts where the model and the CSM's latest judgement disagree strongly",
+)
+def get_disagreements(
+    principal: Reader, ctx: Ctx, workflows: Workflows,
+    csm_id: Annotated[str | None, Query(max_length=200)] = None,
+    low_probability: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    high_csm_score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    high_probability: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    low_csm_score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Model at risk (p < low_probability) while the CSM rates the account >= high_csm_score
+    or says sponsor and core process are fine, or the reverse. Both views side by side,
+    never averaged; largest gap first. Thresholds default to the RENEWAL_DISAGREEMENT_*
+    settings."""
+    s = workflows.settings
+    thresholds = Thresholds(
+        low_probability if low_probability is not None else s.disagreement_low_probability,
+        high_csm_score if high_csm_score is not None else s.disagreement_high_csm_score,
+        high_probability if high_probability is not None else s.disagreement_high_probability,
+        low_csm_score if low_csm_score is not None else s.disagreement_low_csm_score,
+    )
+    if thresholds.low_probability >= thresholds.high_probability:
+        raise ProblemError(422, "validation-error",
+                           "invalid query.low_probability: must be below high_probability")
+    # Only accounts that can disagree need their stored vector.
+    entries = [e for e in _visible(ctx, principal, csm_id)
+               if e.probability < thresholds.low_probability
+               or e.probability > thresholds.high_probability]
+    vectors = _vectors(ctx, entries)
+    rows = [(e.account_id, e.csm_id, e.as_of, e.probability, e.risk_tier, vectors[e.score_id])
+            for e in entries if e.score_id in vectors]
+    found = find_disagreements(rows, thresholds, ctx.stale_input_days)
+    page = found[offset : offset + limit]
+    return {"thresholds": thresholds.__dict__, "total": len(found), "data": page,
+            "count": len(page)}
+
+
+@router.get(
+    "/stale-inputs",
+    response_model=StaleList,
+    responses=problem_responses(401, 403, 422),
+    summary="Accounts whose manual health input is stale, per CSM, for re-survey",
+)
+def get_stale_inputs(
+    principal: Reader, ctx: Ctx,
+    csm_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Stale = the latest health input is older than stale_input_days (feature config) at the
+    score's as_of, or there is none. CSM keys see their own list."""
+    entries = _visible(ctx, principal, csm_id)
+    vectors = _vectors(ctx, entries)
+    rows = [(e.account_id, e.csm_id, e.as_of, vectors[e.score_id])
+            for e in entries if e.score_id in vectors]
+    groups = stale_by_csm(rows, ctx.stale_input_days)
+    return {"stale_input_days": ctx.stale_input_days, "data": groups, "count": len(groups)}

@@ -1,0 +1,299 @@
+"""Request and response bodies of the CS workflow routes (strict inputs, documented outputs)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+
+from service.api.schemas import InputsStatus, ModelRef, RiskTier
+
+LeverName = Annotated[str, Field(min_length=1, max_length=100, examples=["exec_sponsor_active"])]
+EventName = Literal[
+    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted"
+]
+
+
+class Page(BaseModel):
+    count: int = Field(description="Items in this response.")
+
+
+# -- what-if --------------------------------------------------------------------------------
+class LeverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: LeverName
+    value: StrictBool | StrictInt | StrictFloat | None = Field(
+        None, description="Numeric levers: their target (e.g. 0.7 seat utilisation); on/off "
+        "levers: omit or true.", examples=[0.7],
+    )
+
+
+class WhatIfIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"levers": [
+            {"name": "exec_sponsor_active"},
+            {"name": "raise_seat_utilization", "value": 0.7},
+        ]}]},
+    )
+
+    levers: list[LeverIn] = Field(min_length=1, max_length=10)
+
+
+class FeatureChange(BaseModel):
+    feature: str
+    before: Any
+    after: Any
+    used_by_model: bool = Field(description="False: the served model does not read it.")
+
+
+class Scenario(BaseModel):
+    probability_after: float
+    change_points: float = Field(description="100 × (after − before).", examples=[6.5])
+    changed_features: list[FeatureChange]
+    guaranteed_non_decreasing: bool = Field(
+        description="The model's monotone constraints prove this cannot lower the probability."
+    )
+
+
+class LeverScenario(Scenario):
+    name: str
+    value: float | None
+    declared_features: list[str] = Field(description="All the features this lever may change.")
+    applies: bool = Field(description="False: nothing the model reads changes.")
+
+
+class DriverMove(BaseModel):
+    feature: str
+    description_before: str
+    description_after: str
+    contribution_before: float
+    contribution_after: float
+    change_points: float
+
+
+class WhatIfOut(BaseModel):
+    account_id: str
+    as_of: date
+    model: ModelRef
+    stored_probability: float = Field(description="The stored score (possibly older model).")
+    probability_before: float = Field(description="The served model on the stored features.")
+    levers: list[LeverScenario]
+    combined: Scenario
+    drivers_moved: list[DriverMove] = Field(description="Contributions moved by all levers.")
+
+
+class LeverOut(BaseModel):
+    name: str
+    description: str
+    features: list[str]
+    value: dict[str, Any]
+
+
+class LeverList(Page):
+    data: list[LeverOut]
+
+
+# -- history --------------------------------------------------------------------------------
+class FeatureMove(BaseModel):
+    feature: str
+    before: Any
+    after: Any
+    contribution_change_points: float
+    words: str = Field(examples=["active days 30d 22 → 9"])
+
+
+class ScoreChange(BaseModel):
+    from_as_of: date
+    points: float = Field(description="Stored probability change × 100.", examples=[-14.0])
+    attributed_points: float = Field(description="The served model's change on both vectors.")
+    model_changed: bool
+    explanation: str = Field(
+        examples=["probability fell 14 points: active days 30d 22 → 9, the executive sponsor "
+                  "does not use the product"]
+    )
+    features: list[FeatureMove]
+
+
+class HistoryEntry(BaseModel):
+    as_of: date
+    probability: float
+    risk_tier: RiskTier
+    model: ModelRef
+    trigger: str
+    scored_at: datetime
+    inputs: InputsStatus
+    change: ScoreChange | None = Field(description="Against the next older score; null last.")
+
+
+class HistoryOut(Page):
+    account_id: str
+    data: list[HistoryEntry]
+
+
+# -- disagreements and stale inputs -----------------------------------------------------------
+class CsmJudgement(InputsStatus):
+    csm_score: float | None
+    exec_sponsor_active: bool | None
+    core_process_live: bool | None
+
+
+class ModelView(BaseModel):
+    probability: float
+    risk_tier: RiskTier
+
+
+class Disagreement(BaseModel):
+    account_id: str
+    csm_id: str | None
+    as_of: date
+    model: ModelView
+    csm: CsmJudgement
+    reasons: list[str] = Field(examples=[["model_at_risk_csm_score_high"]])
+    gap: float | None = Field(description="|p − (csm_score−1)/4|: only orders the list.")
+
+
+class DisagreementList(Page):
+    thresholds: dict[str, float]
+    total: int = Field(description="Disagreements matching (all pages).")
+    data: list[Disagreement]
+
+
+class StaleAccount(InputsStatus):
+    account_id: str
+    as_of: date
+
+
+class StaleGroup(BaseModel):
+    csm_id: str | None
+    accounts: list[StaleAccount]
+    count: int
+
+
+class StaleList(Page):
+    stale_input_days: int
+    data: list[StaleGroup]
+
+
+# -- interventions ------------------------------------------------------------------------------
+class InterventionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"playbook": "exec-reengagement",
+                                         "note": "Call with the COO on Tuesday."}]},
+    )
+
+    playbook: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+    note: str | None = Field(None, max_length=2000, description="Private; never logged.")
+
+
+class InterventionOut(BaseModel):
+    id: int
+    account_id: str
+    csm_id: str | None
+    author: str = Field(description="Id of the API key that recorded it.")
+    playbook: str
+    note: str | None
+    assigned_at: datetime
+    probability_at_assignment: float
+    score_as_of: date
+    model_version: str
+
+
+class InterventionList(Page):
+    data: list[InterventionOut]
+
+
+class SaveRateRow(BaseModel):
+    group: str
+    accounts_assigned: int
+    decided: int
+    pending: int = Field(description="Outcome not known yet: in no rate.")
+    actual_renewals: int
+    expected_renewals: float = Field(description="Σ probability at assignment (decided only).")
+    uplift: float = Field(description="actual − expected renewals.")
+    uplift_interval: list[float] | None = Field(description="uplift ± z·sqrt(Σ p(1−p)).")
+    save_rate: float | None
+    expected_save_rate: float | None
+    confidence: float
+
+
+class SaveRateOut(BaseModel):
+    by: Literal["csm", "playbook", "all"]
+    outcomes_from: str = Field(description="Data directory whose contracts gave outcomes.")
+    data: list[SaveRateRow]
+
+
+# -- forecast ------------------------------------------------------------------------------------
+class ForecastGroup(BaseModel):
+    key: str = Field(examples=["2026-03"])
+    contracts: int
+    arr_up_for_renewal: float
+    expected_renewed_arr: float
+    renewed_arr_interval: list[float] = Field(description="[low, high] at `level`.")
+    expected_logos: float
+    logos_interval: list[int]
+
+
+class ForecastOut(BaseModel):
+    by: Literal["month", "csm", "segment"]
+    as_of: date
+    level: float
+    method: str
+    data: list[ForecastGroup]
+    total: ForecastGroup
+    unscored: dict[str, float] = Field(description="Renewals of accounts without a score.")
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"url": "https://hooks.example.com/renewal",
+                                         "events": ["risk_tier_crossed", "probability_dropped"]}]},
+    )
+
+    url: str = Field(min_length=8, max_length=2000)
+    events: list[EventName] = Field(min_length=1, max_length=4)
+    secret: str | None = Field(None, min_length=16, max_length=200,
+                               description="Signing secret; generated when omitted.")
+    description: str | None = Field(None, max_length=500)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown once: verify Renewal-Signature with it.")
+
+
+class WebhookList(Page):
+    data: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    attempt_log: list[dict[str, Any]]
+
+
+class DeliveryList(Page):
+    data: list[DeliveryOut]
+    next_before_id: int | None

@@ -1,0 +1,176 @@
+"""Forecast backtest: forecast past months as they would have been forecast, then compare.
+
+For a month M the forecast is made on ``T = first day of M − lead_days``: features as of T
+(point in time, from the data directory), scored with the given model, for the contracts
+in force on T that end in M. Actual = the ARR (and count) of those contracts that renewed.
+A month is only backtested when every one of its contracts is decided. The headline figure
+is the share of months whose actual renewed ARR fell inside the forecast's interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from renewal.errors import RenewalError
+from service.workflows.forecast import forecast_group, upcoming_renewals
+from service.workflows.outcomes import load_contracts
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class MonthResult:
+    month: str
+    forecast_on: date
+    contracts: int
+    arr_up_for_renewal: float
+    expected_renewed_arr: float
+    arr_interval: tuple[float, float]
+    actual_renewed_arr: float
+    expected_logos: float
+    logos_interval: tuple[int, int]
+    actual_logos: int
+
+    @property
+    def arr_covered(self) -> bool:
+        return self.arr_interval[0] <= self.actual_renewed_arr <= self.arr_interval[1]
+
+    @property
+    def logos_covered(self) -> bool:
+        return self.logos_interval[0] <= self.actual_logos <= self.logos_interval[1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "forecast_on": self.forecast_on.isoformat(),
+            "contracts": self.contracts,
+            "arr_up_for_renewal": round(self.arr_up_for_renewal, 2),
+            "expected_renewed_arr": round(self.expected_renewed_arr, 2),
+            "renewed_arr_interval": [round(v, 2) for v in self.arr_interval],
+            "actual_renewed_arr": round(self.actual_renewed_arr, 2),
+            "arr_covered": self.arr_covered,
+            "expected_logos": round(self.expected_logos, 2),
+            "logos_interval": list(self.logos_interval),
+            "actual_logos": self.actual_logos,
+            "logos_covered": self.logos_covered,
+        }
+
+
+@dataclass
+class BacktestResult:
+    level: float
+    lead_days: int
+    months: list[MonthResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def coverage(self, what: str = "arr") -> float | None:
+        if not self.months:
+            return None
+        hits = [m.arr_covered if what == "arr" else m.logos_covered for m in self.months]
+        return float(np.mean(hits))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "lead_days": self.lead_days,
+            "months_backtested": len(self.months),
+            "arr_coverage": self.coverage("arr"),
+            "logo_coverage": self.coverage("logos"),
+            "months": [m.as_dict() for m in self.months],
+            "skipped": self.skipped,
+        }
+
+
+def month_start(label: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(f"{label}-01")
+    except ValueError:
+        raise RenewalError(f"{label!r} is not a month YYYY-MM") from None
+
+
+def decided_months(contracts: pd.DataFrame) -> list[str]:
+    """Months whose every contract ending in them has a known outcome."""
+    months = contracts["end_date"].dt.strftime("%Y-%m")
+    undecided = set(months[contracts["renewed"].isna()])
+    return sorted(set(months) - undecided)
+
+
+def backtest_forecast(
+    data_dir: Path,
+    scorer: Any,
+    months: list[str] | None = None,
+    lead_days: int = 90,
+    level: float = 0.9,
+    draws: int = 10_000,
+    seed: int = 0,
+    feature_config: Any = None,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Backtest the forecast over ``months`` (default: every fully decided month)."""
+    from features.config import load_feature_config
+    from features.source import open_source
+    from features.vectors import features_as_of
+
+    config = feature_config or load_feature_config(None)
+    contracts = load_contracts(Path(data_dir))
+    contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
+    candidates = months or decided_months(contracts)
+    decided = set(decided_months(contracts))
+    result = BacktestResult(level, lead_days)
+    source = open_source(Path(data_dir))
+    first_signed = None
+    say = progress or (lambda _stage, _done, _total: None)
+    for done, label in enumerate(candidates):
+        say(f"backtesting {label}", done, len(candidates))
+        start = month_start(label)
+        if label not in decided:
+            result.skipped[label] = "some contracts ending this month are undecided"
+            continue
+        forecast_on = start - pd.Timedelta(days=lead_days)
+        end = start + pd.offsets.MonthEnd(0)
+        due = upcoming_renewals(contracts, forecast_on, end)
+        due = due[due["end_date"] >= start]
+        if due.empty:
+            result.skipped[label] = "no contract in force on the forecast day ends this month"
+            continue
+        vectors = features_as_of(source, forecast_on.date(), config)
+        if first_signed is None and vectors.empty:
+            result.skipped[label] = "no account signed by the forecast day"
+            continue
+        X = scorer.prepare(vectors)
+        scored = pd.DataFrame({
+            "account_id": vectors["account_id"].astype(str).to_numpy(),
+            "probability": scorer.predict(X),
+        })
+        rows = due.merge(scored, on="account_id", how="left")
+        missing = rows["probability"].isna()
+        if missing.any():
+            examples = ", ".join(rows.loc[missing, "contract_id"].astype(str).head(3))
+            raise RenewalError(
+                f"{label}: {int(missing.sum())} contract(s) have no feature vector on "
+                f"{forecast_on.date()} (e.g. {examples})"
+            )
+        group = forecast_group(label, rows["probability"].to_numpy(), rows["arr"].to_numpy(),
+                               level, draws, seed)
+        renewed = rows["renewed"].astype(bool).to_numpy()
+        result.months.append(MonthResult(
+            month=label,
+            forecast_on=forecast_on.date(),
+            contracts=group.contracts,
+            arr_up_for_renewal=group.arr_up_for_renewal,
+            expected_renewed_arr=group.expected_renewed_arr,
+            arr_interval=group.renewed_arr_interval,
+            actual_renewed_arr=float(rows["arr"].to_numpy()[renewed].sum()),
+            expected_logos=group.expected_logos,
+            logos_interval=group.logos_interval,
+            actual_logos=int(renewed.sum()),
+        ))
+    say("done", len(candidates), len(candidates))
+    return result

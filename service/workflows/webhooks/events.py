@@ -1,0 +1,261 @@
+"""Webhook events: detected from the score history, stored with one pending delivery per
+interested subscriber in the caller's transaction (an outbox), delivered later.
+
+Emitting is idempotent: every event has a ``dedupe_key`` (e.g. one tier crossing per account,
+as_of and direction), so re-running the scoring job or calling an emitter twice stores
+nothing new. Payloads carry ids, dates and numbers only: never a CSM's note.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, get_args
+
+from sqlalchemy import func, select
+from sqlalchemy import insert as sqlalchemy_insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.db.models import Score, utc_now
+from service.db.workflow_models import WebhookDelivery, WebhookEvent, WebhookSubscription
+
+EventType = Literal[
+    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted"
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+TIER_RANK = {"low": 0, "medium": 1, "high": 2}  # risk of NOT renewing
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store: its type, dedupe key, account (if any) and JSON payload."""
+
+    type: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """What event detection needs of one stored score."""
+
+    account_id: str
+    as_of: date
+    probability: float
+    risk_tier: str
+    past_window_not_activated: bool | None
+    model_version: str
+
+
+def score_events(
+    previous: ScorePoint | None, current: ScorePoint, drop_points: float
+) -> list[NewEvent]:
+    """The events between an account's previous score and its current one (pure)."""
+    events: list[NewEvent] = []
+    account, as_of = current.account_id, current.as_of.isoformat()
+    base = {
+        "account_id": account,
+        "as_of": as_of,
+        "probability": round(current.probability, 4),
+        "risk_tier": current.risk_tier,
+        "model_version": current.model_version,
+    }
+    if previous is not None:
+        before = {
+            "previous_as_of": previous.as_of.isoformat(),
+            "previous_probability": round(previous.probability, 4),
+            "previous_risk_tier": previous.risk_tier,
+        }
+        if previous.risk_tier != current.risk_tier:
+            worse = TIER_RANK.get(current.risk_tier, 0) > TIER_RANK.get(previous.risk_tier, 0)
+            events.append(
+                NewEvent(
+                    "risk_tier_crossed",
+                    f"risk_tier_crossed:{account}:{as_of}:{previous.risk_tier}>{current.risk_tier}",
+                    {**base, **before, "direction": "worse" if worse else "better"},
+                    account,
+                )
+            )
+        drop = 100.0 * (previous.probability - current.probability)
+        if drop >= drop_points - 1e-9:
+            events.append(
+                NewEvent(
+                    "probability_dropped",
+                    f"probability_dropped:{account}:{as_of}",
+                    {**base, **before, "drop_points": round(drop, 2),
+                     "threshold_points": drop_points},
+                    account,
+                )
+            )
+    was_missed = previous is not None and previous.past_window_not_activated is True
+    if current.past_window_not_activated is True and not was_missed:
+        events.append(
+            NewEvent(
+                "activation_window_missed",
+                f"activation_window_missed:{account}",
+                {**base, "past_window_not_activated": True},
+                account,
+            )
+        )
+    return events
+
+
+def model_promoted_event(
+    name: str, version: str, previous_version: str | None, alias: str | None = None
+) -> NewEvent:
+    """The event of a new model being served (call after a reload that swapped models)."""
+    return NewEvent(
+        "model_promoted",
+        f"model_promoted:{name}:{version}",
+        {"model": name, "version": version, "previous_version": previous_version,
+         "alias": alias},
+    )
+
+
+def latest_two_points(
+    session: Session, account_ids: Sequence[str] | None = None
+) -> dict[str, tuple[ScorePoint | None, ScorePoint]]:
+    """Per account: the newest score of an earlier as_of (or None) and the newest score."""
+    rank = (
+        func.dense_rank()
+        .over(partition_by=Score.account_id, order_by=Score.as_of.desc())
+        .label("as_of_rank")
+    )
+    inner = select(
+        Score.account_id,
+        Score.as_of,
+        Score.probability,
+        Score.risk_tier,
+        Score.model_version,
+        Score.created_at,
+        Score.id,
+        Score.features["past_window_not_activated"].as_boolean().label("missed"),
+        rank,
+    )
+    out: dict[str, tuple[ScorePoint | None, ScorePoint]] = {}
+    chunks: Iterable[Sequence[str] | None] = (
+        [None] if account_ids is None
+        else [account_ids[i : i + 900] for i in range(0, len(account_ids), 900)]
+    )
+    for chunk in chunks:
+        stmt = inner if chunk is None else inner.where(Score.account_id.in_(list(chunk)))
+        sub = stmt.subquery()
+        rows = session.execute(
+            select(sub).where(sub.c.as_of_rank <= 2).order_by(sub.c.created_at, sub.c.id)
+        )
+        newest: dict[tuple[str, int], ScorePoint] = {}
+        for row in rows:  # later rows (newer writes) overwrite older ones of the same as_of
+            newest[(row.account_id, row.as_of_rank)] = ScorePoint(
+                row.account_id, row.as_of, float(row.probability), row.risk_tier,
+                None if row.missed is None else bool(row.missed), row.model_version,
+            )
+        for (account, rank_value), point in newest.items():
+            if rank_value == 1:
+                out[account] = (newest.get((account, 2)), point)
+    return out
+
+
+def detect_score_events(
+    session: Session, drop_points: float, account_ids: Sequence[str] | None = None
+) -> list[NewEvent]:
+    """Events of every account's latest score against its previous one (read only)."""
+    events: list[NewEvent] = []
+    for previous, current in latest_two_points(session, account_ids).values():
+        events.extend(score_events(previous, current, drop_points))
+    return events
+
+
+#: Rows per statement when storing events (well under SQLite's bound-parameter limit).
+STORE_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = STORE_CHUNK) -> Iterable[Sequence[Any]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
+def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEvent]:
+    """Persist new events (known dedupe keys are skipped) and queue their deliveries.
+
+    Set-based, so a scoring run of many accounts stays cheap: one look-up of the known keys
+    and one multi-row insert per chunk; ``ON CONFLICT DO NOTHING`` still guards against a
+    concurrent writer storing the same key in between."""
+    if not events:
+        return []
+    unique: dict[str, NewEvent] = {}
+    for event in events:
+        unique.setdefault(event.dedupe_key[:300], event)
+    known: set[str] = set()
+    for chunk in _chunks(list(unique)):
+        known.update(session.scalars(
+            select(WebhookEvent.dedupe_key).where(WebhookEvent.dedupe_key.in_(list(chunk)))
+        ))
+    fresh = [(key, event) for key, event in unique.items() if key not in known]
+    if not fresh:
+        return []
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utc_now()
+    new_ids: list[int] = []
+    for chunk in _chunks(fresh):
+        statement = (
+            insert(WebhookEvent)
+            .values([
+                {
+                    "event_id": "evt_" + uuid.uuid4().hex,
+                    "type": event.type,
+                    "dedupe_key": key,
+                    "account_id": event.account_id,
+                    "payload": event.payload,
+                    "created_at": now,
+                }
+                for key, event in chunk
+            ])
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(WebhookEvent.id)
+        )
+        new_ids.extend(session.scalars(statement))
+    stored: list[WebhookEvent] = []
+    for chunk in _chunks(sorted(new_ids)):
+        stored.extend(session.scalars(
+            select(WebhookEvent).where(WebhookEvent.id.in_(list(chunk))).order_by(WebhookEvent.id)
+        ))
+    subscriptions = list(
+        session.scalars(select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+    )
+    deliveries = [
+        {
+            "event_id": row.id,
+            "subscription_id": subscription.id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "attempt_log": [],
+            "created_at": now,
+        }
+        for row in stored
+        for subscription in subscriptions
+        if row.type in subscription.events
+    ]
+    for chunk in _chunks(deliveries):
+        session.execute(sqlalchemy_insert(WebhookDelivery), list(chunk))
+    session.flush()
+    return stored
+
+
+def emit_score_events(
+    session: Session, drop_points: float, account_ids: Sequence[str] | None = None
+) -> list[WebhookEvent]:
+    """Detect and store the events of the latest scores. Call in the transaction that wrote
+    the scores (the scoring job, a re-score) or right after it; idempotent."""
+    return store_events(session, detect_score_events(session, drop_points, account_ids))
+
+
+def emit_model_promoted(
+    session: Session, name: str, version: str, previous_version: str | None,
+    alias: str | None = None,
+) -> list[WebhookEvent]:
+    """Store a model_promoted event (once per model version)."""
+    return store_events(session, [model_promoted_event(name, version, previous_version, alias)])

@@ -1,0 +1,87 @@
+"""Subscriptions and the delivery log: create, list, disable, read, re-queue."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import utc_now
+from service.db.workflow_models import WebhookDelivery, WebhookEvent, WebhookSubscription
+from service.workflows.webhooks.signing import new_secret
+
+
+def create_subscription(
+    session: Session, url: str, events: Sequence[str], created_by: str,
+    secret: str | None = None, description: str | None = None,
+) -> WebhookSubscription:
+    """Store a subscription; without ``secret`` a fresh one is generated (shown once)."""
+    row = WebhookSubscription(
+        id="whk_" + secrets.token_hex(8),
+        url=url,
+        events=list(dict.fromkeys(events)),
+        secret=secret or new_secret(),
+        description=description,
+        active=True,
+        created_by=created_by,
+        created_at=utc_now(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_subscriptions(
+    session: Session, include_disabled: bool = False
+) -> list[WebhookSubscription]:
+    stmt = select(WebhookSubscription).order_by(WebhookSubscription.created_at)
+    if not include_disabled:
+        stmt = stmt.where(WebhookSubscription.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def get_subscription(session: Session, subscription_id: str) -> WebhookSubscription | None:
+    return session.get(WebhookSubscription, subscription_id)
+
+
+def disable_subscription(session: Session, row: WebhookSubscription) -> WebhookSubscription:
+    """Stop delivering to it; pending deliveries are cancelled, the log stays."""
+    if row.active:
+        row.active = False
+        row.disabled_at = utc_now()
+        for delivery in session.scalars(
+            select(WebhookDelivery).where(
+                WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending"
+            )
+        ):
+            delivery.status = "cancelled"
+    return row
+
+
+def deliveries(
+    session: Session, subscription_id: str, status: str | None = None, limit: int = 100,
+    before_id: int | None = None,
+) -> list[tuple[WebhookDelivery, WebhookEvent]]:
+    """A subscription's delivery log, newest first, with each delivery's event."""
+    stmt = (
+        select(WebhookDelivery, WebhookEvent)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    if before_id is not None:
+        stmt = stmt.where(WebhookDelivery.id < before_id)
+    return [(d, e) for d, e in session.execute(stmt)]
+
+
+def requeue(session: Session, delivery: WebhookDelivery, now: datetime | None = None) -> None:
+    """Send a failed delivery again (attempts continue counting; the log keeps the old ones)."""
+    delivery.status = "pending"
+    delivery.next_attempt_at = now or utc_now()
+    delivery.locked_until = None

@@ -1,0 +1,117 @@
+"""Interventions and the save rate; the forecast's intervals and its backtest."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from service.workflows.forecast import count_interval, poisson_binomial_pmf
+from service.workflows.interventions import AssignedAttempt, save_rate
+
+
+def contracts(rows):
+    frame = pd.DataFrame(rows, columns=["contract_id", "account_id", "start_date", "end_date",
+                                        "arr", "renewed"])
+    for c in ("start_date", "end_date"):
+        frame[c] = pd.to_datetime(frame[c])
+    return frame
+
+
+def test_save_rate_against_expectation_hand_computed():
+    book = contracts([
+        ("c1", "a", "2025-01-01", "2025-12-31", 10.0, True),
+        ("c2", "b", "2025-01-01", "2025-12-31", 10.0, False),
+        ("c3", "c", "2025-01-01", "2025-12-31", 10.0, True),
+        ("c4", "d", "2025-01-01", "2025-12-31", 10.0, None),  # not decided yet
+    ])
+    day = date(2025, 6, 1)
+    attempts = [
+        AssignedAttempt("a", "csm-1", "call", day, 0.5),
+        AssignedAttempt("a", "csm-1", "call", date(2025, 7, 1), 0.9),  # same account: first counts
+        AssignedAttempt("b", "csm-1", "call", day, 0.2),
+        AssignedAttempt("c", "csm-2", "qbr", day, 0.6),
+        AssignedAttempt("d", "csm-2", "qbr", day, 0.3),
+    ]
+    rows = {r["group"]: r for r in save_rate(attempts, book, "csm", confidence=0.95)}
+    one = rows["csm-1"]
+    assert (one["accounts_assigned"], one["decided"], one["actual_renewals"]) == (2, 2, 1)
+    assert one["expected_renewals"] == pytest.approx(0.7)
+    assert one["uplift"] == pytest.approx(0.3)
+    half = 1.959964 * math.sqrt(0.5 * 0.5 + 0.2 * 0.8)
+    assert one["uplift_interval"] == pytest.approx([0.3 - half, 0.3 + half], abs=1e-3)
+    two = rows["csm-2"]
+    assert (two["decided"], two["pending"], two["actual_renewals"]) == (1, 1, 1)
+    assert two["uplift"] == pytest.approx(0.4)
+
+
+def test_poisson_binomial_is_exact():
+    assert poisson_binomial_pmf(np.array([0.5, 0.5])) == pytest.approx([0.25, 0.5, 0.25])
+    pmf = poisson_binomial_pmf(np.array([0.2, 0.7, 0.9]))
+    assert pmf[3] == pytest.approx(0.2 * 0.7 * 0.9) and pmf[0] == pytest.approx(0.8 * 0.3 * 0.1)
+    assert pmf.sum() == pytest.approx(1.0)
+    # 10 coins: P(X <= 1) = 11/1024 < 5 %, P(X <= 2) = 56/1024 > 5 % → the interval is [2, 8].
+    assert count_interval(np.full(10, 0.5), 0.9) == (2, 8)
+
+
+def test_interventions_and_save_rate_over_http(stack):
+    frame = stack.frame
+    own = frame[frame["csm_id"] == "csm-a"]["account_id"].astype(str).tolist()[:3]
+    with stack.client(stack.keys.csm_a) as client:
+        for account in own:
+            response = client.post(f"/v1/accounts/{account}/interventions",
+                                   json={"playbook": "exec-call", "note": "secret plan"})
+            assert response.status_code == 201, response.text
+            made = response.json()
+            assert made["author"].startswith("key_") and made["csm_id"] == "csm-a"
+            assert 0 < made["probability_at_assignment"] < 1
+        listed = client.get(f"/v1/accounts/{own[0]}/interventions").json()
+        assert listed["count"] == 1 and listed["data"][0]["note"] == "secret plan"
+        foreign = frame[frame["csm_id"] == "csm-b"]["account_id"].iloc[0]
+        assert client.post(f"/v1/accounts/{foreign}/interventions",
+                           json={"playbook": "x"}).status_code == 404
+        assert client.post(f"/v1/accounts/{own[0]}/interventions",
+                           json={"playbook": "x", "extra": 1}).status_code == 422
+        report = client.get("/v1/save-rate", params={"by": "playbook"}).json()
+    row = report["data"][0]
+    # The contracts in force today are undecided (conftest): all pending, counted in no rate.
+    assert row["group"] == "exec-call" and row["accounts_assigned"] == 3
+    assert row["pending"] == 3 and row["save_rate"] is None
+    with stack.client(stack.keys.crm) as client:
+        assert client.post(f"/v1/accounts/{own[0]}/interventions",
+                           json={"playbook": "x"}).status_code == 403
+
+
+def test_forecast_over_http(stack):
+    with stack.client(stack.keys.crm) as client:
+        body = client.get("/v1/forecast", params={"by": "month"}).json()
+    total = body["total"]
+    assert total["contracts"] == len(stack.frame)  # every account has one renewal ahead
+    assert sum(g["contracts"] for g in body["data"]) == total["contracts"]
+    low, high = total["renewed_arr_interval"]
+    assert low <= total["expected_renewed_arr"] <= high <= total["arr_up_for_renewal"]
+    lo, hi = total["logos_interval"]
+    assert lo <= total["expected_logos"] <= hi
+    with stack.client(stack.keys.csm_a) as client:
+        mine = client.get("/v1/forecast", params={"by": "csm"}).json()
+    assert [g["key"] for g in mine["data"]] == ["csm-a"]
+
+
+@pytest.mark.slow
+def test_backtest_runs_the_real_chain_on_simulated_data(tmp_path, scorer):
+    """simulate → features as of past dates → score → forecast vs actual, per month."""
+    from renewal.simulator import simulate
+    from service.workflows.backtest import backtest_forecast
+
+    simulate(tmp_path / "data", accounts=300, seed=3, months=18)
+    result = backtest_forecast(tmp_path / "data", scorer, ["2025-03", "2025-04", "2025-05"],
+                               draws=2000)
+    assert [m.month for m in result.months] == ["2025-03", "2025-04", "2025-05"]
+    for month in result.months:
+        assert str(month.forecast_on) < f"{month.month}-01"
+        assert month.arr_interval[0] <= month.expected_renewed_arr <= month.arr_interval[1]
+        assert 0 <= month.actual_logos <= month.contracts
+    assert 0 <= result.coverage("arr") <= 1
