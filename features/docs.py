@@ -55,8 +55,9 @@ or the sum of the given `active_users` over sites (account grain). With `S` = se
   `days_to_activation <= window`: window {small} days for seats <= {threshold}, {large} above,
   or a per-segment override. So with a 30-day window, activation on day 30 counts, day 31 does
   not; with 45, day 45 counts. As of T the activation is known only if its date <= T;
-  `past_window_not_activated` = `T - signed_at > window` and not activated (on day 30 after
-  signing an account is still inside a 30-day window; on day 31 it is past).
+  `past_window_not_activated` = `T - signed_at >= window` and not activated (as of T the data
+  of day T counts: an account not activated by the end of day 30 after signing can no longer
+  activate within a 30-day window, the same rule as the cohort metrics).
 - **Trends**: last 30 days `(T-30, T]` vs the 30 before `(T-60, T-30]`, as
   `(now - before) / before`. Peak week: the busiest 7-day block (blocks counted back from T)
   of the last 4 vs of the 4 before.

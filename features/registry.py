@@ -162,7 +162,7 @@ FEATURES: tuple[Feature, ...] = (
        "accounts", "Segment override, else activation_window_days_small for seats <= "
        "activation_seat_threshold, else activation_window_days_large."),
     _f("past_window_not_activated", "past its activation window and not activated", "", "high",
-       True, "usage", "T - signed_at > activation_window_days and not activated.", "bool",
+       True, "usage", "T - signed_at >= activation_window_days and not activated.", "bool",
        "within its activation window or activated"),
     # --- manual health --------------------------------------------------------------------
     _f("exec_sponsor_active", "the executive sponsor uses the product", "", "low", True,
