@@ -3,10 +3,13 @@ soon as a streamed body passes the limit."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import problem_response
+from service.problems import ProblemError, problem_response
 
 
 class BodyLimitMiddleware:
@@ -50,3 +53,26 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+def known_query_only(*names: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency: 422 for a query parameter the route does not define.
+
+    A misspelt filter (``?segmnet=smb``) would otherwise be ignored silently and the caller
+    would read an unfiltered list as a filtered one (found by fuzzing the risk list)."""
+    allowed = frozenset(names)
+
+    async def dependency(request: Request) -> None:
+        unknown = sorted({k for k in request.query_params if k not in allowed})
+        if unknown:
+            raise ProblemError(
+                422,
+                "validation-error",
+                f"invalid query: unknown parameter(s) {', '.join(map(repr, unknown[:5]))}",
+                errors=[
+                    {"field": f"query.{k}", "type": "extra_forbidden", "message": "unknown"}
+                    for k in unknown[:20]
+                ],
+            )
+
+    return dependency

@@ -24,6 +24,8 @@ from renewal.errors import ConfigError, DataContractError, ModelUnavailableError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:renewal:problem:"
+#: FastAPI's HTTPException detail for a request body it cannot decode as JSON.
+BODY_PARSE_ERROR = "There was an error parsing the body"
 log = logging.getLogger("service.problems")
 
 
@@ -156,6 +158,15 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
         if status == 404 and detail == "Not Found":
             detail = "no such route"
+        if status == 400 and detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not JSON (e.g. not UTF-8): the same 422
+            # validation-error as any other invalid body (found by fuzzing; 400 is undocumented).
+            return problem_response(
+                422,
+                "validation-error",
+                "invalid body: not a JSON document",
+                errors=[{"field": "body", "type": "json_invalid", "message": "not valid JSON"}],
+            )
         return problem_response(
             status, _HTTP_SLUGS.get(status, "http-error"), detail, headers=dict(exc.headers or {})
         )

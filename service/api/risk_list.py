@@ -9,15 +9,31 @@ import json
 from bisect import bisect_right
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from service.api.schemas import RiskListPage
 from service.auth import Reader
 from service.cache import CachedScore, rounded
 from service.context import Ctx
+from service.limits import known_query_only
 from service.problems import ProblemError, forbidden, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["risk list"])
+#: The page-size cap the document states (RENEWAL_MAX_PAGE_SIZE may only lower it).
+DOCUMENTED_MAX_PAGE_SIZE = 200
+#: Cursors are unpadded URL-safe base64 (what :func:`encode_cursor` writes).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+RISK_LIST_QUERY = (
+    "csm_id",
+    "segment",
+    "max_probability",
+    "min_drop",
+    "not_activated",
+    "limit",
+    "cursor",
+)
 
 
 def _sort_key(entry: CachedScore) -> tuple[float, str]:
@@ -71,6 +87,7 @@ def _item(entry: CachedScore) -> dict[str, Any]:
 
 @router.get(
     "/risk-list",
+    dependencies=[Depends(known_query_only(*RISK_LIST_QUERY))],
     response_model=RiskListPage,
     responses=problem_responses(401, 403, 422),
     summary="Accounts at risk, largest ARR at risk first",
@@ -79,9 +96,9 @@ def get_risk_list(
     principal: Reader,
     ctx: Ctx,
     csm_id: Annotated[
-        str | None, Query(max_length=200, description="Only this CSM's accounts.")
+        str | None, Query(min_length=1, max_length=200, description="Only this CSM's accounts.")
     ] = None,
-    segment: Annotated[str | None, Query(max_length=200)] = None,
+    segment: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     max_probability: Annotated[
         float | None, Query(ge=0, le=1, description="Renewal probability at most this.")
     ] = None,
@@ -93,14 +110,25 @@ def get_risk_list(
         bool | None,
         Query(description="true: only accounts not activated; false: only activated ones."),
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size.")] = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="From next_cursor.")] = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=DOCUMENTED_MAX_PAGE_SIZE, description="Page size (default 50)."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            pattern=CURSOR_PATTERN,
+            description="From next_cursor (opaque; a cursor this API did not issue is a 422).",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Filtered accounts sorted by ARR at risk = ARR × (1 − renewal probability). A CSM key
     lists only its own accounts (asking for another CSM's answers 403)."""
     settings = ctx.service_settings
     page_size = limit or settings.default_page_size
-    if page_size > settings.max_page_size:
+    if page_size > settings.max_page_size:  # an operator may set a cap below the documented
         raise ProblemError(
             422,
             "validation-error",
