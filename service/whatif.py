@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from features.registry import FEATURES
 from service.api.schemas import WhatIfVector
 from service.auth import check_visible_ids
 from service.cache import CachedScore, rounded
@@ -18,12 +19,18 @@ from service.keys import Principal
 from service.model_store import LoadedModel
 from service.predict import ScoredVector, score_records
 from service.problems import ProblemError, not_found
+from service.workflows.stale_inputs import stale_status
 
 
 def renewal_body(
-    entry: CachedScore | None, scored: ScoredVector, model: LoadedModel, scored_at: datetime
+    entry: CachedScore | None,
+    scored: ScoredVector,
+    model: LoadedModel,
+    scored_at: datetime,
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Renewal shape for a freshly computed score (change vs the stored earlier score)."""
+    """The Renewal shape for a freshly computed score (change vs the stored earlier score);
+    ``inputs``: staleness of the manual inputs in the scored vector (None without an as_of)."""
     earlier = entry.earlier_probability if entry is not None else None
     return {
         "account_id": entry.account_id if entry is not None else None,
@@ -35,7 +42,16 @@ def renewal_body(
         "change_30d": None if earlier is None else rounded(scored.probability - earlier),
         "drivers": scored.drivers,
         "scored_at": scored_at,
+        "inputs": inputs,
     }
+
+
+def inputs_of(ctx: ServiceContext, entry: CachedScore | None, vector: dict[str, Any]) -> Any:
+    """Stale-input status of a scored vector, by the pipeline's rule (needs the account's
+    as_of; a free-standing what-if vector has none)."""
+    if entry is None:
+        return None
+    return stale_status(vector, entry.as_of, ctx.stale_input_days)
 
 
 def stored_vectors(ctx: ServiceContext, entries: list[CachedScore]) -> list[dict[str, Any]]:
@@ -56,13 +72,19 @@ def score_account_ids(
     """Score accounts on their latest stored features with the model served now."""
     entries = check_visible_ids(ctx.cache, principal, account_ids)
     model = ctx.models.require()
-    scored = score_records(model, stored_vectors(ctx, entries), ctx.service_settings, top_k)
+    vectors = stored_vectors(ctx, entries)
+    scored = score_records(model, vectors, ctx.service_settings, top_k)
     now = datetime.now(UTC)
-    return [renewal_body(e, s, model, now) for e, s in zip(entries, scored, strict=True)]
+    return [
+        renewal_body(e, s, model, now, inputs_of(ctx, e, v))
+        for e, s, v in zip(entries, scored, vectors, strict=True)
+    ]
 
 
 def _type_errors(model: LoadedModel, index: int, features: dict[str, Any]) -> list[dict[str, str]]:
-    kinds = {spec.name: spec.kind for spec in model.scorer.features}
+    # Any registry feature is accepted (one the served model does not read cannot move the
+    # probability): the documented names do not change when a model is retrained.
+    kinds = {f.name: f.kind for f in FEATURES} | {s.name: s.kind for s in model.scorer.features}
     errors = []
     for name, value in features.items():
         field = f"body.accounts[{index}].features.{name}"
@@ -72,7 +94,7 @@ def _type_errors(model: LoadedModel, index: int, features: dict[str, Any]) -> li
                 {
                     "field": field,
                     "type": "unknown_feature",
-                    "message": f"the served model has no feature {name!r}",
+                    "message": f"unknown feature {name!r} (not in the feature registry)",
                 }
             )
         elif value is None:
@@ -126,7 +148,8 @@ def score_what_if(
         merged.append(start)
     scored = score_records(model, merged, ctx.service_settings, top_k)
     now = datetime.now(UTC)
-    return [
-        renewal_body(entries.get(v.account_id) if v.account_id else None, s, model, now)
-        for v, s in zip(vectors, scored, strict=True)
-    ]
+    out = []
+    for v, s, vector in zip(vectors, scored, merged, strict=True):
+        entry = entries.get(v.account_id) if v.account_id else None
+        out.append(renewal_body(entry, s, model, now, inputs_of(ctx, entry, vector)))
+    return out

@@ -13,6 +13,7 @@ from service.context import Ctx
 from service.db.health_inputs import health_input_history
 from service.problems import problem_responses
 from service.rescore import input_view, record_and_rescore
+from service.workflows.install import Workflows
 
 router = APIRouter(prefix="/v1/accounts", tags=["health inputs"])
 
@@ -24,12 +25,19 @@ router = APIRouter(prefix="/v1/accounts", tags=["health inputs"])
     summary="Record a CSM's health input and re-score the account now",
 )
 def put_health_inputs(
-    account_id: AccountPath, body: HealthInputIn, principal: CsmOrAdmin, ctx: Ctx
+    account_id: AccountPath,
+    body: HealthInputIn,
+    principal: CsmOrAdmin,
+    ctx: Ctx,
+    workflows: Workflows,
 ) -> dict[str, Any]:
     """Stored with its author (the key's id) and time, never changed afterwards. The next
-    scoring run uses it, and the account is re-scored on the spot with the served model."""
+    scoring run uses it, and the account is re-scored on the spot with the served model
+    (a drop of more than the app's ``probability_drop_points`` raises the webhook event)."""
     entry = visible_account(ctx.cache, principal, account_id)
-    record, renewal = record_and_rescore(ctx, principal, entry, body)
+    record, renewal = record_and_rescore(
+        ctx, principal, entry, body, drop_points=workflows.settings.probability_drop_points
+    )
     ctx.telemetry.scores_served.labels("health_inputs").inc()
     return {"health_input": record, "renewal": renewal}
 

@@ -82,8 +82,9 @@ class Renewal(BaseModel):
     scored_at: datetime | None = Field(None, description="When this score was computed.")
     inputs: InputsStatus | None = Field(
         None,
-        description="Staleness of the manual health inputs of the stored score (GET renewal "
-        "and health-input re-scores); null on POST /v1/score results, which are not stored.",
+        description="Staleness of the manual health inputs in the scored features (by the "
+        "pipeline's stale_input_days at the score's as_of); null only for a what-if vector "
+        "without account_id, which has no as_of.",
     )
 
 

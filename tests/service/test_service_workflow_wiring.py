@@ -69,6 +69,26 @@ def test_get_renewal_marks_inputs_older_than_90_days_stale(service):
         assert body["inputs"] == expected_inputs(age, 90), account_id
 
 
+def test_post_score_marks_stale_inputs_as_get_renewal_does(service):
+    frame = service.frame
+    ids = list(frame["account_id"][:12])
+    ages = dict(zip(frame["account_id"], frame["health_input_age_days"], strict=True))
+    by_id = service.post("/v1/score", service.keys.crm, json={"account_ids": ids})
+    assert by_id.status_code == 200, by_id.text
+    for result in by_id.json()["results"]:
+        assert result["inputs"] == expected_inputs(ages[result["account_id"]], 90)
+    # A what-if on an account keeps the account's inputs and as_of; without an account
+    # there is no as_of, hence no staleness to tell.
+    what_if = service.post("/v1/score", service.keys.crm, json={"accounts": [
+        {"account_id": ids[0], "features": {"active_days_30d": 20}},
+        {"features": {"active_days_30d": 20}},
+    ]})
+    assert what_if.status_code == 200, what_if.text
+    on_account, free = what_if.json()["results"]
+    assert on_account["inputs"] == expected_inputs(ages[ids[0]], 90)
+    assert free["inputs"] is None
+
+
 def test_a_fresh_health_input_clears_the_stale_flag_and_no_input_is_stale(service):
     frame = service.frame
     stale = next(a for a, age in zip(frame["account_id"], frame["health_input_age_days"],
