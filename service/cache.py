@@ -52,6 +52,9 @@ class CachedScore:
     score_id: int
     top_risk_drivers: tuple[str, ...]
     body: bytes
+    #: The stored vector encoded for the served model, filled on first POST /v1/score
+    #: (:mod:`service.encoded`); a re-loaded score is a new entry, so it never goes stale.
+    encoded: Any = None
 
     @property
     def arr_at_risk(self) -> float:

@@ -6,8 +6,11 @@ goes through the one object-level check (:func:`service.auth.check_visible_ids`)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 from typing import Any
+
+import numpy as np
 
 from features.registry import FEATURES
 from service.api.schemas import WhatIfVector
@@ -15,9 +18,10 @@ from service.auth import check_visible_ids
 from service.cache import CachedScore, rounded
 from service.context import ServiceContext
 from service.db import scores as scores_db
+from service.encoded import EncodedRow, encode_entries, remembered
 from service.keys import Principal
 from service.model_store import LoadedModel
-from service.predict import ScoredVector, score_records
+from service.predict import ScoredVector, score_matrix, score_records
 from service.problems import ProblemError, not_found
 from service.workflows.stale_inputs import stale_status
 
@@ -54,6 +58,18 @@ def inputs_of(ctx: ServiceContext, entry: CachedScore | None, vector: dict[str, 
     return stale_status(vector, entry.as_of, ctx.stale_input_days)
 
 
+def _iso(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Compact JSON of a response built from plain values (dates as ISO 8601, as stored
+    scores are rendered by the cache)."""
+    return json.dumps(payload, separators=(",", ":"), default=_iso, allow_nan=False).encode()
+
+
 def stored_vectors(ctx: ServiceContext, entries: list[CachedScore]) -> list[dict[str, Any]]:
     """The latest stored feature vector of each entry (one query)."""
     with ctx.sessions() as session:
@@ -69,15 +85,31 @@ def stored_vectors(ctx: ServiceContext, entries: list[CachedScore]) -> list[dict
 def score_account_ids(
     ctx: ServiceContext, principal: Principal, account_ids: list[str], top_k: int
 ) -> list[dict[str, Any]]:
-    """Score accounts on their latest stored features with the model served now."""
+    """Score accounts on their latest stored features with the model served now (encoded
+    rows are kept on the cache entries: only accounts not scored since their last load are
+    read from the database)."""
     entries = check_visible_ids(ctx.cache, principal, account_ids)
     model = ctx.models.require()
-    vectors = stored_vectors(ctx, entries)
-    scored = score_records(model, vectors, ctx.service_settings, top_k)
+    rows: list[EncodedRow | None] = [remembered(model, e) for e in entries]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        todo = [entries[i] for i in missing]
+        fresh = encode_entries(model, todo, stored_vectors(ctx, todo), ctx.stale_input_days)
+        for i, row in zip(missing, fresh, strict=True):
+            rows[i] = row
+    done = [r for r in rows if r is not None]
+    scored = score_matrix(
+        model,
+        np.stack([r.row for r in done]),
+        np.array([r.heuristic for r in done]),
+        ctx.service_settings,
+        top_k,
+        np.stack([r.hidden for r in done]),
+    )
     now = datetime.now(UTC)
     return [
-        renewal_body(e, s, model, now, inputs_of(ctx, e, v))
-        for e, s, v in zip(entries, scored, vectors, strict=True)
+        renewal_body(e, s, model, now, r.inputs)
+        for e, s, r in zip(entries, scored, done, strict=True)
     ]
 
 
