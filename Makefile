@@ -20,6 +20,7 @@ demo: setup
 	.venv/bin/renewal demo
 
 test: setup
+	scripts/ensure-browser.sh
 	.venv/bin/ruff check .
 	.venv/bin/pytest
 

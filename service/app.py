@@ -25,6 +25,7 @@ from service.limits import BodyLimitMiddleware
 from service.model_store import ModelStore
 from service.problems import Problem, install_handlers
 from service.telemetry import Telemetry, TelemetryMiddleware
+from service.ui import install_ui
 from service.workflows.config import WorkflowSettings
 from service.workflows.install import install_workflows
 from service.workflows.promotion import announce_promotion
@@ -190,6 +191,7 @@ def create_app(
     install_handlers(app, service_settings.db_retry_after_seconds)
     app.include_router(api_router)  # every route, the workflows' included
     install_workflows(app, workflow_settings)
+    install_ui(app)  # the ops web page at /ui (service/ui, docs/ui.md)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service_settings.max_body_bytes)
     app.add_middleware(
         AuthMiddleware,

@@ -18,6 +18,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.cache import CachedScore, ScoreCache
@@ -27,6 +29,13 @@ from service.problems import ProblemError, forbidden, not_found, problem_respons
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 PRINCIPAL_SCOPE_KEY = "renewal.principal"
 MAX_KEY_LENGTH = 200
+#: The ops web page (service/ui) signs in with the API key kept in an HttpOnly cookie; that
+#: cookie is accepted ONLY under this prefix (the API itself takes nothing but the header).
+UI_PREFIX = "/ui"
+UI_SESSION_COOKIE = "renewal_ui_session"
+#: Reachable without a key: the sign-in page and the page's static files.
+UI_PUBLIC_PATHS = frozenset({"/ui/login"})
+UI_PUBLIC_PREFIX = "/ui/static/"
 
 
 class KeyVerifier:
@@ -80,8 +89,36 @@ def bearer_secret(scope: Scope) -> str | None:
     return None
 
 
+def is_ui_path(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
+def cookie_secret(scope: Scope) -> str | None:
+    """The key held in the web page's session cookie, or None when absent or malformed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            secret = cookie_parser(value.decode("latin-1")).get(UI_SESSION_COOKIE, "").strip()
+            if secret and len(secret) <= MAX_KEY_LENGTH:
+                return secret
+    return None
+
+
+def ui_sign_in(scope: Scope) -> Response:
+    """Where an anonymous web-page request goes: the sign-in page (htmx: a full redirect)."""
+    target = scope.get("root_path", "") + UI_PREFIX + "/login"
+    if any(name == b"hx-request" for name, _ in scope.get("headers", ())):
+        response: Response = Response(status_code=401, headers={"HX-Redirect": target})
+    else:
+        response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(UI_SESSION_COOKIE, path=UI_PREFIX)
+    return response
+
+
 class AuthMiddleware:
-    """401 before anything else for a missing, unknown or revoked key (except health checks)."""
+    """401 before anything else for a missing, unknown or revoked key (except health checks).
+
+    Under ``/ui`` (the ops web page) the key comes from the session cookie instead of the
+    header, and an anonymous request is sent to the sign-in page instead of a 401."""
 
     def __init__(self, app: ASGIApp, verifier: KeyVerifier, retry_after_seconds: int = 5) -> None:
         self.app = app
@@ -89,10 +126,17 @@ class AuthMiddleware:
         self.retry_after = retry_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in PUBLIC_PATHS
+            or path in UI_PUBLIC_PATHS
+            or path.startswith(UI_PUBLIC_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
-        secret = bearer_secret(scope)
+        ui = is_ui_path(path)
+        secret = cookie_secret(scope) if ui else bearer_secret(scope)
         principal = None
         if secret is not None:
             principal = self.verifier.cached(secret)
@@ -108,6 +152,9 @@ class AuthMiddleware:
                     )
                     await response(scope, receive, send)
                     return
+        if principal is None and ui:
+            await ui_sign_in(scope)(scope, receive, send)
+            return
         if principal is None:
             detail = (
                 "missing API key: send 'Authorization: Bearer <key>'"

@@ -1,0 +1,95 @@
+"""The page as a sub-application mounted at ``/ui``: its routes, static files, HTML error
+pages and security headers, apart from the JSON API's (problem+json, OpenAPI)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from renewal.errors import ModelUnavailableError, RenewalError
+from service.problems import ProblemError
+from service.ui.routes import account, cohorts, risk_list, session
+from service.ui.security import SecurityHeadersMiddleware
+from service.ui.templating import render
+
+STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("service.ui")
+_TARGET = re.compile(r"[a-z][a-z0-9-]{0,40}")
+
+
+def error_page(request: Request, status: int, detail: str) -> Response:
+    """The error as a page, or for an htmx request as a message in the status line of the
+    part of the page that asked (every htmx target ``#x`` holds a ``#x-status``)."""
+    if request.headers.get("hx-request") != "true":
+        return render(request, "error.html", status_code=status, status=status,
+                      title=HTTPStatus(status).phrase, detail=detail)
+    response = render(request, "partials/error.html", status_code=status, status=status,
+                      title=HTTPStatus(status).phrase, detail=detail)
+    target = request.headers.get("hx-target", "")
+    if _TARGET.fullmatch(target):
+        response.headers["HX-Retarget"] = f"#{target}-status"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def install_error_pages(ui: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        response = error_page(request, exc.status, exc.detail)
+        response.headers.update({k: v for k, v in exc.headers.items()
+                                 if k.lower() == "retry-after"})
+        return response
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "there is no such page"
+        return error_page(request, exc.status_code, detail)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+        return error_page(request, 422, f"invalid input: {fields}")
+
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ModelUnavailableError):
+            return error_page(request, 503, "no model is loaded yet; try again in a minute")
+        return error_page(request, 503, "the data behind this page cannot be read right now")
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        log.error("database unavailable: %s", type(exc).__name__)
+        return error_page(request, 503, "the score database is not reachable; retry later")
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled %s on the web page", type(exc).__name__, exc_info=exc)
+        return error_page(request, 500, "an unexpected error occurred")
+
+    ui.add_exception_handler(ProblemError, on_problem)
+    ui.add_exception_handler(StarletteHTTPException, on_http)
+    ui.add_exception_handler(RequestValidationError, on_validation)
+    ui.add_exception_handler(RenewalError, on_domain)
+    ui.add_exception_handler(SQLAlchemyError, on_database)
+    ui.add_exception_handler(Exception, on_unexpected)
+
+
+def create_ui_app(parent: FastAPI) -> FastAPI:
+    """The page's sub-application; it shares ``parent.state`` (the service context and the
+    workflows), so its routes reach the same cache, model and database as the API."""
+    ui = FastAPI(title="renewal ops page", docs_url=None, redoc_url=None, openapi_url=None)
+    ui.state = parent.state
+    ui.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (session, risk_list, account, cohorts):
+        ui.include_router(module.router)
+    install_error_pages(ui)
+    ui.add_middleware(SecurityHeadersMiddleware)
+    return ui

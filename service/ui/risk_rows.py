@@ -1,0 +1,232 @@
+"""The risk list of the web page: rows from the score cache, filtered, sorted and paged.
+
+The rows are the API's risk list (``GET /v1/risk-list``): the same in-memory latest scores,
+the same object-level rule (:meth:`~service.keys.Principal.may_see`; a CSM key asking for
+another CSM's list is refused with 403, as on the API), ARR at risk = ARR × (1 − p). The page
+adds filters the list's users asked for (risk tier, stale inputs, activation status) and
+sorting on any column; the CSV export is the same rows with the same filters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.cache import CachedScore
+from service.keys import Principal
+from service.problems import ProblemError, forbidden
+
+RISK_TIERS = ("high", "medium", "low")
+ACTIVATION = {
+    "activated": "Activated",
+    "in_window": "Not yet, window open",
+    "past_window": "Window missed",
+    "unknown": "Unknown",
+}
+SORTS = {
+    "arr_at_risk": "ARR at risk",
+    "probability": "Probability",
+    "change_30d": "Change 30 days",
+    "arr": "ARR",
+    "account_id": "Account",
+    "csm_id": "CSM",
+    "segment": "Segment",
+}
+#: Direction a column sorts in first (the riskiest first).
+DEFAULT_DIRECTION = {"arr_at_risk": "desc", "probability": "asc", "change_30d": "asc",
+                     "arr": "desc", "account_id": "asc", "csm_id": "asc", "segment": "asc"}
+PAGE_SIZE = 50
+_inputs_memo: dict[int, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    account_id: str
+    csm_id: str | None
+    segment: str | None
+    arr: float | None
+    probability: float
+    change_30d: float | None
+    arr_at_risk: float
+    risk_tier: str
+    activation: str  # a key of ACTIVATION
+    inputs_stale: bool
+    inputs_age_days: int | None
+    never_surveyed: bool
+    top_risk_driver: str | None
+    as_of: date
+
+    @property
+    def activation_words(self) -> str:
+        return ACTIVATION[self.activation]
+
+
+@dataclass(frozen=True)
+class RiskFilters:
+    segment: str | None = None
+    tier: str | None = None
+    stale: bool | None = None
+    activation: str | None = None
+    csm: str | None = None
+    sort: str = "arr_at_risk"
+    direction: str = "desc"
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The filters as query parameters (for links), with ``changes`` applied."""
+        values = {"segment": self.segment, "tier": self.tier,
+                  "stale": None if self.stale is None else ("yes" if self.stale else "no"),
+                  "activation": self.activation, "csm": self.csm, "sort": self.sort,
+                  "dir": self.direction}
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def _blank(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _invalid(name: str, value: str, allowed: Iterable[str]) -> ProblemError:
+    message = f"must be one of {', '.join(allowed)}"
+    return ProblemError(422, "validation-error", f"invalid query.{name}: {message}",
+                        errors=[{"field": f"query.{name}", "message": message,
+                                 "type": "enum"}])
+
+
+def parse_filters(principal: Principal, segment: str | None, tier: str | None,
+                  stale: str | None, activation: str | None, csm: str | None,
+                  sort: str | None, direction: str | None) -> RiskFilters:
+    """Form values (empty = any) → filters; 422 for a value no form offers, 403 for a CSM
+    key asking for another CSM's accounts (the API's rule)."""
+    tier, activation, csm = _blank(tier), _blank(activation), _blank(csm)
+    stale_text, sort, direction = _blank(stale), _blank(sort), _blank(direction)
+    if tier is not None and tier not in RISK_TIERS:
+        raise _invalid("tier", tier, RISK_TIERS)
+    if activation is not None and activation not in ACTIVATION:
+        raise _invalid("activation", activation, ACTIVATION)
+    if stale_text is not None and stale_text not in ("yes", "no"):
+        raise _invalid("stale", stale_text, ("yes", "no"))
+    sort = sort or "arr_at_risk"
+    if sort not in SORTS:
+        raise _invalid("sort", sort, SORTS)
+    direction = direction or DEFAULT_DIRECTION[sort]
+    if direction not in ("asc", "desc"):
+        raise _invalid("dir", direction, ("asc", "desc"))
+    if principal.role == "csm":
+        if csm is not None and csm != principal.csm_id:
+            raise forbidden("a CSM key lists only its own accounts")
+        csm = None  # implied: a CSM sees only their own accounts
+    return RiskFilters(_blank(segment), tier,
+                       None if stale_text is None else stale_text == "yes", activation, csm,
+                       sort, direction)
+
+
+def inputs_status(entry: CachedScore) -> dict[str, Any]:
+    """The stale-input status the API serves with the score (its rendered body holds it)."""
+    hit = _inputs_memo.get(entry.score_id)
+    if hit is None:
+        hit = json.loads(entry.body).get("inputs") or {}
+        if len(_inputs_memo) > 500_000:
+            _inputs_memo.clear()
+        _inputs_memo[entry.score_id] = hit
+    return hit
+
+
+def activation_status(entry: CachedScore) -> str:
+    if entry.activated:
+        return "activated"
+    if entry.past_window_not_activated:
+        return "past_window"
+    if entry.activated is False:
+        return "in_window"
+    return "unknown"
+
+
+def row_of(entry: CachedScore) -> RiskRow:
+    inputs = inputs_status(entry)
+    return RiskRow(
+        account_id=entry.account_id, csm_id=entry.csm_id, segment=entry.segment,
+        arr=entry.arr, probability=entry.probability, change_30d=entry.change_30d,
+        arr_at_risk=entry.arr_at_risk, risk_tier=entry.risk_tier,
+        activation=activation_status(entry), inputs_stale=bool(inputs.get("stale")),
+        inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),
+        top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
+        as_of=entry.as_of,
+    )
+
+
+def visible_entries(order: list[CachedScore], principal: Principal) -> list[CachedScore]:
+    return [e for e in order if principal.may_see(e.csm_id)]
+
+
+def risk_rows(order: list[CachedScore], principal: Principal, f: RiskFilters) -> list[RiskRow]:
+    """Every visible row that passes the filters, in the chosen order."""
+    rows = []
+    for entry in visible_entries(order, principal):
+        if f.segment is not None and entry.segment != f.segment:
+            continue
+        if f.tier is not None and entry.risk_tier != f.tier:
+            continue
+        if f.csm is not None and entry.csm_id != f.csm:
+            continue
+        row = row_of(entry)
+        if f.stale is not None and row.inputs_stale is not f.stale:
+            continue
+        if f.activation is not None and row.activation != f.activation:
+            continue
+        rows.append(row)
+    return sort_rows(rows, f.sort, f.direction)
+
+
+def sort_rows(rows: list[RiskRow], sort: str, direction: str) -> list[RiskRow]:
+    """Sorted on ``sort``; missing values last in either direction, ties by account id."""
+    reverse = direction == "desc"
+    present = [r for r in rows if getattr(r, sort) is not None]
+    missing = [r for r in rows if getattr(r, sort) is None]
+    present.sort(key=lambda r: r.account_id)
+    present.sort(key=lambda r: getattr(r, sort), reverse=reverse)
+    missing.sort(key=lambda r: r.account_id)
+    return present + missing
+
+
+def options(order: list[CachedScore], principal: Principal) -> dict[str, list[str]]:
+    """Values the filter menus offer: segments and CSMs among the visible accounts."""
+    visible = visible_entries(order, principal)
+    return {
+        "segments": sorted({e.segment for e in visible if e.segment}),
+        "csms": sorted({e.csm_id for e in visible if e.csm_id}),
+    }
+
+
+CSV_COLUMNS = ("account_id", "csm_id", "segment", "probability", "change_30d_points", "arr",
+               "arr_at_risk", "risk_tier", "activation_status", "inputs_stale",
+               "inputs_age_days", "top_risk_driver", "as_of")
+
+
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is quoted (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: list[RiskRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow([
+            _cell(r.account_id), _cell(r.csm_id or ""), _cell(r.segment or ""),
+            f"{r.probability:.4f}",
+            "" if r.change_30d is None else f"{100 * r.change_30d:.1f}",
+            "" if r.arr is None else f"{r.arr:.2f}", f"{r.arr_at_risk:.2f}", r.risk_tier,
+            r.activation, "true" if r.inputs_stale else "false",
+            "" if r.inputs_age_days is None else r.inputs_age_days,
+            _cell(r.top_risk_driver or ""), r.as_of.isoformat(),
+        ])
+    return out.getvalue()

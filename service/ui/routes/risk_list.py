@@ -1,0 +1,74 @@
+"""The risk list per CSM: sortable, filterable, exportable to CSV."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from service.auth import Reader
+from service.context import Ctx
+from service.ui.risk_rows import (
+    ACTIVATION,
+    DEFAULT_DIRECTION,
+    PAGE_SIZE,
+    RISK_TIERS,
+    SORTS,
+    options,
+    parse_filters,
+    risk_rows,
+    to_csv,
+)
+from service.ui.routes import signed_in_router
+from service.ui.templating import render, ui_base
+
+router = signed_in_router()
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get("/")
+def home(request: Request, principal: Reader) -> Response:
+    return RedirectResponse(f"{ui_base(request)}/risk-list", status_code=303)
+
+
+@router.get("/risk-list")
+def risk_list(
+    request: Request, principal: Reader, ctx: Ctx,
+    segment: Text = None, tier: Text = None, stale: Text = None, activation: Text = None,
+    csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir)
+    order = ctx.cache.risk_order
+    rows = risk_rows(order, principal, filters)
+    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+    page = min(page, pages)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    tiers = {t: sum(1 for r in rows if r.risk_tier == t) for t in RISK_TIERS}
+    return render(
+        request, "risk_list.html", active="risk",
+        rows=shown, count=len(rows), page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
+        filters=filters, options=options(order, principal), tiers=tiers,
+        total_at_risk=sum(r.arr_at_risk for r in rows),
+        as_of=ctx.cache.latest_as_of, sorts=SORTS, default_direction=DEFAULT_DIRECTION,
+        activation_choices=ACTIVATION, risk_tiers=RISK_TIERS,
+    )
+
+
+@router.get("/risk-list.csv")
+def risk_list_csv(
+    principal: Reader, ctx: Ctx,
+    segment: Text = None, tier: Text = None, stale: Text = None, activation: Text = None,
+    csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
+) -> Response:
+    """Every row of the filtered list (all pages), in the page's order."""
+    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir)
+    rows = risk_rows(ctx.cache.risk_order, principal, filters)
+    as_of = ctx.cache.latest_as_of
+    name = f"risk-list-{as_of.isoformat() if as_of else 'empty'}.csv"
+    return Response(
+        to_csv(rows), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,135 @@
+"""The web page's session cookie, CSRF tokens and security headers.
+
+- Session: the API key itself, in an HttpOnly, SameSite=Strict cookie scoped to ``/ui``
+  (Secure over https). :class:`service.auth.AuthMiddleware` verifies it on every ``/ui``
+  request with the API's own :class:`~service.auth.KeyVerifier`, so a revoked key signs the
+  page out as fast as it stops working on the API, and roles and account visibility are the
+  API's.
+- CSRF: every POST carries a token (hidden form field, or the ``X-CSRF-Token`` header htmx
+  sends), an HMAC of a fixed label keyed by the session's API key: only a page that was
+  served to the key's holder knows it. The sign-in form, which has no session yet, uses a
+  double-submit cookie (random value in a SameSite=Strict cookie and in the form).
+- Headers: a Content-Security-Policy that allows nothing but this origin (no inline script
+  or style: the page's JavaScript and CSS are static files), no framing, no MIME sniffing,
+  no referrer to other sites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.auth import UI_PREFIX, UI_SESSION_COOKIE, cookie_secret
+from service.problems import ProblemError
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+LOGIN_CSRF_COOKIE = "renewal_ui_login"
+#: A signed-in page lasts a working day; the key itself is checked on every request.
+SESSION_MAX_AGE_SECONDS = 8 * 3600
+_CSRF_LABEL = b"renewal-ui-csrf-v1"
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "object-src 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def csrf_token(secret: str) -> str:
+    """The session's CSRF token: HMAC-SHA256 keyed by the API key (never the key itself)."""
+    return hmac.new(secret.encode("utf-8"), _CSRF_LABEL, hashlib.sha256).hexdigest()
+
+
+def session_secret(request: Request) -> str | None:
+    return cookie_secret(request.scope)
+
+
+async def require_csrf(request: Request) -> None:
+    """Dependency of every signed-in route: a POST without the session's token is a 403."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    secret = session_secret(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if secret is None or not sent or not hmac.compare_digest(sent, csrf_token(secret)):
+        raise ProblemError(403, "csrf", "missing or wrong CSRF token: reload the page")
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def check_login_token(request: Request, sent: str | None) -> bool:
+    """Double-submit check of the sign-in form (its cookie is SameSite=Strict)."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    return bool(expected and sent and hmac.compare_digest(expected, sent))
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def set_login_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, max_age=3600, path=f"{UI_PREFIX}/login",
+        httponly=True, samesite="strict", secure=_secure(request),
+    )
+
+
+def start_session(response: Response, request: Request, secret: str) -> None:
+    """Keep the verified key in the session cookie, readable by no script, sent by no
+    other site, and only to the web page's own paths."""
+    response.set_cookie(
+        UI_SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE_SECONDS, path=UI_PREFIX,
+        httponly=True, samesite="strict", secure=_secure(request),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=f"{UI_PREFIX}/login")
+
+
+def end_session(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        UI_SESSION_COOKIE, path=UI_PREFIX, httponly=True, samesite="strict",
+        secure=_secure(request),
+    )
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every response of the web page (static files too);
+    pages that show account data are never stored by a shared cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith(f"{UI_PREFIX}/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if not static:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,51 @@
+"""What the web-page tests share: the stack's handle, the browser's settings, screenshots."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+]
+#: Monthly-ish scoring runs: the older ones fall in contracts whose outcome is now known.
+AS_OFS = (date(2024, 9, 30), date(2024, 12, 31), date(2025, 3, 31), date(2025, 5, 31),
+          date(2025, 6, 30))
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+
+
+@dataclass
+class UiStack:
+    base: str
+    keys: dict[str, str]  # role → key; "csm" and "other_csm" are two CSMs' keys
+    csm_id: str
+    other_csm_id: str
+    frame: pd.DataFrame  # the latest feature vectors (every account)
+    data_dir: Path
+    factory: Any
+    artifacts: Path
+
+    def api(self, role: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=30,
+                            headers={"Authorization": f"Bearer {self.keys[role]}"})
+
+    def accounts_of(self, csm_id: str) -> list[str]:
+        return sorted(self.frame.loc[self.frame["csm_id"] == csm_id, "account_id"].astype(str))
+
+
+def save_screenshot(page: Any, stack: UiStack, name: str) -> Path:
+    """Full-page PNG into docs/screenshots (the README shows them) and the artifact dir."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOTS / name
+    page.screenshot(path=str(target), full_page=True)
+    shutil.copy2(target, stack.artifacts / name)
+    return target
