@@ -1,11 +1,12 @@
-"""Request body size limit: 413 problem before the body is read (Content-Length) or as
-soon as a streamed body passes the limit."""
+"""Request limits: the body size (413 problem before the body is read, from Content-Length,
+or as soon as a streamed body passes the limit) and the query string (422 for a parameter the
+route does not declare)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,24 +56,44 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def known_query_only(*names: str) -> Callable[[Request], Awaitable[None]]:
-    """A route dependency: 422 for a query parameter the route does not define.
+def declared_query_parameters(dependant: Any) -> frozenset[str]:
+    """The query parameter names a route declares, its dependencies' included."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(field.alias for field in current.query_params)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A dependency of every route: a route that declares query parameters answers 422 for
+    one it does not declare, naming it.
 
     A misspelt filter (``?segmnet=smb``) would otherwise be ignored silently and the caller
-    would read an unfiltered list as a filtered one (found by fuzzing the risk list)."""
-    allowed = frozenset(names)
+    would read an unfiltered list as a filtered one (found by fuzzing the risk list). The
+    allowed names are read from the route itself, so they never drift from its signature.
+    Routes without query parameters ignore the query string (cache busters stay harmless)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    allowed = declared_query_parameters(dependant)
+    if not allowed:
+        return
+    unknown = sorted({k for k in request.query_params if k not in allowed})
+    if unknown:
+        raise ProblemError(
+            422,
+            "validation-error",
+            f"invalid query: unknown parameter(s) {', '.join(map(repr, unknown[:5]))}; "
+            f"this route takes {', '.join(sorted(allowed))}",
+            errors=[
+                {"field": f"query.{k}", "type": "extra_forbidden", "message": "unknown parameter"}
+                for k in unknown[:20]
+            ],
+        )
 
-    async def dependency(request: Request) -> None:
-        unknown = sorted({k for k in request.query_params if k not in allowed})
-        if unknown:
-            raise ProblemError(
-                422,
-                "validation-error",
-                f"invalid query: unknown parameter(s) {', '.join(map(repr, unknown[:5]))}",
-                errors=[
-                    {"field": f"query.{k}", "type": "extra_forbidden", "message": "unknown"}
-                    for k in unknown[:20]
-                ],
-            )
 
-    return dependency
+#: Add to a router's (or route's) ``dependencies``.
+KnownQueryOnly = Depends(reject_unknown_query)

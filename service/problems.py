@@ -230,6 +230,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing, unknown or revoked API key.",
         403: "The key's role may not use this operation.",
         404: "Unknown account, or one that this key may not see.",
+        409: "The target's state does not allow this now (e.g. a disabled webhook).",
         413: "Request body larger than the limit.",
         422: "Validation error; `errors[].field` names each offending field.",
         503: "Model or database unavailable; see Retry-After.",

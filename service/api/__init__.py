@@ -23,8 +23,10 @@ from service.api import (
     webhooks,
     what_if,
 )
+from service.limits import KnownQueryOnly
 
-api_router = APIRouter()
+#: Every route refuses query parameters it does not declare (see service.limits).
+api_router = APIRouter(dependencies=[KnownQueryOnly])
 for module in (
     health,
     accounts,

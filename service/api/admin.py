@@ -37,7 +37,7 @@ def reload_everything(ctx: ServiceContext, force: bool = False) -> dict[str, Any
 @router.post(
     "/reload",
     response_model=ReloadResult,
-    responses=problem_responses(401, 403, 503),
+    responses=problem_responses(401, 403, 422, 503),
     summary="Reload the model (registry alias) and the score cache",
 )
 async def post_reload(

@@ -13,11 +13,38 @@ from service.context import Ctx, ServiceContext
 from service.db import scores as scores_db
 from service.keys import Principal
 from service.problems import ProblemError, forbidden, problem_responses
+from service.workflows.config import WorkflowSettings
 from service.workflows.disagreements import Thresholds, find_disagreements
 from service.workflows.install import Workflows
 from service.workflows.stale_inputs import stale_by_csm
 
 router = APIRouter(prefix="/v1", tags=["workflows: judgement"])
+
+
+def _setting(name: str) -> str:
+    """A threshold's setting and its built-in default, for the parameter descriptions."""
+    return f"RENEWAL_{name.upper()}, {WorkflowSettings.model_fields[name].default}"
+
+
+#: The pair rules of the thresholds cannot be said in JSON Schema: each parameter's
+#: description says them, and the route checks them, defaults included.
+LOW_PROBABILITY = (
+    f"Model at risk below this (default {_setting('disagreement_low_probability')}). Must be "
+    "below high_probability (given or default), else 422."
+)
+HIGH_PROBABILITY = (
+    f"Model safe above this (default {_setting('disagreement_high_probability')}). Must be "
+    "above low_probability (given or default), else 422."
+)
+HIGH_CSM_SCORE = (
+    f"...while the CSM scores at least this (default "
+    f"{_setting('disagreement_high_csm_score')}). Must be above low_csm_score (given or "
+    "default), else 422."
+)
+LOW_CSM_SCORE = (
+    f"...while the CSM scores at most this (default {_setting('disagreement_low_csm_score')})."
+    " Must be below high_csm_score (given or default), else 422."
+)
 
 
 def _visible(ctx: ServiceContext, principal: Principal, csm_id: str | None) -> list[CachedScore]:
@@ -27,6 +54,14 @@ def _visible(ctx: ServiceContext, principal: Principal, csm_id: str | None) -> l
         csm_id = principal.csm_id
     return [e for e in ctx.cache.risk_order
             if principal.may_see(e.csm_id) and (csm_id is None or e.csm_id == csm_id)]
+
+
+def _pair_error(low: str, high: str, low_value: float, high_value: float) -> ProblemError:
+    """422 for thresholds in the wrong order, giving both values (defaults included)."""
+    message = f"must be below {high} ({low_value} >= {high_value}, defaults included)"
+    return ProblemError(422, "validation-error", f"invalid query.{low}: {message}",
+                        errors=[{"field": f"query.{low}", "type": "threshold_order",
+                                 "message": message}])
 
 
 def _vectors(ctx: ServiceContext, entries: list[CachedScore]) -> dict[int, dict[str, Any]]:
@@ -43,11 +78,13 @@ def _vectors(ctx: ServiceContext, entries: list[CachedScore]) -> dict[int, dict[
 )
 def get_disagreements(
     principal: Reader, ctx: Ctx, workflows: Workflows,
-    csm_id: Annotated[str | None, Query(max_length=200)] = None,
-    low_probability: Annotated[float | None, Query(gt=0, lt=1)] = None,
-    high_csm_score: Annotated[int | None, Query(ge=1, le=5)] = None,
-    high_probability: Annotated[float | None, Query(gt=0, lt=1)] = None,
-    low_csm_score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    csm_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    low_probability: Annotated[
+        float | None, Query(gt=0, lt=1, description=LOW_PROBABILITY)] = None,
+    high_csm_score: Annotated[int | None, Query(ge=1, le=5, description=HIGH_CSM_SCORE)] = None,
+    high_probability: Annotated[
+        float | None, Query(gt=0, lt=1, description=HIGH_PROBABILITY)] = None,
+    low_csm_score: Annotated[int | None, Query(ge=1, le=5, description=LOW_CSM_SCORE)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -63,8 +100,11 @@ def get_disagreements(
         low_csm_score if low_csm_score is not None else s.disagreement_low_csm_score,
     )
     if thresholds.low_probability >= thresholds.high_probability:
-        raise ProblemError(422, "validation-error",
-                           "invalid query.low_probability: must be below high_probability")
+        raise _pair_error("low_probability", "high_probability", thresholds.low_probability,
+                          thresholds.high_probability)
+    if thresholds.low_csm_score >= thresholds.high_csm_score:
+        raise _pair_error("low_csm_score", "high_csm_score", thresholds.low_csm_score,
+                          thresholds.high_csm_score)
     # Only accounts that can disagree need their stored vector.
     entries = [e for e in _visible(ctx, principal, csm_id)
                if e.probability < thresholds.low_probability
@@ -86,7 +126,7 @@ def get_disagreements(
 )
 def get_stale_inputs(
     principal: Reader, ctx: Ctx,
-    csm_id: Annotated[str | None, Query(max_length=200)] = None,
+    csm_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> dict[str, Any]:
     """Stale = the latest health input is older than stale_input_days (feature config) at the
     score's as_of, or there is none. CSM keys see their own list."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Query
 
-from service.api.interventions import outcomes_dir
+from service.api.interventions import MAX_CONFIDENCE, MIN_CONFIDENCE, outcomes_dir
 from service.api.workflow_schemas import ForecastOut
 from service.auth import Reader
 from service.context import Ctx
@@ -32,7 +32,7 @@ def get_forecast(
     by: Annotated[Literal["month", "csm", "segment"], Query()] = "month",
     months: Annotated[int, Query(ge=1, le=36, description="Renewals ending this many months "
                                  "after as_of.")] = 12,
-    level: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    level: Annotated[float | None, Query(ge=MIN_CONFIDENCE, le=MAX_CONFIDENCE)] = None,
 ) -> dict[str, Any]:
     """Contracts in force on the latest scoring as_of that end within ``months``; each
     renews with its account's latest calibrated probability, independently. CSM keys see

@@ -9,13 +9,12 @@ import json
 from bisect import bisect_right
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from service.api.schemas import RiskListPage
 from service.auth import Reader
 from service.cache import CachedScore, rounded
 from service.context import Ctx
-from service.limits import known_query_only
 from service.problems import ProblemError, forbidden, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["risk list"])
@@ -23,17 +22,6 @@ router = APIRouter(prefix="/v1", tags=["risk list"])
 DOCUMENTED_MAX_PAGE_SIZE = 200
 #: Cursors are unpadded URL-safe base64 (what :func:`encode_cursor` writes).
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
-
-
-RISK_LIST_QUERY = (
-    "csm_id",
-    "segment",
-    "max_probability",
-    "min_drop",
-    "not_activated",
-    "limit",
-    "cursor",
-)
 
 
 def _sort_key(entry: CachedScore) -> tuple[float, str]:
@@ -87,7 +75,6 @@ def _item(entry: CachedScore) -> dict[str, Any]:
 
 @router.get(
     "/risk-list",
-    dependencies=[Depends(known_query_only(*RISK_LIST_QUERY))],
     response_model=RiskListPage,
     responses=problem_responses(401, 403, 422),
     summary="Accounts at risk, largest ARR at risk first",

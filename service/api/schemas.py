@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -16,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from features.registry import FEATURES
+
 RiskTier = Literal["high", "medium", "low"]
 AccountId = Annotated[str, Field(min_length=1, max_length=200, examples=["acc-00042"])]
 #: A what-if feature value: strict, so ``false`` is never read as 0.0 for a number.
@@ -23,6 +26,51 @@ FeatureValue = (
     StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=200)] | None
 )
 MAX_BATCH = 1000
+
+
+def _integral_float_as_int(value: Any) -> Any:
+    """JSON has one number type: ``4.0`` is the integer 4 (``4.5`` stays a float, refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def json_int(minimum: int, maximum: int) -> Any:
+    """An integer in a JSON body: strict (``"4"`` and ``true`` are refused) but ``4.0`` is 4,
+    as JSON Schema's ``integer`` says (found by fuzzing: ``csm_score: 4.0`` was refused).
+    The bounds come before the conversion so the document shows them as minimum/maximum."""
+    return Annotated[
+        StrictInt, Field(ge=minimum, le=maximum), BeforeValidator(_integral_float_as_int)
+    ]
+
+
+_JSON_TYPES = {
+    "numeric": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "category": {"type": "string", "maxLength": 200},
+}
+
+
+def _what_if_features_schema(schema: dict[str, Any]) -> None:
+    """Document every feature a what-if vector may name: the feature registry, each with its
+    JSON type and meaning; any other name is refused (422 ``unknown_feature``)."""
+    schema.clear()
+    schema.update(
+        type="object",
+        description="Feature values by registry name (docs/features.md); null = missing. "
+        "Any other name is refused (422, `unknown_feature`, naming it). A registry feature "
+        "the served model does not read (GET /v1/model lists those it reads) is accepted and "
+        "cannot move the probability.",
+        properties={
+            f.name: {
+                "anyOf": [_JSON_TYPES[f.kind], {"type": "null"}],
+                "description": f.definition or f.name,
+            }
+            for f in FEATURES
+        },
+        additionalProperties=False,
+        examples=[{"exec_sponsor_active": True, "active_days_30d": 18}],
+    )
 
 
 class Driver(BaseModel):
@@ -95,17 +143,30 @@ class WhatIfVector(BaseModel):
 
     account_id: AccountId | None = None
     features: dict[Annotated[str, Field(max_length=100)], FeatureValue] = Field(
-        max_length=200,
-        examples=[{"exec_sponsor_active": True, "active_days_30d": 18}],
+        max_length=200, json_schema_extra=_what_if_features_schema
     )
 
 
+def _exactly_one_of(*names: str) -> list[dict[str, Any]]:
+    """JSON Schema: exactly one of ``names`` is given as a list (the others absent or null)."""
+    return [
+        {
+            "required": [name],
+            "properties": {
+                other: {"type": "array"} if other == name else {"type": "null"} for other in names
+            },
+        }
+        for name in names
+    ]
+
+
 class ScoreRequest(BaseModel):
-    """Either ``account_ids`` (latest features) or ``accounts`` (what-if vectors)."""
+    """Exactly one of ``account_ids`` (latest features) or ``accounts`` (what-if vectors)."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "oneOf": _exactly_one_of("account_ids", "accounts"),
             "examples": [
                 {"account_ids": ["acc-00042", "acc-00043"]},
                 {
@@ -113,13 +174,13 @@ class ScoreRequest(BaseModel):
                         {"account_id": "acc-00042", "features": {"exec_sponsor_active": True}}
                     ]
                 },
-            ]
+            ],
         },
     )
 
     account_ids: list[AccountId] | None = Field(None, min_length=1, max_length=MAX_BATCH)
     accounts: list[WhatIfVector] | None = Field(None, min_length=1, max_length=MAX_BATCH)
-    top_k: int = Field(3, ge=1, le=20, description="Drivers per side.")
+    top_k: json_int(1, 20) = Field(3, description="Drivers per side.")  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScoreRequest:
@@ -157,12 +218,26 @@ class RiskListPage(BaseModel):
     )
 
 
+#: Each health input with the JSON type it has when given (not null).
+_HEALTH_INPUT_TYPES = {
+    "exec_sponsor_active": "boolean",
+    "core_process_live": "boolean",
+    "csm_score": "integer",
+    "note": "string",
+}
+
+
 class HealthInputIn(BaseModel):
-    """A CSM's judgement. Null or absent = no new judgement on that input (the last one holds)."""
+    """A CSM's judgement. Null or absent = no new judgement on that input (the last one holds);
+    at least one input must be given (not null)."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": kind}}}
+                for name, kind in _HEALTH_INPUT_TYPES.items()
+            ],
             "examples": [
                 {
                     "exec_sponsor_active": True,
@@ -170,13 +245,15 @@ class HealthInputIn(BaseModel):
                     "csm_score": 3,
                     "note": "Sponsor back from leave; invoicing still in spreadsheets.",
                 }
-            ]
+            ],
         },
     )
 
     exec_sponsor_active: StrictBool | None = None
     core_process_live: StrictBool | None = None
-    csm_score: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
+    csm_score: json_int(1, 5) | None = Field(  # type: ignore[valid-type]
+        None, description="The CSM's rating, 1 (worst) to 5 (best); 4.0 is read as 4."
+    )
     note: Annotated[str, Field(max_length=2000)] | None = None
 
     @model_validator(mode="after")

@@ -23,6 +23,10 @@ from service.workflows.webhooks.urls import UnsafeUrlError, validate_subscriber_
 
 router = APIRouter(prefix="/v1/webhooks", tags=["workflows: webhooks"])
 HookPath = Annotated[str, Path(min_length=1, max_length=64, examples=["whk_0123456789abcdef"])]
+#: Database ids are signed 64-bit integers: a larger one reached the driver (OverflowError,
+#: a 500, found by fuzzing).
+MAX_ID = 2**63 - 1
+DeliveryPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A delivery's id.", examples=[1])]
 
 
 def _view(row: WebhookSubscription) -> dict[str, Any]:
@@ -79,7 +83,9 @@ def list_deliveries(
     webhook_id: HookPath, principal: Admin, ctx: Ctx,
     status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, description="From next_before_id.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="From next_before_id.")
+    ] = None,
 ) -> dict[str, Any]:
     with ctx.sessions() as session:
         if store.get_subscription(session, webhook_id) is None:
@@ -100,9 +106,9 @@ def list_deliveries(
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202,
-             response_class=Response, responses=problem_responses(401, 403, 404, 422),
+             response_class=Response, responses=problem_responses(401, 403, 404, 409, 422),
              summary="Send a failed or cancelled delivery again")
-def retry_delivery(webhook_id: HookPath, delivery_id: int, principal: Admin,
+def retry_delivery(webhook_id: HookPath, delivery_id: DeliveryPath, principal: Admin,
                    ctx: Ctx) -> Response:
     with transaction(ctx.sessions) as session:
         delivery = session.get(WebhookDelivery, delivery_id)

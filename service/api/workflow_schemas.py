@@ -7,9 +7,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from features.levers import LEVERS, Lever
 from service.api.schemas import InputsStatus, ModelRef, RiskTier
 
 LeverName = Annotated[str, Field(min_length=1, max_length=100, examples=["exec_sponsor_active"])]
+#: Subscriber URLs: http(s), a host name or IPv4 address (no credentials, no IPv6 literal),
+#: an optional port 0-65535 and printable ASCII after it (percent-encode anything else).
+WEBHOOK_URL_PATTERN = (
+    r"^https?://[A-Za-z0-9._~-]+"
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    r"(?:[/?#][!-~]*)?$"
+)
 EventName = Literal[
     "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted"
 ]
@@ -20,8 +28,48 @@ class Page(BaseModel):
 
 
 # -- what-if --------------------------------------------------------------------------------
+def _lever_value_schema(lever: Lever) -> dict[str, Any]:
+    spec = lever.value
+    if spec.kind == "none":
+        return {"anyOf": [{"const": True}, {"type": "null"}],
+                "description": "On/off lever: omit, null or true."}
+    number = {"type": "number", "minimum": spec.minimum, "maximum": spec.maximum,
+              "description": spec.description}
+    return number if spec.required else {"anyOf": [number, {"type": "null"}],
+                                         "description": f"{spec.description}; default "
+                                         f"{spec.default}"}
+
+
+def _lever_schema(schema: dict[str, Any]) -> None:
+    """Document the declared levers (``features.levers.LEVERS``): their names, and for each
+    the value it takes. The server refuses anything else (422 naming the field)."""
+    schema["properties"]["name"] = {
+        "enum": [lever.name for lever in LEVERS],
+        "description": "A lever of GET /v1/levers.",
+    }
+    schema["oneOf"] = [
+        {
+            "title": lever.name,
+            "description": lever.description,
+            "properties": {"name": {"const": lever.name}, "value": _lever_value_schema(lever)},
+            "required": ["name", "value"] if lever.value.required else ["name"],
+        }
+        for lever in LEVERS
+    ]
+
+
+def _each_lever_once(schema: dict[str, Any]) -> None:
+    """JSON Schema 2020-12: at most one item per lever name (a lever given twice is a 422)."""
+    schema["allOf"] = [
+        {"contains": {"properties": {"name": {"const": lever.name}}},
+         "minContains": 0, "maxContains": 1}
+        for lever in LEVERS
+    ]
+    schema["description"] = "Levers to pull, each at most once."
+
+
 class LeverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_lever_schema)
 
     name: LeverName
     value: StrictBool | StrictInt | StrictFloat | None = Field(
@@ -39,7 +87,9 @@ class WhatIfIn(BaseModel):
         ]}]},
     )
 
-    levers: list[LeverIn] = Field(min_length=1, max_length=10)
+    levers: list[LeverIn] = Field(
+        min_length=1, max_length=len(LEVERS), json_schema_extra=_each_lever_once
+    )
 
 
 class FeatureChange(BaseModel):
@@ -255,7 +305,16 @@ class WebhookIn(BaseModel):
                                          "events": ["risk_tier_crossed", "probability_dropped"]}]},
     )
 
-    url: str = Field(min_length=8, max_length=2000)
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        pattern=WEBHOOK_URL_PATTERN,
+        description="http(s) URL of the receiver. Checked when subscribing and before each "
+        "delivery: the host must resolve (DNS), and only to public addresses (no loopback, "
+        "private, link-local or reserved ones) unless RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS is "
+        "set; otherwise 422 `unsafe-url`. Which hosts resolve cannot be documented here.",
+        examples=["https://hooks.example.com/renewal"],
+    )
     events: list[EventName] = Field(min_length=1, max_length=4)
     secret: str | None = Field(None, min_length=16, max_length=200,
                                description="Signing secret; generated when omitted.")

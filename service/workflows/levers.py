@@ -55,7 +55,7 @@ def resolve(requests: list[LeverRequest]) -> list[tuple[Lever, float | None]]:
         seen.add(lever.name)
         spec, value = lever.value, request.value
         if spec.kind == "none":
-            if value not in (None, True):
+            if value is not None and value is not True:  # 1 == True, yet not "on"
                 raise LeverError(f"{field}.value", f"lever {lever.name!r} takes no value (or true)")
             out.append((lever, None))
             continue

@@ -172,18 +172,7 @@ def test_every_bad_input_is_refused_clearly(tmp_path, small_data_dir, problem, c
     _check(*run_on_bad_data(tmp_path, small_data_dir, problem, command), problem)
 
 
-METRICS_SKIPS_VALIDATION = pytest.mark.xfail(
-    strict=True,
-    reason="renewal/commands/metrics.py (not ours) computes without validating the data "
-    "directory: a contract ending before it starts gives exit 0 and counts it as undecided; "
-    "fix: call renewal.contract.validate_data_dir(data, as_of) and raise its "
-    "DataContractError first, as features/train/score do",
-)
-
-
-@pytest.mark.parametrize(
-    "command", [pytest.param("metrics", marks=METRICS_SKIPS_VALIDATION), "train", "score"]
-)
+@pytest.mark.parametrize("command", ["metrics", "train", "score"])
 def test_every_command_validates_before_it_works(tmp_path, small_data_dir, command):
     problem = "contract-ends-before-start"
     _check(*run_on_bad_data(tmp_path, small_data_dir, problem, command), problem)
