@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from renewal.settings import Settings, get_settings
-from service.api import api_router
-from service.auth import AuthMiddleware, KeyVerifier
+from service.api import include_routes
+from service.auth import BEARER_SCHEME, PUBLIC_PATHS, AuthMiddleware, KeyVerifier
 from service.cache import ScoreCache
 from service.config import ServiceSettings, get_service_settings
 from service.context import ServiceContext
@@ -189,7 +189,7 @@ def create_app(
     )
     app.state.context = ctx
     install_handlers(app, service_settings.db_retry_after_seconds)
-    app.include_router(api_router)  # every route, the workflows' included
+    include_routes(app)  # every route, the workflows' included
     install_workflows(app, workflow_settings)
     install_ui(app)  # the ops web page at /ui (service/ui, docs/ui.md)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service_settings.max_body_bytes)
@@ -214,7 +214,9 @@ def _start_with(ctx: ServiceContext, migrate: bool, preloaded: bool) -> None:
 
 
 def _document_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist in the OpenAPI document."""
+    """Make ``#/components/schemas/Problem`` exist in the OpenAPI document, and mark every
+    operation but the health checks as needing the Bearer key (AuthMiddleware enforces it;
+    no per-route dependency re-reads the header)."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -223,6 +225,11 @@ def _document_problem_schema(app: FastAPI) -> None:
         schema = original()
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("Problem", Problem.model_json_schema())
+        schema["components"].setdefault("securitySchemes", {})["HTTPBearer"] = BEARER_SCHEME
+        for path, operations in schema.get("paths", {}).items():
+            if path not in PUBLIC_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"HTTPBearer": []}]
         app.openapi_schema = schema
         return schema
 

@@ -1,6 +1,6 @@
 """Wire the workflows into the app built by :func:`service.app.create_app`: their settings
 and the webhook delivery worker (started and stopped with the app's lifespan). Their routers
-are part of :data:`service.api.api_router` like every other route.
+are in :data:`service.api.ROUTERS` like every other route.
 
 ``create_app`` makes the one ``install_workflows(app, settings)`` call; nothing here runs at
 import time.
@@ -43,7 +43,7 @@ Workflows = Annotated[WorkflowContext, Depends(get_workflows)]
 def install_workflows(app: FastAPI, settings: WorkflowSettings | None = None) -> WorkflowContext:
     """Put the settings on ``app.state`` and run the delivery worker (with
     ``settings.webhook_worker``) inside the app's lifespan. The routes are in
-    :data:`service.api.api_router`; installing twice is refused (it would run two workers)."""
+    :data:`service.api.ROUTERS`; installing twice is refused (it would run two workers)."""
     if isinstance(getattr(app.state, "workflows", None), WorkflowContext):
         raise RuntimeError("the workflows are already installed on this app")
     workflows = WorkflowContext(settings or get_workflow_settings())
