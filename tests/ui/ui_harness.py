@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import date
@@ -43,9 +44,11 @@ class UiStack:
 
 
 def save_screenshot(page: Any, stack: UiStack, name: str) -> Path:
-    """Full-page PNG into docs/screenshots (the README shows them) and the artifact dir."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target = SCREENSHOTS / name
+    """Full-page PNG into the test-artifact dir; also into docs/screenshots (which the README
+    shows) when ``RENEWAL_UPDATE_SCREENSHOTS=1``, so a test run leaves the checkout clean."""
+    target = stack.artifacts / name
     page.screenshot(path=str(target), full_page=True)
-    shutil.copy2(target, stack.artifacts / name)
+    if os.environ.get("RENEWAL_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, SCREENSHOTS / name)
     return target
