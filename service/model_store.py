@@ -75,6 +75,16 @@ class ReloadOutcome:
     version: str | None
     previous_version: str | None
     detail: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "detail": self.detail,
+            "at": self.at.isoformat(),
+        }
 
 
 class RegistryUnavailable(RenewalError):
@@ -331,6 +341,7 @@ class ModelStore:
         self.status: Literal["ready", "degraded", "unavailable"] = "unavailable"
         self.status_reason = "not loaded yet"
         self.last_refusal: Refusal | None = None
+        self.last_reload: ReloadOutcome | None = None
         self.on_swap: Callable[[LoadedModel], None] | None = None
 
     @property
@@ -473,7 +484,14 @@ class ModelStore:
 
     # -- reload --
     def reload(self, force: bool = False) -> ReloadOutcome:
-        """Swap in the alias's version if it changed (or ``force``); refuse a broken one."""
+        """Swap in the alias's version if it changed (or ``force``); refuse a broken one.
+
+        The outcome is kept as ``last_reload`` (shown by ``/v1/model``)."""
+        outcome = self._reload(force)
+        self.last_reload = outcome
+        return outcome
+
+    def _reload(self, force: bool) -> ReloadOutcome:
         with self._lock:
             previous = self._current
             previous_version = previous.version if previous else None

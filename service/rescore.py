@@ -66,8 +66,11 @@ def record_and_rescore(
     model = ctx.models.require()
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
-    now = datetime.now(UTC)
     with transaction(ctx.sessions) as session:
+        # One writer per account at a time, and its clock read under the lock: the newest
+        # input of the history is then the one the stored score reflects.
+        scores_db.lock_account(session, entry.account_id)
+        now = datetime.now(UTC)
         latest = scores_db.latest_scores(
             session, [entry.account_id], window_days=ctx.service_settings.change_window_days
         )

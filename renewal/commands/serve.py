@@ -6,6 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
+#: uvicorn's "trace" level is left out on purpose: it logs every request's path (account ids).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}")
+    return value.lower()
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
@@ -28,7 +37,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    log_level: Annotated[str, typer.Option(
+        "--log-level", callback=_log_level, help=f"One of {', '.join(LOG_LEVELS)}.",
+    )] = "info",
     graceful_seconds: Annotated[int, typer.Option(
         "--graceful-seconds", min=0, help="How long in-flight requests may finish on SIGTERM.",
     )] = 30,
@@ -39,6 +50,8 @@ def serve(
     from the registry alias (else the last-known-good copy in RENEWAL_MODELS_DIR).
     """
     import os
+    import signal
+    import sys
     import tempfile
 
     import uvicorn
@@ -54,6 +67,9 @@ def serve(
         engine.dispose()
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="renewal-prometheus-")
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; answer it with exit status
+    # 0, so a supervisor sees a clean stop rather than a process killed by a signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -21,13 +21,16 @@ router = APIRouter(prefix="/v1", tags=["model"])
     summary="Model card: version, alias, training window, test metrics vs the heuristic",
 )
 def get_model(principal: Reader, ctx: Ctx) -> dict[str, Any]:
-    """Also says where the model came from (registry or last-known-good copy) and the last
-    reload that was refused, with its reason."""
+    """Also says where the model came from (registry or last-known-good copy), the last
+    reload that was refused, with its reason, and the outcome of the last reload of this
+    worker (``last_reload``: swapped, unchanged or refused; null before the first)."""
     model = ctx.models.require()
     refusal = ctx.models.last_refusal
+    reload = ctx.models.last_reload
     return {
         **model.card,
         "status": ctx.models.status,
         "status_reason": ctx.models.status_reason,
         "last_refusal": refusal.as_dict() if refusal else None,
+        "last_reload": reload.as_dict() if reload else None,
     }

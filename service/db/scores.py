@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from service.db.models import Score, ScoringRun
@@ -20,6 +21,19 @@ class LatestScore:
 
     score: Score
     earlier_probability: float | None
+
+
+def lock_account(session: Session, account_id: str) -> None:
+    """Serialise read-modify-writes of one account's latest score until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the account (other accounts are not
+    blocked). SQLite: nothing to do, :func:`service.db.engine.transaction` already holds the
+    database's write lock. Call it first in the transaction, before reading the score."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"renewal.account:{account_id}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> int:
