@@ -210,24 +210,26 @@ class RenewalScorer:
         k = min(top_k, contrib.shape[1])
         down = np.argsort(contrib, axis=1, kind="stable")[:, :k]
         up = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+        # Plain Python values of the k chosen cells only, and each (feature, value) put into
+        # words once per call: the per-row work of a batch of 200,000 accounts (issue 5).
+        words = _Words(self)
+        sides = [
+            (idx.tolist(), np.take_along_axis(X, idx, axis=1).tolist(),
+             np.take_along_axis(contrib, idx, axis=1).tolist())
+            for idx in (down, up)
+        ]
+        (down_j, down_x, down_c), (up_j, up_x, up_c) = sides
         explanations = []
-        for i in range(X.shape[0]):
-            drivers = [self._item(j, X[i, j], contrib[i, j]) for j in down[i] if contrib[i, j] < 0]
-            factors = [self._item(j, X[i, j], contrib[i, j]) for j in up[i] if contrib[i, j] > 0]
-            explanations.append(
-                Explanation(float(p[i]), self.base_probability, drivers, factors)
-            )
+        for i, probability in enumerate(p.tolist()):
+            drivers = [words.item(j, x, c)
+                       for j, x, c in zip(down_j[i], down_x[i], down_c[i], strict=True) if c < 0]
+            factors = [words.item(j, x, c)
+                       for j, x, c in zip(up_j[i], up_x[i], up_c[i], strict=True) if c > 0]
+            explanations.append(Explanation(probability, self.base_probability, drivers, factors))
         return explanations
 
     def _item(self, j: int, encoded: float, contribution: float) -> dict[str, Any]:
-        spec = self.features[j]
-        value = self.decode(spec, encoded)
-        return {
-            "feature": spec.name,
-            "description": describe_value(spec, value),
-            "value": value,
-            "contribution": round(float(contribution), 6),
-        }
+        return _Words(self).item(j, float(encoded), float(contribution))
 
     @staticmethod
     def decode(spec: FeatureSpec, encoded: float) -> Any:
@@ -239,6 +241,33 @@ class RenewalScorer:
         if spec.kind == "bool":
             return bool(encoded)
         return float(encoded)
+
+
+class _Words:
+    """A driver's name, value and description, memoised per (feature, encoded value) for one
+    explain call (values repeat: flags, small counts, categories)."""
+
+    def __init__(self, scorer: RenewalScorer) -> None:
+        self._features = scorer.features
+        self._decode = scorer.decode
+        self._memo: dict[tuple[int, float | None], tuple[str, str, Any]] = {}
+
+    def item(self, j: int, encoded: float, contribution: float) -> dict[str, Any]:
+        if encoded == 0.0:
+            encoded = 0.0  # not "-0.0" in words (a negative zero is a zero)
+        key = (j, None if encoded != encoded else encoded)  # NaN never equals itself
+        known = self._memo.get(key)
+        if known is None:
+            spec = self._features[j]
+            value = self._decode(spec, encoded)
+            known = self._memo[key] = (spec.name, describe_value(spec, value), value)
+        name, description, value = known
+        return {
+            "feature": name,
+            "description": description,
+            "value": value,
+            "contribution": round(contribution, 6),
+        }
 
 
 def category_codes(features: Sequence[FeatureSpec]) -> dict[str, dict[str, float]]:

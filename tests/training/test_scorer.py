@@ -85,6 +85,22 @@ def test_explanations_rank_drivers_down_and_protective_factors_up(fitted, traini
     assert len(explanations[riskiest].risk_drivers) == 3
 
 
+def test_each_driver_is_described_from_its_own_row_and_zero_has_no_sign(fitted, training_set):
+    """Descriptions are memoised per (feature, value) within a call: every row must still
+    get its own value's words, and a negative zero reads as zero."""
+    scorer = fitted.scorer
+    X = scorer.prepare(training_set.part("test"))
+    for e in scorer.explain(X, top_k=len(scorer.features)):
+        for item in e.risk_drivers + e.protective_factors:
+            spec = next(s for s in scorer.features if s.name == item["feature"])
+            assert item["description"] == describe_value(spec, item["value"])
+    j = next(i for i, s in enumerate(scorer.features) if s.kind == "numeric")
+    spec = scorer.features[j]
+    words = scorer._item(j, -0.0, -0.5)
+    assert words["value"] == 0.0 and str(words["value"]) == "0.0"
+    assert words["description"] == describe_value(spec, 0.0)
+
+
 def test_absent_optional_tables_never_appear_in_explanations(fitted, training_set):
     scorer = fitted.scorer
     test = training_set.part("test")
