@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 import typer
 
+#: With several workers, how often each polls the registry alias unless configured.
+MULTI_WORKER_POLL_SECONDS = 30
 #: uvicorn's "trace" level is left out on purpose: it logs every request's path (account ids).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -14,6 +17,24 @@ def _log_level(value: str) -> str:
     if value.lower() not in LOG_LEVELS:
         raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}")
     return value.lower()
+
+
+def multi_worker_environment(workers: int, environ: MutableMapping[str, str]) -> list[str]:
+    """What several worker processes need in their environment; returns what was set, in
+    words. Prometheus counters are shared through a directory; and each worker polls the
+    model alias, because ``POST /v1/admin/reload`` reaches only the worker that answers it."""
+    if workers <= 1:
+        return []
+    said = []
+    if not environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="renewal-prometheus-")
+    if not environ.get("RENEWAL_MODEL_POLL_SECONDS"):
+        environ["RENEWAL_MODEL_POLL_SECONDS"] = str(MULTI_WORKER_POLL_SECONDS)
+        said.append(f"{workers} workers: each polls the model alias every "
+                    f"{MULTI_WORKER_POLL_SECONDS} s (RENEWAL_MODEL_POLL_SECONDS)")
+    return said
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +73,6 @@ def serve(
     import os
     import signal
     import sys
-    import tempfile
 
     import uvicorn
 
@@ -65,8 +85,8 @@ def serve(
         upgrade(engine)
     finally:
         engine.dispose()
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="renewal-prometheus-")
+    for line in multi_worker_environment(workers, os.environ):
+        typer.echo(line)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; answer it with exit status
     # 0, so a supervisor sees a clean stop rather than a process killed by a signal.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -889,3 +889,63 @@ def test_sigterm_under_load_lets_in_flight_requests_finish(world: World, live: S
     assert live.process.wait(timeout=40) == 0  # within the grace period (30 s)
     log = wait_for_log(live, "Finished server process")
     assert "Application shutdown complete" in log and "Traceback" not in log
+
+
+def concurrent_score_versions(server: Server, world: World, connections: int = 16) -> set[str]:
+    """Versions named by ``connections`` simultaneous requests, each on a new connection (so
+    both workers accept some: a sequential client keeps reaching the same one)."""
+    barrier = threading.Barrier(connections)
+    seen: set[str] = set()
+
+    def one() -> None:
+        barrier.wait()
+        response = httpx.post(f"{server.base}/v1/score", headers=auth(world.keys.crm),
+                              json={"account_ids": world.account_ids[:3]}, timeout=30)
+        assert response.status_code == 200, response.text
+        seen.update(score_versions(response))
+
+    threads = [threading.Thread(target=one) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return seen
+
+
+def test_with_several_workers_a_promotion_reaches_every_worker(world: World):
+    """POST /v1/admin/reload reaches one worker; with --workers 2 each worker polls the alias
+    (every 30 s by default, see the next test; 2 s here), so both end up serving the new
+    champion without a restart."""
+    env = world.env(world.sqlite_url, world.tracking_uri, world.root / "models-workers",
+                    RENEWAL_MODEL_POLL_SECONDS="2")
+    server = Server(env, world.root, "--workers", "2").wait_up()
+    try:
+        new = register(world.registry, world.tracking_uri, factories.tiny_scorer(seed=11))
+        promote(world.tracking_uri, new)
+        reload = httpx.post(f"{server.base}/v1/admin/reload", headers=auth(world.keys.admin),
+                            timeout=60)
+        assert reload.status_code == 200 and reload.json()["outcome"] == "swapped", reload.text
+        deadline = time.monotonic() + 45
+        rounds: list[set[str]] = []
+        while time.monotonic() < deadline:
+            rounds.append(concurrent_score_versions(server, world))
+            if rounds[-3:] == [{new}] * 3:
+                break  # three rounds of 16 simultaneous connections name the new version only
+            time.sleep(0.2)
+        recent = rounds[-3:]
+        assert recent == [{new}] * 3, rounds
+    finally:
+        assert server.stop() == 0
+
+
+def test_several_workers_poll_the_model_alias_unless_told_otherwise():
+    from renewal.commands.serve import multi_worker_environment
+
+    environ: dict[str, str] = {}
+    said = multi_worker_environment(2, environ)
+    assert environ["RENEWAL_MODEL_POLL_SECONDS"] == "30" and environ["PROMETHEUS_MULTIPROC_DIR"]
+    assert said == ["2 workers: each polls the model alias every 30 s (RENEWAL_MODEL_POLL_SECONDS)"]
+    told = {"RENEWAL_MODEL_POLL_SECONDS": "5", "PROMETHEUS_MULTIPROC_DIR": "/tmp/x"}
+    assert multi_worker_environment(4, told) == [] and told["RENEWAL_MODEL_POLL_SECONDS"] == "5"
+    alone: dict[str, str] = {}
+    assert multi_worker_environment(1, alone) == [] and alone == {}
