@@ -9,8 +9,8 @@ It measures, side by side in one run and each in its own fresh subprocess (so th
 is per measurement and no cache is shared):
 
 1. ``pipeline_full``   — ``features.vectors.features_as_of``: every feature, every account;
-2. ``pipeline_tiers``  — the pipeline's ``daily_activity`` bounded to the 30 days + the
-   vectors' own 30-day tier aggregation (``tier_*_days_30d``) alone;
+2. ``pipeline_tiers``  — the pipeline's own 30-day tier counts (``tier_*_days_30d``) alone
+   (``features.windows.activity.tier_counts_30d``);
 3. ``duckdb_floor``    — one hand-written DuckDB SQL query computing just those tier counts
    straight from the Parquet file (the floor);
 4. ``pandas_tiers``    — the same tier counts written in pandas, as a user would by hand.
@@ -288,29 +288,30 @@ def pandas_tiers(data_dir: Path, as_of: date):
 
 
 def pipeline_tiers(data_dir: Path, as_of: date):
-    """The pipeline's own daily table and the vectors' 30-day tier aggregation, nothing else.
+    """The pipeline's own 30-day tier counts, nothing else.
 
-    Same path as ``feature_vectors`` (spine at ``as_of`` -> ``daily_in_lookback`` ->
-    ``last_30_days``), keeping only the four tier counts. Tier counts over (T-30, T] read only
-    those 30 days, so the daily table is bounded to them (``since``), as ``feature_vectors``
-    bounds it to the days its windows read.
+    Same path as ``feature_vectors`` (spine at ``as_of`` -> ``usage_days`` of the days the
+    window reads -> ``lookback_rows`` -> the tier counts, zero days from each account's first
+    day), through ``features.windows.activity.tier_counts_30d``. The vectors take the
+    account's first day from their whole-history pass (which also finds activations); alone,
+    the tier counts take it from one ``MIN(date)`` per account (``account_starts``), as the
+    floor does.
     """
     import ibis
 
     from features.config import FeatureConfig
-    from features.daily import accounts_as_of, daily_activity
+    from features.daily import accounts_as_of, usage_days
     from features.source import open_source
     from features.windows import Window
-    from features.windows.activity import daily_in_lookback, last_30_days
+    from features.windows.activity import tier_counts_30d
+    from features.windows.history import account_starts
 
     config = FeatureConfig()
     source = _profiled(open_source(data_dir))
     spine = accounts_as_of(source, as_of).select("account_id", as_of=ibis.literal(as_of, "date"))
-    since = as_of - timedelta(days=29)
-    daily = daily_activity(source, as_of, config, since=since)
-    window = Window(source, spine, daily, config, as_of, as_of, daily_since=since)
-    tiers = last_30_days(daily_in_lookback(window)).select("account_id", *TIER_COLUMNS)
-    frame = source.backend.to_pandas(tiers)
+    days = usage_days(source, as_of, config, since=as_of - timedelta(days=29))
+    window = Window(source, spine, days, account_starts(source, as_of), config, as_of, as_of)
+    frame = source.backend.to_pandas(tier_counts_30d(window).select("account_id", *TIER_COLUMNS))
     return frame.sort_values("account_id").reset_index(drop=True)
 
 

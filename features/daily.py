@@ -5,11 +5,13 @@ first (one pass over the big table), then every calendar day from the account's 
 ``as_of`` gets a row, zero-usage days included, so that "active days in a window" is a plain
 count and young accounts can be told apart from idle ones.
 
-``since`` bounds the table from below: point-in-time windows look back at most a few months,
-so a vector as of T needs only those days; aggregating the whole history would cost most of
-the pipeline's time on a large usage table. The account's start (signing or first usage) is
-taken from a separate, cheap per-account ``MIN(date)``, so bounded and unbounded tables agree
-row for row on the days they share.
+``since`` bounds the table from below. The account's start (signing or first usage) is taken
+from a separate, cheap per-account ``MIN(date)``, so bounded and unbounded tables agree row for
+row on the days they share.
+
+The feature vectors and cohort metrics do not build this calendar: they read
+:func:`usage_days` (the same rows, days with usage only) and count zero-usage days from the
+account's first day; this table is what ``renewal features --daily-out`` writes and people read.
 """
 
 from __future__ import annotations
@@ -112,6 +114,28 @@ def tier_expression(
     )
 
 
+def active_expression(
+    key_actions: ir.IntegerValue, active_users: ir.IntegerValue, seats: ir.IntegerValue,
+    config: FeatureConfig,
+) -> ir.BooleanValue:
+    """``is_active(tier_expression(...))`` without building the tier's text.
+
+    The same caps and tolerance; active_users is read only when the minimum tier is high, so
+    an engine need not count logged-in users at all for the other minimum tiers.
+    """
+    share = ibis.literal(config.active_share, "float64")
+    low_cap = seats.cast("float64") * share * ibis.literal(config.low_multiplier, "float64")
+    mid_cap = seats.cast("float64") * share * ibis.literal(config.mid_multiplier, "float64")
+    active = key_actions > 0
+    if config.active_min_tier in ("mid", "high"):
+        active &= key_actions > low_cap + _TOLERANCE
+    if config.active_min_tier == "high":
+        login_share = ibis.literal(config.high_login_share, "float64")
+        active &= key_actions > mid_cap + _TOLERANCE
+        active &= active_users >= seats.cast("float64") * login_share - _TOLERANCE
+    return active
+
+
 def is_active(tier: ir.StringValue, config: FeatureConfig) -> ir.BooleanValue:
     """Whether a day's tier reaches the configured minimum tier of an active day."""
     return tier.isin(TIERS[TIERS.index(config.active_min_tier):])
@@ -124,8 +148,9 @@ def _is_duckdb(source: Source) -> bool:
 def materialize(source: Source, table: ir.Table, name: str = "daily_activity") -> ir.Table:
     """Compute ``table`` once in the engine (a DuckDB temp table, a cached Spark frame).
 
-    The vectors read the daily table from several feature families; without this, engines
-    that do not share common subplans (Spark) would rebuild it for each. Pair with
+    For tables read by more than one query or family (the vectors' days and each account's
+    history, the metrics' days): engines that do not share common subplans (Spark) would
+    otherwise rebuild them for each reader. Pair with
     :func:`release` (or use :func:`materialized`): a long-running process must not pile up
     temporary tables.
     """
@@ -152,6 +177,28 @@ def materialized(source: Source, table: ir.Table, name: str = "daily_activity") 
         yield done
     finally:
         release(source, done)
+
+
+def usage_days(
+    source: Source, as_of: date, config: FeatureConfig, since: date | None = None
+) -> ir.Table:
+    """The rows of :func:`daily_activity` of the days with usage, dated in ``[since, as_of]``.
+
+    The days without a usage row are exactly the daily table's zero-usage days (tier zero,
+    never active, zero volumes), so window counts need not read them: a window's zero days
+    are its observed days minus the others. Columns as :data:`DAILY_COLUMNS`.
+    """
+    per_day = usage_per_account_day(source, as_of, since)
+    accounts = accounts_as_of(source, as_of)
+    days = per_day.join(accounts, "account_id").select(
+        per_day.account_id,
+        per_day.date,
+        key_actions=per_day.key_actions.fill_null(0).cast("int64"),
+        logins=per_day.logins.fill_null(0).cast("int64"),
+        active_users=per_day.active_users.fill_null(0).cast("int64"),
+        seats=accounts.seats.cast("int64"),
+    )
+    return with_tiers(days, config).select(*DAILY_COLUMNS)
 
 
 def daily_activity(

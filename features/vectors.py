@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from features.config import FeatureConfig
-from features.daily import daily_activity, materialized, usage_bounds
+from features.daily import materialized, usage_days
 from features.registry import FEATURES, model_features
 from features.source import Source
 from features.windows import KEYS, Window, lookback_start
@@ -23,6 +23,7 @@ from features.windows.activation import activation_features
 from features.windows.activity import activity_features
 from features.windows.breadth import distinct_active_users_30d, site_features
 from features.windows.contracts import account_context, contract_features
+from features.windows.history import account_history
 from features.windows.manual_health import manual_health_features
 from features.windows.surveys import survey_features
 from features.windows.tickets import ticket_features
@@ -70,10 +71,12 @@ def feature_vectors(
 ) -> pd.DataFrame:
     """One row per spine row, sorted by (account_id, as_of), each from data dated <= its as_of.
 
-    ``daily`` may pass an already computed (e.g. cached) ``daily_activity`` of the whole
-    history up to at least the latest as_of, to avoid computing it twice. Without it, the
-    daily table is built only for the days the windows read (from ``lookback_start`` of the
-    earliest as_of) and dropped afterwards, like every temporary table made here.
+    Three engine queries, whose temporary tables are dropped afterwards: the days with usage
+    that the windows read (from ``lookback_start`` of the earliest as_of on); each account's
+    first day and activation date (those days plus one pass over the older usage); then every
+    family as one expression. ``daily`` may pass an already computed (e.g. cached)
+    ``daily_activity`` of the whole history up to at least the latest as_of, computed with
+    ``config``, to read instead of the usage.
     """
     rows = _normalise_spine(spine)
     if rows.empty:
@@ -87,24 +90,19 @@ def feature_vectors(
         schema={"account_id": "string", "as_of": "date"},
     )
     _check_accounts_exist(source, spine_table)
+    since = lookback_start(first)
     with ExitStack() as temporary:
-        since = lookback_start(first)
-        if daily is None and since <= _earliest_signing(source, last):
-            # Spines reaching back to the first signing (training) read the whole history.
-            daily = temporary.enter_context(
-                materialized(source, daily_activity(source, last, config))
-            )
         if daily is None:
-            bounds = temporary.enter_context(
-                materialized(source, usage_bounds(source, last), "usage_bounds")
-            )
-            daily = temporary.enter_context(materialized(
-                source, daily_activity(source, last, config, since=since, bounds=bounds)
+            # The windows' days, kept: the history below reads them too, not their usage.
+            days = temporary.enter_context(materialized(
+                source, usage_days(source, last, config, since=since), "usage_days"
             ))
-            window = Window(source, spine_table, daily, config, first, last,
-                            daily_since=since, usage_bounds=bounds)
+            history = account_history(source, last, config, days, since)
         else:
-            window = Window(source, spine_table, daily, config, first, last)
+            days = daily.filter(daily.date >= ibis.literal(since, "date"))
+            history = account_history(source, last, config, daily)
+        history = temporary.enter_context(materialized(source, history, "history"))
+        window = Window(source, spine_table, days, history, config, first, last)
         frame = source.backend.to_pandas(_vectors_expression(window))
     frame = _finish(frame, source, config)
     out = rows.merge(frame, on=list(KEYS), how="left", validate="many_to_one")
@@ -126,13 +124,6 @@ def _normalise_spine(spine: ir.Table | pd.DataFrame) -> pd.DataFrame:
         raise SpineError(f"spine has {int(bad.sum())} row(s) without account_id or as_of, "
                          f"e.g. {rows[bad].head(3).to_dict('records')}")
     return rows
-
-
-def _earliest_signing(source: Source, as_of: date) -> date:
-    """The first signed_at among accounts signed on or before ``as_of``."""
-    accounts = source.tables["accounts"]
-    signed = accounts.filter(accounts.signed_at <= ibis.literal(as_of, "date")).signed_at
-    return pd.Timestamp(source.backend.execute(signed.min())).date()
 
 
 def _check_accounts_exist(source: Source, spine: ir.Table) -> None:

@@ -19,7 +19,7 @@ from features.config import FeatureConfig
 from features.metrics.activation import activation_table
 from features.metrics.activity import activity_table
 from features.metrics.frames import GROUP_BYS, GroupBy, accounts_frame, contracts_frame
-from features.metrics.pipeline import shared_daily
+from features.metrics.pipeline import shared_days
 from features.metrics.renewals import ended_contracts, ndr_table, renewal_table
 from features.source import Source
 from renewal.errors import RenewalError
@@ -88,15 +88,15 @@ def _compute(
     contracts = contracts_frame(source) if set(metrics) - {"activation"} else None
     out: dict[str, pd.DataFrame] = {}
     with ExitStack() as stack:
-        daily = None
+        days = None
         if {"activation", "activity"} & set(metrics):
-            daily = stack.enter_context(shared_daily(source, as_of, config))
+            days = stack.enter_context(shared_days(source, as_of, config))
         for metric in metrics:
             if metric == "activation":
-                out[metric] = activation_table(source, as_of, config, accounts, by, daily)
+                out[metric] = activation_table(source, as_of, config, accounts, by, days)
             elif metric == "activity":
                 out[metric] = activity_table(source, as_of, config, accounts, contracts, by,
-                                             daily)
+                                             days)
             else:
                 ended = ended_contracts(contracts, accounts, as_of, by)
                 table = renewal_table if metric == "renewal" else ndr_table

@@ -27,14 +27,14 @@ ACTIVATION_COLUMNS = (
 
 def activation_table(
     source: Source, as_of: date, config: FeatureConfig, accounts: pd.DataFrame,
-    by: GroupBy | None, daily: ir.Table,
+    by: GroupBy | None, days: ir.Table,
 ) -> pd.DataFrame:
     """Per signing month (and group): signed, window closed, activated, rate, pending.
 
-    ``daily`` is the pipeline's daily table up to ``as_of`` (``pipeline.shared_daily``).
+    ``days`` are the pipeline's days up to ``as_of`` (``pipeline.shared_days``).
     """
     keys = period_keys(PERIOD, by)
-    status = activation_per_account(source, as_of, config, daily)
+    status = activation_per_account(source, as_of, config, days)
     frame = accounts.merge(status, on="account_id", how="left")
     window_end = frame["signed_at"] + pd.to_timedelta(frame["activation_window_days"], unit="D")
     closed = window_end <= pd.Timestamp(as_of)

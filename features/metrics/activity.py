@@ -39,7 +39,8 @@ def last_complete_month_end(as_of: date) -> date:
 def active_days_per_account_month(
     source: Source, daily: ir.Table, last_month_end: date
 ) -> pd.DataFrame:
-    """Active days per account and calendar month, computed in the engine, up to the month end."""
+    """Active days per account and calendar month, computed in the engine, up to the month end
+    (months without an active day may have no row)."""
     daily = daily.filter(daily.date <= ibis.literal(last_month_end, "date"))
     per_month = daily.group_by("account_id", month_start=daily.date.truncate("M")).aggregate(
         active_days=daily.count(where=daily.active)
@@ -90,16 +91,16 @@ def activity_table(
     accounts: pd.DataFrame,
     contracts: pd.DataFrame,
     by: GroupBy | None,
-    daily: ir.Table,
+    days: ir.Table,
 ) -> pd.DataFrame:
     """Per month (and group): paying accounts, monthly-active ones, the rate, partial months.
 
-    ``daily`` is the pipeline's daily table up to ``as_of`` (``pipeline.shared_daily``).
+    ``days`` are the pipeline's days up to ``as_of`` (``pipeline.shared_days``).
     """
     keys = period_keys(PERIOD, by)
     last_month_end = last_complete_month_end(as_of)
     paying = paying_months(contracts, last_month_end)
-    active = active_days_per_account_month(source, daily, last_month_end)
+    active = active_days_per_account_month(source, days, last_month_end)
     frame = paying.merge(active, on=["account_id", "month_start"], how="left")
     frame["active_days"] = frame["active_days"].fillna(0).astype("int64")
     frame["active_days_required"] = required_active_days(frame["month_start"], config)

@@ -15,11 +15,12 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from features.config import FeatureConfig
-from features.daily import accounts_as_of, daily_activity, materialized
+from features.daily import accounts_as_of, materialized
 from features.source import Source
 from features.windows import Window
 from features.windows.activation import activation_features
 from features.windows.activity import working_day_thresholds
+from features.windows.history import account_history, active_days
 
 
 def required_active_days(month_starts: pd.Series, config: FeatureConfig) -> pd.Series:
@@ -37,28 +38,30 @@ def required_active_days(month_starts: pd.Series, config: FeatureConfig) -> pd.S
 
 
 @contextmanager
-def shared_daily(source: Source, as_of: date, config: FeatureConfig) -> Iterator[ir.Table]:
-    """The pipeline's daily table up to ``as_of`` (whole history: monthly activity reads every
-    month), computed once for several metrics and dropped afterwards (a long-running service
-    must not pile up temporary tables)."""
-    with materialized(source, daily_activity(source, as_of, config), name="metrics_daily") as daily:
-        yield daily
+def shared_days(source: Source, as_of: date, config: FeatureConfig) -> Iterator[ir.Table]:
+    """Every day with usage up to ``as_of`` and whether it is active (a day without a row is
+    never active), computed once for the activation and activity metrics (monthly activity
+    reads every month) and dropped afterwards: a long-running service must not pile up
+    temporary tables."""
+    with materialized(source, active_days(source, as_of, config), name="metrics_days") as days:
+        yield days
 
 
 def activation_per_account(
-    source: Source, as_of: date, config: FeatureConfig, daily: ir.Table
+    source: Source, as_of: date, config: FeatureConfig, days: ir.Table
 ) -> pd.DataFrame:
     """Per account signed on or before ``as_of``: ``activation_window_days``, ``activated``
     (within its window, from data dated <= ``as_of``) and ``days_to_activation``.
 
     Runs the vectors' own activation family on a spine of every account at ``as_of``;
-    ``daily`` is :func:`shared_daily`.
+    ``days`` is :func:`shared_days`.
     """
     accounts = accounts_as_of(source, as_of)
     spine = accounts.select("account_id", as_of=ibis.literal(as_of, "date"))
     window = Window(
-        source=source, spine=spine, daily=daily, config=config, first_as_of=as_of,
-        last_as_of=as_of,
+        source=source, spine=spine, days=days,
+        history=account_history(source, as_of, config, days), config=config,
+        first_as_of=as_of, last_as_of=as_of,
     )
     activation = activation_features(window).select(
         "account_id", "activated", "days_to_activation", "activation_window_days"

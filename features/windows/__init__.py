@@ -31,14 +31,16 @@ class Window:
 
     source: Source
     spine: ir.Table  # distinct (account_id, as_of); as_of is a date
-    daily: ir.Table  # features.daily.daily_activity up to last_as_of
+    # Daily rows (features.daily.DAILY_COLUMNS) of at least [lookback_start(first_as_of),
+    # last_as_of]: features.daily.usage_days (days with usage only) or daily_activity (every
+    # day). A day without a row is a zero-usage day.
+    days: ir.Table
+    # features.windows.history.account_history up to last_as_of: account_id, start (the
+    # account's first day) and activation_date (account_starts: start only).
+    history: ir.Table
     config: FeatureConfig
     first_as_of: date
     last_as_of: date
-    # First day of ``daily`` (None: the whole history, from each account's start).
-    daily_since: date | None = None
-    # features.daily.usage_bounds up to last_as_of, when already computed.
-    usage_bounds: ir.Table | None = None
 
 
 def lookback_start(as_of: date) -> date:
@@ -68,6 +70,49 @@ def shift_days(day: ir.DateValue, days: int) -> ir.DateValue:
     row's date as a timestamp; Ibis drops a cast from "date" to "date", hence the detour.
     """
     return (day + ibis.interval(days=days)).cast("timestamp").date()
+
+
+class PackedCounts:
+    """Small bounded counts added up in one integer aggregate, each in its own bits.
+
+    A spine row's look-back has one row per day, so a count of its days in a window is at
+    most the window's length: given that bound, each count gets enough bits that adding
+    ``1 << shift`` per counted row never carries into the next count. The engine then
+    updates one aggregate per row instead of one per count (about twenty for the windows).
+    """
+
+    def __init__(self, maxima: dict[str, int]) -> None:
+        self.shifts: dict[str, int] = {}
+        self.widths: dict[str, int] = {}
+        shift = 0
+        for name, most in maxima.items():
+            self.shifts[name], self.widths[name] = shift, most.bit_length()
+            shift += most.bit_length()
+        if shift > 62:
+            raise ValueError(f"{shift} bits of counts do not fit a 64-bit sum")
+
+    def one(self, name: str, condition: ir.BooleanValue) -> ir.IntegerValue:
+        """A row's contribution to count ``name``: 1 in its bits where ``condition`` holds."""
+        return condition.ifelse(ibis.literal(1 << self.shifts[name], "int64"), 0)
+
+    def one_of(self, names: list[str], index: ir.IntegerValue,
+               condition: ir.BooleanValue) -> ir.IntegerValue:
+        """1 in count ``names[index]`` where ``condition`` holds and ``index`` is in range.
+
+        ``names`` are consecutive counts of one width, so the shift is computed, not chosen
+        among ``len(names)`` cases.
+        """
+        first, width = self.shifts[names[0]], self.widths[names[0]]
+        shift = ibis.literal(first, "int64") + index * width
+        in_range = condition & (index >= 0) & (index < len(names))
+        # 1 << shift, as 2**62 >> (62 - shift): Spark reads a literal 1 as a 32-bit int (its
+        # left shifts wrap at 32 bits) but 2**62 as a 64-bit one.
+        return in_range.ifelse(ibis.literal(1 << 62, "int64") >> (62 - shift), 0)
+
+    def unpack(self, total: ir.IntegerValue) -> dict[str, ir.IntegerValue]:
+        """Every count from the summed ``total``."""
+        return {name: ((total >> shift) & ((1 << self.widths[name]) - 1)).cast("int64")
+                for name, shift in self.shifts.items()}
 
 
 def count_if(table: ir.Table, condition: ir.BooleanValue) -> ir.IntegerValue:
