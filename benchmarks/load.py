@@ -357,28 +357,8 @@ def main() -> None:
             bench.stop_server(server)
 
         print("baseline: bare FastAPI on 2 workers ...", flush=True)
-        (scratch / "bare_app.py").write_text(bench.BARE_APP.format(BODY=repr(sample)))
-        port = bench.free_port()
-        bare = bench.start_server(
-            [
-                str(VENV_BIN / "uvicorn"),
-                "bare_app:app",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--app-dir",
-                str(scratch),
-            ],
-            env,
-            f"http://127.0.0.1:{port}/v1/accounts/x/renewal",
-            scratch,
-        )
+        bare, base = bench.start_bare_server(scratch, sample, env, workers=2)
         try:
-            base = f"http://127.0.0.1:{port}"
             bare_script = lua(scratch, "bare", requests["renewal"], {})
             results["bare_peak"] = bench.peak(base, bare_script, args.peak)
             bare_paced = lua(scratch, "bare_paced", requests["renewal"], {}, delays["renewal"])

@@ -151,6 +151,21 @@ def start_server(
     raise RuntimeError(f"{' '.join(command)} did not become ready")
 
 
+def start_bare_server(
+    scratch: Path, sample: Any, env: dict[str, str], workers: int = 1
+) -> tuple[subprocess.Popen, str]:
+    """The ceiling: a bare FastAPI app returning ``sample`` as a constant body, served by
+    uvicorn like ours; returns the process and its base URL."""
+    (scratch / "bare_app.py").write_text(BARE_APP.format(BODY=repr(sample)))
+    port = free_port()
+    command = [str(VENV_BIN / "uvicorn"), "bare_app:app", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    command += ["--no-access-log", "--log-level", "warning", "--app-dir", str(scratch)]
+    process = start_server(command, env, f"http://127.0.0.1:{port}/v1/accounts/x/renewal", scratch)
+    return process, f"http://127.0.0.1:{port}"
+
+
 def stop_server(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -393,26 +408,8 @@ def main() -> None:
             stop_server(ours)
 
         # (a) the bare ceiling, returning a body of the same size as ours.
-        (scratch / "bare_app.py").write_text(BARE_APP.format(BODY=repr(sample)))
-        port = free_port()
-        bare = start_server(
-            [
-                str(VENV_BIN / "uvicorn"),
-                "bare_app:app",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--app-dir",
-                str(scratch),
-            ],
-            env,
-            f"http://127.0.0.1:{port}/v1/accounts/x/renewal",
-            scratch,
-        )
+        bare, base = start_bare_server(scratch, sample, env)
         try:
-            base = f"http://127.0.0.1:{port}"
             bare_script = lua_script(scratch, "bare", paths=paths)
             results["bare"] = peak(base, bare_script, args.duration)
             results["bare_single"] = wrk(base, bare_script, 1, args.duration)
