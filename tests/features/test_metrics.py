@@ -358,21 +358,9 @@ def test_repeated_calls_leave_no_temporary_tables(data_dir: Path) -> None:
 
 @pytest.mark.spark
 @pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 (no `java`)")
-def test_spark_gives_the_same_metrics(data_dir: Path) -> None:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    spark = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    try:
-        on_spark = all_metrics(open_source(data_dir, engine="spark", spark=spark), T,
-                               WORKING_DAYS, by="segment")
-    finally:
-        spark.stop()
+def test_spark_gives_the_same_metrics(data_dir: Path, spark) -> None:
+    on_spark = all_metrics(open_source(data_dir, engine="spark", spark=spark), T,
+                           WORKING_DAYS, by="segment")
     on_duckdb = all_metrics(open_source(data_dir), T, WORKING_DAYS, by="segment")
     for metric, table in on_duckdb.items():
         pd.testing.assert_frame_equal(table, on_spark[metric])

@@ -23,23 +23,6 @@ CONFIG = FeatureConfig(monthly_rule="working_days", holidays=[date(2024, 5, 1)])
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("renewal-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """User-grain usage with sites: the widest path (distinct users, site shares)."""
     from renewal.simulator import simulate

@@ -1,15 +1,13 @@
 """``renewal features --engine spark`` reads a URI, checks the contract on Spark, and writes
 the same vectors as the DuckDB default.
 
-One Spark session (local[2]) per module, active while the CLI runs: the job uses it and leaves
-it running, as it does under ``spark-submit`` or in a notebook.
+The run's one Spark session (local[2], tests/conftest.py) is active while the CLI runs: the
+job uses it and leaves it running, as it does under ``spark-submit`` or in a notebook.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -26,24 +24,6 @@ pytestmark = [
 ]
 
 T = "2024-07-31"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("renewal-features-cli-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

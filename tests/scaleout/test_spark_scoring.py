@@ -11,9 +11,7 @@ identical driver JSON and risk tiers.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -34,25 +32,6 @@ MODEL_NAME = "renewal-scaleout-test"
 MODEL_URI = f"models:/{MODEL_NAME}@champion"
 TOP_K = 2  # not the pyfunc's default (3): proves the job's top_k reaches the executors
 
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("renewal-scaleout-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
