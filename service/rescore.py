@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.api.schemas import HealthInputIn
 from service.cache import CachedScore
 from service.context import ServiceContext
 from service.db import scores as scores_db
@@ -27,6 +26,9 @@ from service.predict import score_records
 from service.problems import not_found
 from service.workflows.config import get_workflow_settings
 from service.workflows.webhooks.events import emit_score_events
+
+if TYPE_CHECKING:  # the API package imports this module: no import of it at run time
+    from service.api.schemas import HealthInputIn
 
 INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
 

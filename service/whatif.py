@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from features.registry import FEATURES
-from service.api.schemas import WhatIfVector
 from service.auth import check_visible_ids
 from service.cache import CachedScore, rounded
 from service.context import ServiceContext
@@ -24,6 +23,9 @@ from service.model_store import LoadedModel
 from service.predict import ScoredVector, score_matrix, score_records
 from service.problems import ProblemError, not_found
 from service.workflows.stale_inputs import stale_status
+
+if TYPE_CHECKING:  # the API package imports this module: no import of it at run time
+    from service.api.schemas import WhatIfVector
 
 
 def renewal_body(
@@ -86,8 +88,8 @@ def score_account_ids(
     ctx: ServiceContext, principal: Principal, account_ids: list[str], top_k: int
 ) -> list[dict[str, Any]]:
     """Score accounts on their latest stored features with the model served now (encoded
-    rows are kept on the cache entries: only accounts not scored since their last load are
-    read from the database)."""
+    rows are kept on the cache entries: the database is read only for entries not yet
+    encoded for this model)."""
     entries = check_visible_ids(ctx.cache, principal, account_ids)
     model = ctx.models.require()
     rows: list[EncodedRow | None] = [remembered(model, e) for e in entries]
