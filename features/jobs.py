@@ -12,12 +12,9 @@ The outputs (one row per account, and the daily table) are written to local file
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 import ibis.expr.types as ir
@@ -26,10 +23,17 @@ import pyarrow.parquet as pq
 
 from features.config import load_feature_config
 from features.daily import daily_activity, materialized
-from features.source import ENGINES, Source, contract_problems, is_uri, open_source
+from features.source import (
+    ENGINES,
+    Source,
+    contract_problems,
+    is_uri,
+    open_source,
+    start_spark,
+)
 from features.vectors import features_as_of
 from renewal.datadir import atomic_path
-from renewal.errors import ConfigError, DataContractError, RenewalError
+from renewal.errors import ConfigError, DataContractError
 
 Step = Callable[[str], None]
 
@@ -64,7 +68,9 @@ def run_features(
     if engine == "duckdb":
         step("validating the data directory")
         _validate(Path(data_dir))
-    spark, owns_session = _start_spark(spark_master) if engine == "spark" else (None, False)
+    spark, owns_session = (
+        start_spark(spark_master, "renewal-features") if engine == "spark" else (None, False)
+    )
     try:
         step(f"reading {data_dir} with {engine}")
         source = open_source(data_dir, engine=engine, spark=spark)
@@ -140,36 +146,3 @@ def _validate(data_dir: Path) -> None:
     report = validate_data_dir(data_dir, as_of=None)
     if not report.ok:
         raise DataContractError(report.problems)
-
-
-def _start_spark(master: str) -> tuple[Any, bool]:
-    """A Spark session for the job, and whether the job owns it (and so must stop it).
-
-    An already active session (a notebook, ``spark-submit``, a test) is used as it is. A new
-    one gets UTC dates and, for a local master, few shuffle partitions and this interpreter as
-    the Python workers (``python3`` on PATH may lack the project).
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise RenewalError(
-            "the spark engine needs pyspark: install the 'spark' extra (pip install renewal[spark])"
-        ) from exc
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active, False
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("renewal-features")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    if master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.sql.shuffle.partitions", "8")
-    try:
-        return builder.getOrCreate(), True
-    except Exception as exc:  # no Java, bad master URL: say so instead of a JVM traceback
-        raise RenewalError(
-            f"cannot start Spark on {master!r}: {str(exc).splitlines()[0][:300]}"
-        ) from exc

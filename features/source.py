@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -330,3 +332,44 @@ def _render(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return "null" if pd.isna(value) else str(value)
+
+
+class SparkUnavailableError(RenewalError):
+    """PySpark (the ``spark`` extra) or Java is missing, or the session cannot start."""
+
+
+def start_spark(
+    master: str, app_name: str = "renewal", config: dict[str, str] | None = None
+) -> tuple[Any, bool]:
+    """A Spark session for a job, and whether the job owns it (and so must stop it).
+
+    An already active session (a notebook, ``spark-submit``, a test) is used as it is. A new
+    one gets UTC dates, ``config`` on top, and, for a local master, few shuffle partitions and
+    this interpreter as the Python workers (``python3`` on PATH may lack the project).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise SparkUnavailableError(
+            "the spark engine needs pyspark: install the 'spark' extra (pip install renewal[spark])"
+        ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.sql.shuffle.partitions", "8")
+    try:
+        return builder.getOrCreate(), True
+    except Exception as exc:  # no Java, bad master URL: say so instead of a JVM traceback
+        raise SparkUnavailableError(
+            f"cannot start Spark on {master!r}: {str(exc).splitlines()[0][:300]}"
+        ) from exc

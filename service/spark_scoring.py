@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.source import SparkUnavailableError, start_spark
 from renewal.errors import DataContractError, Problem, RenewalError
 
 Progress = Callable[[str, float], None]
@@ -40,10 +39,6 @@ OUTPUT_COLUMNS = (
 #: Rows per scoring task. Exact TreeSHAP runs at ~2,000 rows/s per core (docs/scale-out.md),
 #: so a task takes seconds, not minutes: a lost executor costs little to redo.
 ROWS_PER_PARTITION = 20_000
-
-
-class SparkUnavailableError(RenewalError):
-    """PySpark (the ``spark`` extra) or Java is missing, or the session cannot start."""
 
 
 @dataclass
@@ -107,7 +102,9 @@ def score_on_spark(
     say(f"starting Spark ({spark_master})", 0.0)
     owns_session = spark is None
     if owns_session:
-        spark, owns_session = start_spark(spark_master, "renewal-score")
+        spark, owns_session = start_spark(
+            spark_master, "renewal-score", {"spark.sql.execution.arrow.pyspark.enabled": "true"}
+        )
     try:
         master = spark.sparkContext.master
         lap("spark")
@@ -150,41 +147,6 @@ def score_on_spark(
 
 
 # -- Spark session ---------------------------------------------------------------------------
-
-
-def start_spark(master: str, app_name: str = "renewal") -> tuple[Any, bool]:
-    """A session for a job, and whether the job owns it (and so must stop it).
-
-    An already active session (a notebook, ``spark-submit``, Databricks) is used as it is. For
-    a local master the Python workers run this interpreter: the default ``python3`` on PATH
-    may lack the project.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise SparkUnavailableError(
-            "the spark engine needs pyspark: install the 'spark' extra (pip install renewal[spark])"
-        ) from exc
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active, False
-    if master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    if master.startswith("local"):
-        builder = builder.config("spark.sql.shuffle.partitions", "8")
-    try:
-        return builder.getOrCreate(), True
-    except Exception as exc:  # no Java, bad master URL: say so instead of a JVM traceback
-        raise SparkUnavailableError(
-            f"cannot start Spark on {master!r}: {str(exc).splitlines()[0][:300]}"
-        ) from exc
 
 
 # -- the model -------------------------------------------------------------------------------
