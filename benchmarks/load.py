@@ -48,7 +48,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results" / "load.json"
-VENV_BIN = Path(sys.executable).parent
 #: Request shares of the mix (CRM reads dominate; a list page and a small batch now and then).
 MIX = {"renewal": 0.8, "score": 0.1, "risk_list": 0.1}
 SCORE_BATCH = 10
@@ -288,23 +287,7 @@ def main() -> None:
     }
     scratch = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
-        port = bench.free_port()
-        server = bench.start_server(
-            [
-                str(VENV_BIN / "renewal"),
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            env,
-            f"http://127.0.0.1:{port}/readyz",
-            work,
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = bench.start_renewal_server(env, work, workers=2)
         try:
             import httpx
 

@@ -151,6 +151,19 @@ def start_server(
     raise RuntimeError(f"{' '.join(command)} did not become ready")
 
 
+def start_renewal_server(
+    env: dict[str, str], work: Path, workers: int = 1
+) -> tuple[subprocess.Popen, str]:
+    """``renewal serve`` on a free port, ready when /readyz answers; process and base URL."""
+    port = free_port()
+    command = [str(VENV_BIN / "renewal"), "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    command += ["--log-level", "warning"]
+    process = start_server(command, env, f"http://127.0.0.1:{port}/readyz", work)
+    return process, f"http://127.0.0.1:{port}"
+
+
 def start_bare_server(
     scratch: Path, sample: Any, env: dict[str, str], workers: int = 1
 ) -> tuple[subprocess.Popen, str]:
@@ -369,14 +382,7 @@ def main() -> None:
     auth = {"Authorization": f"Bearer {key}"}
     try:
         # (b) and (c): our service.
-        port = free_port()
-        ours = start_server(
-            [str(VENV_BIN / "renewal"), "serve", "--port", str(port), "--log-level", "warning"],
-            env,
-            f"http://127.0.0.1:{port}/readyz",
-            work,
-        )
-        base = f"http://127.0.0.1:{port}"
+        ours, base = start_renewal_server(env, work)
         try:
             import httpx
 
