@@ -65,9 +65,9 @@ def _pair_error(low: str, high: str, low_value: float, high_value: float) -> Pro
 
 
 def _vectors(ctx: ServiceContext, entries: list[CachedScore]) -> dict[int, dict[str, Any]]:
+    """The stored feature vectors by score id (only that column: no whole score rows)."""
     with ctx.sessions() as session:
-        rows = scores_db.scores_by_id(session, [e.score_id for e in entries])
-    return {i: dict(s.features) for i, s in rows.items()}
+        return scores_db.features_by_id(session, [e.score_id for e in entries])
 
 
 @router.get(
