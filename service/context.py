@@ -14,6 +14,7 @@ from service.auth import KeyVerifier
 from service.cache import ScoreCache
 from service.config import ServiceSettings
 from service.model_store import ModelStore
+from service.risk_index import RiskIndexHolder
 from service.telemetry import Telemetry
 
 
@@ -31,6 +32,7 @@ class ServiceContext:
     telemetry: Telemetry
     stale_input_days: int = 90
     metric_results: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    risk_index: RiskIndexHolder = field(default_factory=RiskIndexHolder)
 
 
 async def get_context(request: Request) -> ServiceContext:

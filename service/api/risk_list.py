@@ -9,6 +9,7 @@ import json
 from bisect import bisect_right
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query
 
 from service.api.schemas import RiskListPage
@@ -16,6 +17,7 @@ from service.auth import Reader
 from service.cache import CachedScore, rounded
 from service.context import Ctx
 from service.problems import ProblemError, forbidden, problem_responses
+from service.risk_index import RiskFilters
 
 router = APIRouter(prefix="/v1", tags=["risk list"])
 #: The page-size cap the document states (RENEWAL_MAX_PAGE_SIZE may only lower it).
@@ -132,32 +134,23 @@ def get_risk_list(
         if csm_id is not None and csm_id != principal.csm_id:
             raise forbidden("a CSM key lists only its own accounts")
         csm_id = principal.csm_id
-    filters = [csm_id, segment, max_probability, min_drop, not_activated]
-    digest = hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
-
-    def keep(e: CachedScore) -> bool:
-        if csm_id is not None and e.csm_id != csm_id:
-            return False
-        if segment is not None and e.segment != segment:
-            return False
-        if max_probability is not None and e.probability > max_probability:
-            return False
-        if min_drop is not None and (e.drop_points is None or e.drop_points < min_drop):
-            return False
-        return not_activated is None or (e.activated is (not not_activated))
-
-    order = ctx.cache.risk_order
+    filters = RiskFilters(csm_id, segment, max_probability, min_drop, not_activated)
+    digest = hashlib.sha256(
+        json.dumps([csm_id, segment, max_probability, min_drop, not_activated]).encode()
+    ).hexdigest()[:16]
+    index = ctx.risk_index.of(ctx.cache.risk_order)
+    order = index.order
     start = 0
     if cursor is not None:
         start = bisect_right(order, decode_cursor(cursor, digest), key=_sort_key)
-    matching = [e for e in order if keep(e)] if any(f is not None for f in filters) else order
-    total = len(matching)
-    page: list[CachedScore] = []
-    position = start
-    while position < len(order) and len(page) < page_size + 1:
-        if keep(order[position]):
-            page.append(order[position])
-        position += 1
+    if filters.any:
+        mask = index.mask(filters)
+        total = int(np.count_nonzero(mask))
+        positions = (np.flatnonzero(mask[start:])[: page_size + 1] + start).tolist()
+    else:
+        total = len(order)
+        positions = list(range(start, min(start + page_size + 1, len(order))))
+    page = [order[i] for i in positions]
     more = len(page) > page_size
     page = page[:page_size]
     return {
