@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,6 +67,18 @@ def _start(ctx: ServiceContext, migrate: bool) -> None:
     except SQLAlchemyError as exc:
         log.error("score cache not loaded at start-up: %s", type(exc).__name__)
     ctx.models.start()
+
+
+def _freeze_start_up_objects() -> None:
+    """Keep what start-up made (modules, model, cache) out of later garbage collections.
+
+    Python's full collections walk every tracked object; with MLflow, pandas and the model
+    loaded they took 100-250 ms each, stalling every request in flight, several times a
+    minute under scoring load (measured: p99 of ``POST /v1/score`` 170-200 ms against a p50 of
+    11 ms). Frozen objects are still freed by reference counting when replaced.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _every(seconds: float, work: Any, what: str) -> None:
@@ -150,6 +163,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(_start_with, ctx, migrate, preloaded)
+        _freeze_start_up_objects()
         tasks = []
         if background:
             tasks.append(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import pytest
 from pydantic import TypeAdapter
+from service_harness import build_service
 
 from service.api.schemas import HealthInputHistory, Renewal, RiskListPage, ScoreResponse
 from service.db import scores as scores_db
@@ -295,3 +297,18 @@ def test_openapi_documents_every_operation_with_problem_responses(service):
             assert "application/problem+json" in operation["responses"]["401"]["content"]
             assert operation.get("security"), (method, path)
     TypeAdapter(dict).validate_python(schema)
+
+
+def test_what_start_up_loaded_is_left_out_of_later_garbage_collections(tmp_path, scorer):
+    """Full collections walked the model, the cached scores and every module (100-250 ms
+    stalls of all requests in flight); start-up freezes them (service.app)."""
+    gc.unfreeze()
+    try:
+        for service in build_service(tmp_path, scorer):
+            context = service.client.app.state.context
+            cached = context.cache.risk_order[0]
+            assert gc.get_freeze_count() > 0
+            assert all(o is not cached for o in gc.get_objects())
+            assert service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm).status_code == 200
+    finally:
+        gc.unfreeze()
