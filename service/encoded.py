@@ -10,6 +10,7 @@ to the entry (a re-scored account is a new entry, so a stale row is never served
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,15 +25,15 @@ from service.workflows.stale_inputs import stale_status
 class EncodedRow:
     """One stored vector as the model sees it, plus what the response needs besides."""
 
-    model_key: tuple[str, str, str]
+    model_key: tuple[str, str, datetime]
     row: np.ndarray  # encoded features
     hidden: np.ndarray  # features the stored vector did not have (never drivers)
     heuristic: float
     inputs: dict[str, Any]  # stale-input status at the score's as_of
 
 
-def model_key(model: LoadedModel) -> tuple[str, str, str]:
-    return (model.uri, model.version, model.loaded_at.isoformat())
+def model_key(model: LoadedModel) -> tuple[str, str, datetime]:
+    return (model.uri, model.version, model.loaded_at)
 
 
 def encode_entries(
@@ -57,7 +58,10 @@ def encode_entries(
     return rows
 
 
-def remembered(model: LoadedModel, entry: CachedScore) -> EncodedRow | None:
-    """The entry's encoded row if it was encoded for this model."""
-    encoded = entry.encoded
-    return encoded if encoded is not None and encoded.model_key == model_key(model) else None
+def remembered(model: LoadedModel, entries: list[CachedScore]) -> list[EncodedRow | None]:
+    """Each entry's encoded row if it was encoded for this model, else None."""
+    key = model_key(model)
+    return [
+        e.encoded if e.encoded is not None and e.encoded.model_key == key else None
+        for e in entries
+    ]

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,15 +19,14 @@ import pandas as pd
 from renewal.errors import RenewalError
 from service.config import ServiceSettings
 from service.model_store import LoadedModel
-from training.scorer import category_codes
+from training.scorer import category_codes, collector_paused
 
 #: Columns that identify a vector rather than describe the account.
 KEY_COLUMNS = ("account_id", "as_of")
 
 
-@dataclass(frozen=True)
-class ScoredVector:
-    """One scored feature vector."""
+class ScoredVector(NamedTuple):
+    """One scored feature vector (a tuple: a batch makes 200,000 of them)."""
 
     probability: float
     heuristic_probability: float | None
@@ -126,18 +125,59 @@ def score_matrix(
     settings: ServiceSettings,
     top_k: int,
     hidden: np.ndarray | None = None,
+    num_threads: int | None = None,
 ) -> list[ScoredVector]:
     """Probabilities, tiers and drivers in words for an encoded matrix."""
-    explanations = model.scorer.explain(X, top_k=top_k, hidden=hidden)
-    return [
-        ScoredVector(
-            probability=float(e.probability),
-            heuristic_probability=json_value(heuristic[i]),
-            risk_tier=settings.risk_tier(float(e.probability)),
-            drivers=e.to_dict(),
+    explanations = model.scorer.explain(X, top_k=top_k, hidden=hidden, num_threads=num_threads)
+    probabilities = np.array([e.probability for e in explanations], dtype=np.float64)
+    tiers = settings.risk_tiers(probabilities)
+    heuristics = np.asarray(heuristic, dtype=np.float64)
+    plain = np.where(np.isfinite(heuristics), heuristics, np.nan).tolist()
+    with collector_paused():  # 200,000 acyclic results (see training.scorer.explain)
+        return [
+            ScoredVector(e.probability, None if h != h else h, tier, e.to_dict())
+            for e, h, tier in zip(explanations, plain, tiers, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A feature frame as the model reads it: matrix, heuristic, features never to mention."""
+
+    X: np.ndarray
+    heuristic: np.ndarray
+    hidden: np.ndarray
+
+    def rows(self, start: int, stop: int) -> EncodedFrame:
+        return EncodedFrame(
+            self.X[start:stop], self.heuristic[start:stop], self.hidden[start:stop]
         )
-        for i, e in enumerate(explanations)
-    ]
+
+
+def encode_frame(
+    model: LoadedModel, frame: pd.DataFrame, hidden: np.ndarray | None = None
+) -> EncodedFrame:
+    """One pandas encode of a whole frame (columns it lacks are never drivers)."""
+    scorer = model.scorer
+    X = scorer.prepare(frame)
+    mask = np.zeros(X.shape, dtype=bool)
+    absent = [j for j, name in enumerate(scorer.feature_names) if name not in frame.columns]
+    mask[:, absent] = True
+    if hidden is not None:
+        mask |= hidden
+    return EncodedFrame(X, scorer.heuristic(frame), mask)
+
+
+def score_encoded(
+    model: LoadedModel,
+    encoded: EncodedFrame,
+    settings: ServiceSettings,
+    top_k: int,
+    num_threads: int | None = None,
+) -> list[ScoredVector]:
+    return score_matrix(
+        model, encoded.X, encoded.heuristic, settings, top_k, encoded.hidden, num_threads
+    )
 
 
 def score_vectors(
@@ -148,11 +188,4 @@ def score_vectors(
     hidden: np.ndarray | None = None,
 ) -> list[ScoredVector]:
     """Score every row of a feature frame (the batch job's path: one pandas encode)."""
-    scorer = model.scorer
-    X = scorer.prepare(frame)
-    mask = np.zeros(X.shape, dtype=bool)
-    absent = [j for j, name in enumerate(scorer.feature_names) if name not in frame.columns]
-    mask[:, absent] = True
-    if hidden is not None:
-        mask |= hidden
-    return score_matrix(model, X, scorer.heuristic(frame), settings, top_k, mask)
+    return score_encoded(model, encode_frame(model, frame, hidden), settings, top_k)

@@ -11,8 +11,10 @@ are stored in the transaction that writes the scores (an outbox): the app's work
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -32,15 +34,24 @@ from service.db.health_inputs import stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
 from service.model_store import LoadedModel, ModelStore
-from service.predict import ScoredVector, json_value, score_vectors, vectors_as_json
+from service.predict import (
+    ScoredVector,
+    encode_frame,
+    json_value,
+    score_encoded,
+    score_vectors,
+    vectors_as_json,
+)
 from service.workflows.config import WorkflowSettings, get_workflow_settings
 from service.workflows.webhooks.events import emit_score_events
 
 Progress = Callable[[str, float], None]
 ACCOUNT_COLUMNS = ("csm_id", "segment", "arr", "seats", "activated", "past_window_not_activated")
 HEALTH_COLUMNS = ("exec_sponsor_active", "core_process_live", "csm_score")
-#: Below this many rows one process is faster than starting workers.
+#: Below this many rows one call is faster than splitting the rows.
 PARALLEL_FROM_ROWS = 20_000
+#: Rows per chunk of :func:`score_in_threads` (small enough to keep both cores busy).
+BATCH_CHUNK_ROWS = 10_000
 
 
 @dataclass
@@ -143,6 +154,35 @@ def _score_chunk(
     return score_vectors(model, frame, settings, top_k)
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def score_in_threads(
+    model: LoadedModel, frame: pd.DataFrame, settings: ServiceSettings, top_k: int
+) -> list[ScoredVector]:
+    """Score chunks of rows on one thread per core, each chunk's contributions on one thread.
+
+    LightGBM releases the GIL, so while one thread puts a chunk's drivers into words (Python)
+    the others compute contributions: both cores stay busy with either. One call over all rows
+    with OpenMP threads left the cores idle during the words (measured on 200,000 rows,
+    2 cores: 1.37× raw ``pred_contrib`` against 1.2× this way).
+    """
+    encoded = encode_frame(model, frame)  # once: pandas per chunk would cost more
+    cores = _cores()
+    chunks = max(2 * cores, len(frame) // BATCH_CHUNK_ROWS)
+    bounds = np.linspace(0, len(frame), chunks + 1, dtype=int)
+    parts = [encoded.rows(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="score") as pool:
+        results = pool.map(
+            lambda part: score_encoded(model, part, settings, top_k, num_threads=1), parts
+        )
+        return [item for result in results for item in result]
+
+
 def score_in_parallel(
     model: LoadedModel,
     frame: pd.DataFrame,
@@ -150,15 +190,16 @@ def score_in_parallel(
     top_k: int,
     n_jobs: int | None = None,
 ) -> list[ScoredVector]:
-    """Score ``frame``; contributions run on every core either way.
+    """Score ``frame`` on every core.
 
-    By default one process scores everything and LightGBM's OpenMP threads spread the exact
-    TreeSHAP over all cores (measured fastest on 2 cores: ~1.4× raw ``pred_contrib``, the
-    rest being the drivers in words). ``n_jobs > 1`` splits rows over that many processes
-    with one thread each, which only pays on machines with many idle cores.
+    By default one process scores chunks of rows on one thread per core
+    (:func:`score_in_threads`). ``n_jobs > 1`` splits rows over that many processes instead,
+    which pays only on machines with many idle cores (the results travel back by pickle).
     """
-    if not n_jobs or n_jobs <= 1 or len(frame) < PARALLEL_FROM_ROWS:
+    if len(frame) < PARALLEL_FROM_ROWS:
         return score_vectors(model, frame, settings, top_k)
+    if not n_jobs or n_jobs <= 1:
+        return score_in_threads(model, frame, settings, top_k)
     from joblib import Parallel, delayed
 
     bounds = np.linspace(0, len(frame), n_jobs + 1, dtype=int)

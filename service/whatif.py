@@ -6,11 +6,11 @@ goes through the one object-level check (:func:`service.auth.check_visible_ids`)
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from features.registry import FEATURES
 from service.auth import check_visible_ids
@@ -60,16 +60,11 @@ def inputs_of(ctx: ServiceContext, entry: CachedScore | None, vector: dict[str, 
     return stale_status(vector, entry.as_of, ctx.stale_input_days)
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_bytes(payload: Any) -> bytes:
-    """Compact JSON of a response built from plain values (dates as ISO 8601, as stored
-    scores are rendered by the cache)."""
-    return json.dumps(payload, separators=(",", ":"), default=_iso, allow_nan=False).encode()
+    """Compact JSON of a response built from plain values, dates as ISO 8601 (as the cache
+    renders stored scores). orjson: the standard library's encoder took 2.4 ms of a 100-account
+    ``POST /v1/score`` (issue 5: within 1.5× of raw contributions)."""
+    return orjson.dumps(payload)
 
 
 def stored_vectors(ctx: ServiceContext, entries: list[CachedScore]) -> list[dict[str, Any]]:
@@ -92,7 +87,7 @@ def score_account_ids(
     encoded for this model)."""
     entries = check_visible_ids(ctx.cache, principal, account_ids)
     model = ctx.models.require()
-    rows: list[EncodedRow | None] = [remembered(model, e) for e in entries]
+    rows: list[EncodedRow | None] = remembered(model, entries)
     missing = [i for i, r in enumerate(rows) if r is None]
     if missing:
         todo = [entries[i] for i in missing]

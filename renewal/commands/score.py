@@ -28,7 +28,8 @@ def score(
                                        help="Risk drivers and protective factors kept.")] = 3,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", min=1,
-        help="Processes for the explanations [1: LightGBM threads use every core].")] = None,
+        help="Processes for the explanations [default: one process, a thread per core]; "
+        "more pays only on machines with many idle cores.")] = None,
     engine: Annotated[str, typer.Option(
         "--engine", help="duckdb (embedded, stores the score history) or spark (batch, "
         "writes Parquet only).")] = "duckdb",
