@@ -141,8 +141,6 @@ def _validate(data_dir: Path) -> None:
     """Refuse a directory that breaks the data contract, before any computation."""
     if importlib.util.find_spec("renewal.contract") is None:
         return
-    from renewal.contract import validate_data_dir
+    from features.validation import check_data_dir
 
-    report = validate_data_dir(data_dir, as_of=None)
-    if not report.ok:
-        raise DataContractError(report.problems)
+    check_data_dir(data_dir)

@@ -270,7 +270,7 @@ def _table_problems(name: str, table: ir.Table, accounts: ir.Table | None) -> li
     for label, (column, rule, cond) in rules.items():
         rows = int(counts[label] or 0)
         if rows:
-            examples = _examples(table.filter(cond).select(key).distinct())
+            examples = example_keys(table.filter(cond).select(key).distinct())
             problems.append(Problem(name, column, rule, rows, examples))
     problems.extend(_duplicate_keys(name, table))
     if accounts is not None and name != "accounts" and "account_id" in table.columns:
@@ -278,7 +278,7 @@ def _table_problems(name: str, table: ir.Table, accounts: ir.Table | None) -> li
             accounts.select("account_id"), "account_id")
         rows = int(unknown.count().to_pandas())
         if rows:
-            examples = _examples(unknown.select("account_id").distinct())
+            examples = example_keys(unknown.select("account_id").distinct())
             problems.append(Problem(name, "account_id", "references an unknown account",
                                     rows, examples))
     return problems
@@ -315,12 +315,12 @@ def _duplicate_keys(name: str, table: ir.Table) -> list[Problem]:
     rows = duplicated.n.sum().to_pandas()
     if not rows or rows != rows:  # None or NaN: no duplicates
         return []
-    examples = _examples(duplicated.select(key))
+    examples = example_keys(duplicated.select(key))
     return [Problem(name, ", ".join(key), f"duplicate key ({', '.join(key)})", int(rows),
                     examples)]
 
 
-def _examples(keys: ir.Table) -> tuple[str, ...]:
+def example_keys(keys: ir.Table) -> tuple[str, ...]:
     """Up to three example keys, rendered as renewal.contract does ("a/2024-01-31")."""
     frame = keys.order_by(list(keys.columns)).limit(EXAMPLES).to_pandas()
     return tuple("/".join(_render(v) for v in row) for row in frame.itertuples(index=False))

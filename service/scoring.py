@@ -339,7 +339,7 @@ def run_scoring(
 ) -> ScoringSummary:
     """Score every account as of ``as_of`` and store the results (with their webhook events,
     thresholds from ``workflow_settings``, default the environment); returns a summary."""
-    from renewal.contract import validate_data_dir
+    from features.validation import check_data_dir
 
     drop_points = (workflow_settings or get_workflow_settings()).probability_drop_points
     say = progress or (lambda _step, _fraction: None)
@@ -348,9 +348,7 @@ def run_scoring(
     clock = time.perf_counter()
 
     say("validating the data directory", 0.0)
-    report = validate_data_dir(Path(data_dir), as_of)
-    if not report.ok:
-        raise DataContractError(report.problems)
+    check_data_dir(Path(data_dir), as_of)
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine)

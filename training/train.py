@@ -163,9 +163,9 @@ def run_training(
 
     step("validate")
     if validate and training_set is None:
-        from renewal.contract import validate_data_dir
+        from features.validation import check_data_dir
 
-        validate_data_dir(data_dir).raise_for_problems()
+        check_data_dir(data_dir)
     lap("validate")
 
     step("features")

@@ -70,7 +70,7 @@ def metrics(
     from features.config import load_feature_config
     from features.metrics import METRICS, all_metrics, cohort_metrics, to_records
     from features.source import open_source
-    from renewal.contract import validate_data_dir
+    from features.validation import check_data_dir
     from renewal.settings import get_settings
 
     day = as_of.date()
@@ -78,7 +78,7 @@ def metrics(
     # Like features, train and score: refuse a directory that breaks the contract before any
     # computation (exit 2, listing the problems), rather than count broken rows silently.
     # Data dated after --as-of is allowed: metrics use only what is dated up to that day.
-    validate_data_dir(data).raise_for_problems()
+    check_data_dir(data)
     group = by.value if by else None
     progress = Console(stderr=True)
     spinner = progress.status("Computing cohort metrics…") if progress.is_terminal else None
