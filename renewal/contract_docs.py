@@ -21,7 +21,11 @@ are simply missing, and explanations never mention them. Columns not listed here
 problem at once, each naming the table, column, rule, number of offending rows and a few
 example keys; it exits 0 only when the directory is valid, 2 otherwise. Every command that
 reads a data directory runs the same checks first and stops with exit code 2 on bad input:
-nothing is silently dropped or repaired.
+nothing is silently dropped or repaired. `renewal validate` reads every table into pandas;
+the commands that run the pipeline (`features`, `metrics`, `train`, `score`) let DuckDB check
+the same rules, worded the same, once the directory's Parquet tables hold 5 million rows or
+more (`features.validation`: pandas took 43-48 s and 9.2 GB on 50 million usage rows). The
+engine reports a CSV value that does not parse once per table rather than per column.
 
 ## Rules checked
 - a required table or column is missing; a table is empty; a file cannot be read (truncated
