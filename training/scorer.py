@@ -156,10 +156,8 @@ class RenewalScorer:
             return num_threads
         return self.num_threads if X.shape[0] >= PARALLEL_MIN_ROWS else 1
 
-    def raw_margin(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-        return self.booster.predict(
-            X, raw_score=True, num_threads=self._threads(X, num_threads)
-        )
+    def raw_margin(self, X: np.ndarray) -> np.ndarray:
+        return self.booster.predict(X, raw_score=True, num_threads=self._threads(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Calibrated renewal probabilities, one per row of ``X`` (from :meth:`prepare`)."""
@@ -243,7 +241,13 @@ class RenewalScorer:
             ]
 
     def _item(self, j: int, encoded: float, contribution: float) -> dict[str, Any]:
-        return _Words(self).item(j, float(encoded), float(contribution))
+        """One driver (``contribution`` not 0) as :meth:`explain` words it, by the same code."""
+        X = np.full((1, len(self.features)), np.nan)
+        X[0, j] = encoded
+        contrib = np.zeros_like(X)
+        contrib[0, j] = contribution
+        [items] = _Words(self).rows(X, contrib, np.array([[j]]), risk=contribution < 0)
+        return items[0]
 
     @staticmethod
     def decode(spec: FeatureSpec, encoded: float) -> Any:
@@ -297,16 +301,6 @@ class _Words:
         value = self._decode(spec, math.nan if encoded is None else encoded)
         known = self._memo[(j, encoded)] = (spec.name, describe_value(spec, value), value)
         return known
-
-    def item(self, j: int, encoded: float, contribution: float) -> dict[str, Any]:
-        key = None if encoded != encoded else encoded + 0.0  # NaN: None; -0.0 is a zero
-        name, description, value = self._memo.get((j, key)) or self._known(j, key)
-        return {
-            "feature": name,
-            "description": description,
-            "value": value,
-            "contribution": round(contribution, 6),
-        }
 
     def rows(
         self, X: np.ndarray, contrib: np.ndarray, chosen: np.ndarray, risk: bool
