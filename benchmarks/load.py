@@ -262,13 +262,7 @@ def main() -> None:
     bench = _bench_service()
     prepared = bench.prepare(args.accounts)
     settings, work = prepared["settings"], prepared["work"]
-    env = {
-        **os.environ,
-        "RENEWAL_DATA_DIR": str(settings.data_dir),
-        "RENEWAL_MODELS_DIR": str(settings.models_dir),
-    }
-    for name in ("RENEWAL_DATABASE_URL", "RENEWAL_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
+    env = bench.server_env(settings)
     key = bench.new_key(settings, "crm")
     ids = bench.account_ids(settings)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

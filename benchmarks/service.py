@@ -99,6 +99,19 @@ def prepare(accounts: int) -> dict[str, Any]:
     return {"work": work, "settings": settings}
 
 
+def server_env(settings: Any) -> dict[str, str]:
+    """The environment of a benchmarked ``renewal serve``: the prepared data and models, the
+    default SQLite store and local registry (nothing of the caller's own deployment)."""
+    env = {
+        **os.environ,
+        "RENEWAL_DATA_DIR": str(settings.data_dir),
+        "RENEWAL_MODELS_DIR": str(settings.models_dir),
+    }
+    for name in ("RENEWAL_DATABASE_URL", "RENEWAL_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    return env
+
+
 def new_key(settings: Any, role: str) -> str:
     from service.db.engine import make_engine, make_session_factory, transaction
     from service.keys import create_key
@@ -361,13 +374,7 @@ def main() -> None:
 
     prepared = prepare(args.accounts)
     settings, work = prepared["settings"], prepared["work"]
-    env = {
-        **os.environ,
-        "RENEWAL_DATA_DIR": str(settings.data_dir),
-        "RENEWAL_MODELS_DIR": str(settings.models_dir),
-    }
-    for name in ("RENEWAL_DATABASE_URL", "RENEWAL_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
+    env = server_env(settings)
     key = new_key(settings, "crm")
     ids = account_ids(settings)
     results: dict[str, Any] = {
