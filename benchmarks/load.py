@@ -18,8 +18,9 @@ One run, on loopback, driven by ``wrk`` (Debian package ``wrk``) from other proc
 3. **Soak**: ``--soak`` s of the mix at ``--load`` (70 %) of the mix's peak, one wrk process
    per route (so each route has its own latency percentiles): ``GET renewal`` (80 % of
    requests, over 2,000 accounts), ``POST /v1/score`` with 10 ids (10 %), ``GET /v1/risk-list``
-   (10 %, four filter variants). Plain wrk cannot fix a rate: each connection waits a
-   ``delay()`` between requests, calibrated on a short run so the achieved rate is the target.
+   (10 %, four filter variants). Plain wrk cannot fix a rate: each script sends on a fixed
+   schedule (:func:`lua`: wrk's ``delay()`` waits for the next slot, read off the monotonic
+   clock through LuaJIT's FFI), so the achieved rate is the target whatever the latency.
    The server's RSS (sum of the two workers, from ``/proc``) is sampled every second.
 4. **Baseline**, same run, same way: a bare FastAPI endpoint returning a renewal body on two
    uvicorn workers: its peak, and its latency at the soak's ``GET renewal`` rate.
@@ -77,15 +78,37 @@ def _import_the_real_service_package() -> None:
 # -- wrk scripts -------------------------------------------------------------------------------
 
 
+#: wrk's Lua is LuaJIT: its FFI reads the monotonic clock, which plain wrk scripts cannot.
+_CLOCK = """local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } renewal_timespec;
+int clock_gettime(int clk_id, renewal_timespec *tp);
+]]
+local ts = ffi.new("renewal_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end"""
+
+
 def lua(
     directory: Path,
     name: str,
     requests: list[tuple[str, str, str | None]],
     headers: dict[str, str],
-    delay_ms: float | None = None,
+    rate: float | None = None,
 ) -> Path:
-    """A wrk script cycling through ``(method, path, body)`` requests, each connection
-    waiting ``delay_ms`` after every response (wrk's only way to pace)."""
+    """A wrk script cycling through ``(method, path, body)`` requests; with ``rate``, sent on
+    a fixed schedule of ``rate`` requests per second (over all its connections).
+
+    Plain wrk keeps every connection busy; a per-connection pause calibrated against measured
+    latency drifts as soon as latency changes (a slower server is then sent less, a faster
+    one more). Here each request takes the next slot of one schedule (``1000 / rate`` ms
+    apart) and ``delay()`` waits until that slot, so the rate does not depend on latency as
+    long as the connections suffice (as wrk2 does; a late slot is sent at once). wrk rounds a
+    delay down to whole milliseconds; the absolute schedule makes up for it on the next
+    request. Latency is timed from the actual send, as wrk does.
+    """
     lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append(
         "reqs = {"
@@ -106,8 +129,20 @@ def lua(
         "  return wrk.format(r[1], r[2], nil, r[3])",
         "end",
     ]
-    if delay_ms is not None:
-        lines.append(f"delay = function() return {max(delay_ms, 0.0):.3f} end")
+    if rate is not None:
+        lines += [
+            _CLOCK,
+            f"local interval = {1000.0 / rate:.6f}",
+            "local due = nil",
+            "delay = function()",
+            "  local now = now_ms()",
+            "  if due == nil then due = now end",
+            "  local wait = due - now",
+            "  due = due + interval",
+            "  if wait < 0 then return 0 end",
+            "  return wait",
+            "end",
+        ]
     path = directory / f"{name}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -217,38 +252,6 @@ class RssSampler:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def calibrated_delays(
-    bench: Any,
-    base: str,
-    directory: Path,
-    requests: dict[str, list],
-    headers: dict[str, str],
-    targets: dict[str, float],
-    connections: dict[str, int],
-    seconds: int,
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Per-connection delays that achieve ``targets`` req/s: a first guess ignores latency;
-    each short run measures the rest of a connection's cycle and the delay gives it back
-    (twice: the overhead grows with the rate)."""
-    delays = {r: 1000.0 * connections[r] / targets[r] for r in targets}
-    runs = []
-    for attempt in range(2):
-        scripts = {
-            r: (
-                lua(directory, f"cal{attempt}_{r}", requests[r], headers, delays[r]),
-                connections[r],
-            )
-            for r in targets
-        }
-        measured = run_wrk_together(bench, base, scripts, seconds)
-        runs.append(measured)
-        for route, target in targets.items():
-            cycle = 1000.0 * connections[route] / max(measured[route]["rps"], 1e-9)
-            overhead = cycle - delays[route]
-            delays[route] = max(0.0, 1000.0 * connections[route] / target - overhead)
-    return delays, runs
-
-
 def main() -> None:
     _import_the_real_service_package()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -310,14 +313,10 @@ def main() -> None:
                 "mix_peak_total": mix_peak,
                 "renewal_alone_70pct": args.load * results["peak_renewal"]["rps"],
             }
-            connections = {"renewal": 16, "score": 4, "risk_list": 4}
-            print(f"calibrating pacing for {total:.0f} req/s ...", flush=True)
-            delays, calibration = calibrated_delays(
-                bench, base, scratch, requests, headers, targets, connections, 5
-            )
-            results["calibration"] = {"delays_ms": delays, "runs": calibration}
+            # Enough connections that each route keeps its schedule when responses slow down.
+            connections = {"renewal": 16, "score": 8, "risk_list": 8}
             scripts = {
-                r: (lua(scratch, f"soak_{r}", requests[r], headers, delays[r]), connections[r])
+                r: (lua(scratch, f"soak_{r}", requests[r], headers, targets[r]), connections[r])
                 for r in MIX
             }
             print(f"soak: {args.soak} s ...", flush=True)
@@ -338,7 +337,7 @@ def main() -> None:
         try:
             bare_script = lua(scratch, "bare", requests["renewal"], {})
             results["bare_peak"] = bench.peak(base, bare_script, args.peak)
-            bare_paced = lua(scratch, "bare_paced", requests["renewal"], {}, delays["renewal"])
+            bare_paced = lua(scratch, "bare_paced", requests["renewal"], {}, targets["renewal"])
             results["bare_at_soak_rate"] = bench.wrk(
                 base, bare_paced, connections["renewal"], args.peak
             )
