@@ -141,7 +141,8 @@ def is_active(tier: ir.StringValue, config: FeatureConfig) -> ir.BooleanValue:
     return tier.isin(TIERS[TIERS.index(config.active_min_tier):])
 
 
-def _is_duckdb(source: Source) -> bool:
+def is_duckdb(source: Source) -> bool:
+    """Whether ``source`` runs on DuckDB (some steps have a DuckDB-only fast path)."""
     return type(source.backend).__module__.startswith("ibis.backends.duckdb")
 
 
@@ -154,7 +155,7 @@ def materialize(source: Source, table: ir.Table, name: str = "daily_activity") -
     :func:`release` (or use :func:`materialized`): a long-running process must not pile up
     temporary tables.
     """
-    if _is_duckdb(source):
+    if is_duckdb(source):
         return source.backend.create_table(f"{name}_{next(_materialized)}", table, temp=True)
     return table.cache()
 
@@ -163,7 +164,7 @@ def release(source: Source, table: ir.Table) -> None:
     """Free a table made by :func:`materialize` (drop the temp table, unpersist the cache)."""
     if hasattr(table, "release"):  # a cached Spark frame
         table.release()
-    elif _is_duckdb(source):
+    elif is_duckdb(source):
         source.backend.drop_table(table.op().name, force=True)
 
 

@@ -106,3 +106,50 @@ def test_active_expression_is_the_tier_rule(minimum):
     ).to_pandas()
     assert (out.expected == out.got).all()
     assert out.got.any() and not out.got.all()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split-at-since"])
+def test_weeks_straight_from_usage_rows_equal_the_per_day_route(make_dir, monkeypatch, split):
+    """DuckDB reads the default rule's weeks straight from usage rows (any key action makes
+    the day active); Spark and other tiers sum each day first. Same history, by hand."""
+    accounts = [{"account_id": "midweek", "signed_at": "2024-01-10", "seats": 10},
+                {"account_id": "logins", "signed_at": "2024-01-01", "seats": 10},
+                {"account_id": "two_users", "signed_at": "2024-01-01", "seats": 10}]
+
+    def row(account, day, key_actions, user="u"):
+        return {"account_id": account, "date": d(day) if isinstance(day, str) else day,
+                "user_id": user, "logins": 1,
+                "key_actions": key_actions}
+
+    usage = [
+        # Signed Wed 01-10: Mon and Tue of its week are active but before signing (not
+        # counted); Wed, Thu, Fri are the three counted days: activation Fri 01-12.
+        *(row("midweek", day, 5) for day in ("2024-01-08", "2024-01-09", "2024-01-10",
+                                             "2024-01-11", "2024-01-12")),
+        # Logins without key actions are usage (the first day) but never active days.
+        row("logins", "2023-12-28", 0), row("logins", "2024-01-02", 0),
+        *(row("logins", day, 1) for day in ("2024-01-03", "2024-01-04", "2024-01-05")),
+        # Two users a day, only one with key actions: the day is active (Mon-Wed 01-15..17).
+        *(row("two_users", day, 0, user="a") for day in days("2024-01-15", 3)),
+        *(row("two_users", day, 2, user="b") for day in days("2024-01-15", 3)),
+    ]
+    source = open_source(make_dir(accounts, usage))
+    config, as_of, since = FeatureConfig(), d("2024-03-31"), d("2024-01-11")
+
+    def history() -> pd.DataFrame:
+        if split:
+            out = account_history(source, as_of, config,
+                                  usage_days(source, as_of, config, since), since)
+        else:
+            out = account_history(source, as_of, config)
+        return out.to_pandas().sort_values("account_id").reset_index(drop=True)
+
+    straight = history()
+    monkeypatch.setattr("features.windows.history.is_duckdb", lambda _: False)
+    per_day = history()
+    pd.testing.assert_frame_equal(straight, per_day)
+    by_account = straight.set_index("account_id")
+    assert by_account.activation_date.dt.date.to_dict() == {
+        "midweek": d("2024-01-12"), "logins": d("2024-01-05"), "two_users": d("2024-01-17")}
+    assert by_account.start.dt.date.to_dict() == {
+        "midweek": d("2024-01-08"), "logins": d("2023-12-28"), "two_users": d("2024-01-01")}
