@@ -117,8 +117,8 @@ async def get_risk_list(
     lists only its own accounts (asking for another CSM's answers 403).
 
     Async on purpose: a page is ~1 ms of in-memory work (no I/O). In anyio's thread pool its
-    Python contended with the event loop for the GIL (p50 3.9 → 1.2 ms, p99 22 → 5.5 ms in
-    the load soak, ``docs/reliability.md``)."""
+    Python contended with the event loop for the GIL (its p50 in 20-s load soaks 2.6-4.3 →
+    1.6 ms, ``docs/reliability.md``)."""
     settings = ctx.service_settings
     page_size = limit or settings.default_page_size
     if page_size > settings.max_page_size:  # an operator may set a cap below the documented
