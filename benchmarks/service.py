@@ -231,10 +231,13 @@ def lua_script(
     return path
 
 
-def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
-    """Run wrk; returns requests/s, latency percentiles (ms) and error counts."""
+def wrk(
+    url: str, script: Path, connections: int, seconds: int, nice: int = 0
+) -> dict[str, float]:
+    """Run wrk (at ``nice``); returns requests/s, latency percentiles (ms) and error counts."""
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        [*(["nice", "-n", str(nice)] if nice else []), "wrk", "-t1", f"-c{connections}",
+         f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -268,9 +271,11 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, flo
     return result
 
 
-def peak(url: str, script: Path, seconds: int, connections: tuple[int, ...] = (16, 64)) -> dict:
+def peak(
+    url: str, script: Path, seconds: int, connections: tuple[int, ...] = (16, 64), nice: int = 0
+) -> dict:
     """The best throughput over a few connection counts."""
-    runs = [wrk(url, script, c, seconds) for c in connections]
+    runs = [wrk(url, script, c, seconds, nice) for c in connections]
     return max(runs, key=lambda r: r["rps"])
 
 
