@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import threading
@@ -175,7 +174,7 @@ def run_engine(engine: str, data_dir: Path, as_of: date, out: Path) -> dict:
             spark.stop()
     figures["peak_tree_rss_gb"] = memory.peak_bytes / 1024**3
     figures["processes_at_peak"] = memory.peak_processes
-    figures["python_max_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    figures["python_max_rss_gb"] = _bench_features().own_peak_rss_kib() / 1024**2
     figures["accounts_out"] = len(vectors)
     vectors.to_parquet(out, index=False)
     return figures
