@@ -11,10 +11,12 @@ example keys back.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import ibis
 import pyarrow.parquet as pq
 
@@ -26,7 +28,8 @@ from renewal.tables import TABLES
 #: Parquet rows in a data directory from which the engine checks the contract (pandas below).
 ENGINE_CHECK_FROM_ROWS = 5_000_000
 #: DuckDB's memory for the check (it spills the duplicate-key aggregation beyond): on 50 M
-#: usage rows 6.3 s and 2.2 GB peak, against 9.2 s and 4.9 GB with DuckDB's default limit.
+#: usage rows 6.3 s and 2.2 GB peak, against 9.2 s and 4.9 GB with DuckDB's default limit
+#: (both before the date partitioning below was turned back on for the check).
 ENGINE_CHECK_MEMORY = "2GB"
 
 
@@ -65,6 +68,12 @@ def check_data_dir(data_dir: Path, as_of: date | None = None) -> None:
         try:
             source.backend.raw_sql(f"SET temp_directory = '{spill}'")
             source.backend.raw_sql(f"SET memory_limit = '{ENGINE_CHECK_MEMORY}'")
+            # The duplicate-key check groups the whole usage by a key holding its date, with no
+            # date filter: there DuckDB's date partitioning, which open_source turns off for
+            # the features' date-filtered scans, splits the 50 M-group aggregation into
+            # smaller ones (measured: 5.0-5.8 s -> 3.6-4.1 s on 50 M rows).
+            with contextlib.suppress(duckdb.Error):
+                source.backend.raw_sql("SET disabled_optimizers = ''")
             problems = contract_problems(source)
             if as_of is not None:
                 problems += future_date_problems(source, as_of)
