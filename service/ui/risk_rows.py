@@ -67,7 +67,10 @@ class RiskRow:
 
 
 @dataclass(frozen=True)
-class RiskFilters:
+class PageFilters:
+    """The risk-list page's form: its filters, sort and direction (the API's filters are
+    ``service.risk_index.RiskFilters``)."""
+
     segment: str | None = None
     tier: str | None = None
     stale: bool | None = None
@@ -100,7 +103,7 @@ def _invalid(name: str, value: str, allowed: Iterable[str]) -> ProblemError:
 
 def parse_filters(principal: Principal, segment: str | None, tier: str | None,
                   stale: str | None, activation: str | None, csm: str | None,
-                  sort: str | None, direction: str | None) -> RiskFilters:
+                  sort: str | None, direction: str | None) -> PageFilters:
     """Form values (empty = any) → filters; 422 for a value no form offers, 403 for a CSM
     key asking for another CSM's accounts (the API's rule)."""
     tier, activation, csm = _blank(tier), _blank(activation), _blank(csm)
@@ -121,7 +124,7 @@ def parse_filters(principal: Principal, segment: str | None, tier: str | None,
         if csm is not None and csm != principal.csm_id:
             raise forbidden("a CSM key lists only its own accounts")
         csm = None  # implied: a CSM sees only their own accounts
-    return RiskFilters(_blank(segment), tier,
+    return PageFilters(_blank(segment), tier,
                        None if stale_text is None else stale_text == "yes", activation, csm,
                        sort, direction)
 
@@ -164,7 +167,7 @@ def visible_entries(order: list[CachedScore], principal: Principal) -> list[Cach
     return [e for e in order if principal.may_see(e.csm_id)]
 
 
-def risk_rows(order: list[CachedScore], principal: Principal, f: RiskFilters) -> list[RiskRow]:
+def risk_rows(order: list[CachedScore], principal: Principal, f: PageFilters) -> list[RiskRow]:
     """Every visible row that passes the filters, in the chosen order."""
     rows = []
     for entry in visible_entries(order, principal):
