@@ -183,33 +183,20 @@ def data_facts(data_dir: Path) -> dict:
 # (pipeline_full returns the whole vector frame).
 # --------------------------------------------------------------------------------------------
 
-def duckdb_floor(data_dir: Path, as_of: date):
-    """The floor: one SQL query over the Parquet files, same rules as the pipeline.
-
-    The usage key is (account_id, date, user_id) and this data has no site_id, so one row is one
-    user-day and "distinct users with a login" is a filtered count: the fastest correct form
-    (COUNT(DISTINCT ...) gives the same counts, 2-3x slower).
-    """
-    import duckdb
-
+def tier_counts_sql(data_dir: Path, as_of: date, first_use: str, day_use: str) -> str:
+    """The floor's SQL: 30-day tier counts from ``day_use`` (account_id, date, key_actions,
+    active_users of the 30 days) and ``first_use`` (account_id, first_date)."""
     from features.config import FeatureConfig
 
     c = FeatureConfig()
     low, mid = c.active_share * c.low_multiplier, c.active_share * c.mid_multiplier
     start = as_of - timedelta(days=29)
-    sql = f"""
+    return f"""
         WITH acc AS (
             SELECT account_id, seats, CAST(signed_at AS DATE) AS signed_at
             FROM '{data_dir / "accounts.parquet"}' WHERE CAST(signed_at AS DATE) <= DATE '{as_of}'
-        ), first_use AS (
-            SELECT account_id, min(date) AS first_date FROM '{data_dir / "usage.parquet"}'
-            WHERE date <= DATE '{as_of}' GROUP BY account_id
-        ), day_use AS (
-            SELECT account_id, date, sum(key_actions) AS key_actions,
-                   count(*) FILTER (logins > 0) AS active_users
-            FROM '{data_dir / "usage.parquet"}'
-            WHERE date BETWEEN DATE '{start}' AND DATE '{as_of}'
-            GROUP BY account_id, date
+        ), first_use AS ({first_use}
+        ), day_use AS ({day_use}
         ), tiers AS (
             SELECT d.account_id,
                    CASE WHEN d.key_actions = 0 THEN 'zero'
@@ -237,6 +224,28 @@ def duckdb_floor(data_dir: Path, as_of: date):
         FROM acc a LEFT JOIN counts c USING (account_id) LEFT JOIN first_use f USING (account_id)
         ORDER BY a.account_id
     """
+
+
+def duckdb_floor(data_dir: Path, as_of: date):
+    """The floor: one SQL query over the Parquet files, same rules as the pipeline.
+
+    The usage key is (account_id, date, user_id) and this data has no site_id, so one row is one
+    user-day and "distinct users with a login" is a filtered count: the fastest correct form
+    (COUNT(DISTINCT ...) gives the same counts, 2-3x slower).
+    """
+    import duckdb
+
+    usage, start = f"'{data_dir / 'usage.parquet'}'", as_of - timedelta(days=29)
+    sql = tier_counts_sql(
+        data_dir,
+        as_of,
+        first_use=f"""SELECT account_id, min(date) AS first_date FROM {usage}
+                      WHERE date <= DATE '{as_of}' GROUP BY account_id""",
+        day_use=f"""SELECT account_id, date, sum(key_actions) AS key_actions,
+                           count(*) FILTER (logins > 0) AS active_users
+                    FROM {usage} WHERE date BETWEEN DATE '{start}' AND DATE '{as_of}'
+                    GROUP BY account_id, date""",
+    )
     return duckdb.connect().execute(sql).df()
 
 
@@ -248,15 +257,12 @@ def duckdb_reads(data_dir: Path, as_of: date):
     sums from ``lookback_start(as_of)``, the windows' input), per account-week active weekday
     masks and first days of the older usage (what first days and activations need), and the
     distinct users with a login in the last 30 days (seat utilisation). The tier counts are
-    then computed from the first two, as the floor does, so that the run is checked.
+    then computed from the first two by the floor's own SQL, so that the run is checked.
     """
     import duckdb
 
-    from features.config import FeatureConfig
     from features.windows import lookback_start
 
-    c = FeatureConfig()
-    low, mid = c.active_share * c.low_multiplier, c.active_share * c.mid_multiplier
     usage, since = f"'{data_dir / 'usage.parquet'}'", lookback_start(as_of)
     start = as_of - timedelta(days=29)
     con = duckdb.connect()
@@ -282,41 +288,16 @@ def duckdb_reads(data_dir: Path, as_of: date):
         WHERE date BETWEEN DATE '{start}' AND DATE '{as_of}' AND logins > 0
         GROUP BY account_id
     """)
-    return con.execute(f"""
-        WITH acc AS (
-            SELECT account_id, seats, CAST(signed_at AS DATE) AS signed_at
-            FROM '{data_dir / "accounts.parquet"}' WHERE CAST(signed_at AS DATE) <= DATE '{as_of}'
-        ), first_use AS (
-            SELECT account_id, min(first_day) AS first_date FROM (
-                SELECT account_id, first_day FROM weeks
-                UNION ALL SELECT account_id, date FROM days
-            ) GROUP BY account_id
-        ), counts AS (
-            SELECT d.account_id,
-                   count(*) FILTER (d.key_actions > 0 AND d.key_actions <= a.seats * {low})
-                       AS tier_low_days_30d,
-                   count(*) FILTER (d.key_actions > a.seats * {low} AND NOT (
-                       d.key_actions > a.seats * {mid}
-                       AND d.active_users >= a.seats * {c.high_login_share}))
-                       AS tier_mid_days_30d,
-                   count(*) FILTER (d.key_actions > a.seats * {mid}
-                       AND d.active_users >= a.seats * {c.high_login_share})
-                       AS tier_high_days_30d,
-                   count(*) FILTER (d.key_actions > 0) AS nonzero
-            FROM days d JOIN acc a USING (account_id)
-            WHERE d.date >= DATE '{start}'
-            GROUP BY d.account_id
-        )
-        SELECT a.account_id,
-               CAST(greatest(0, DATE '{as_of}' - greatest(DATE '{start}',
-                        least(a.signed_at, coalesce(f.first_date, a.signed_at))) + 1)
-                    - coalesce(c.nonzero, 0) AS BIGINT) AS tier_zero_days_30d,
-               coalesce(c.tier_low_days_30d, 0) AS tier_low_days_30d,
-               coalesce(c.tier_mid_days_30d, 0) AS tier_mid_days_30d,
-               coalesce(c.tier_high_days_30d, 0) AS tier_high_days_30d
-        FROM acc a LEFT JOIN counts c USING (account_id) LEFT JOIN first_use f USING (account_id)
-        ORDER BY a.account_id
-    """).df()
+    sql = tier_counts_sql(
+        data_dir,
+        as_of,
+        first_use="""SELECT account_id, min(first_day) AS first_date FROM (
+                         SELECT account_id, first_day FROM weeks
+                         UNION ALL SELECT account_id, date FROM days
+                     ) GROUP BY account_id""",
+        day_use=f"SELECT * FROM days WHERE date >= DATE '{start}'",
+    )
+    return con.execute(sql).df()
 
 
 def pandas_tiers(data_dir: Path, as_of: date):
