@@ -43,6 +43,7 @@ import httpx
 import joblib
 import pytest
 import service_factories as factories  # tests/service (put on sys.path by conftest.py)
+from live_server import free_port
 from service_harness import Keys, make_keys
 
 pytestmark = pytest.mark.slow
@@ -52,12 +53,6 @@ DEAD_REGISTRY = "http://127.0.0.1:9"  # nothing listens on the discard port
 PG_HOST = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 ACCOUNTS = 400
 PROBLEM = "application/problem+json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def auth(key: str) -> dict[str, str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from live_server import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,6 @@ DEBUG_CLI = (
     "sys.argv[0] = 'renewal'\n"
     "main()\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Run:
@@ -170,15 +164,7 @@ def test_a_full_run_logs_no_key_note_secret_or_account_name(tmp_path: Path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.communicate()[0]
-            time.sleep(0.3)
+        wait_until_ready(server, base, 120)
         ids = accounts["account_id"].astype(str).tolist()
         requests_of_a_working_day(base, admin, csm, ids, own, foreign)
         time.sleep(1.0)  # a webhook worker pass (its deliveries to a dead port fail: logged)

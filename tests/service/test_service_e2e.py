@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from live_server import free_port, wait_until_ready
 
 from renewal.simulator import simulate
 
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.slow
 AS_OF = "2025-12-31"
 NEXT_MONTH = "2026-01-31"
 RENEWAL = [str(Path(sys.executable).parent / "renewal")]  # the installed console script
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> str:
@@ -103,18 +97,7 @@ def stack(tmp_path_factory):
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, server.stdout.read()
-        time.sleep(0.3)
-    else:
-        server.kill()
-        pytest.fail("the server did not become ready:\n" + server.stdout.read())
+    wait_until_ready(server, base, 90)
     yield {
         "root": root,
         "env": env,

@@ -4,7 +4,6 @@ uvicorn server on loopback and a real webhook receiver on loopback."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import service_factories as factories
 import uvicorn
+from live_server import free_port
 
 from training.scorer import Calibrator, FeatureSpec, RenewalScorer
 
@@ -92,12 +92,6 @@ def lever_frame(n: int, as_of: date, seed: int = 1) -> pd.DataFrame:
     frame["health_input_age_days"] = np.where(np.arange(n) % 4 == 0, 200.0, 10.0)
     frame.loc[np.arange(n) % 7 == 0, "health_input_age_days"] = np.nan
     return frame
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ThreadedServer:
