@@ -123,9 +123,7 @@ def _usage_weeks(
     """
     if config.active_min_tier != "low" or not is_duckdb(source):
         return _weeks(active_days(source, as_of, config, before=before))
-    usage = usage_in_range(source, as_of)
-    if before is not None:
-        usage = usage.filter(usage.date < ibis.literal(before, "date"))
+    usage = _usage_before(source, as_of, before)
     day = days_between(usage.date, ibis.literal(MONDAY, "date"))
     bit = (usage.key_actions.fill_null(0) > 0).ifelse(ibis.literal(1, "int64") << (day % 7), 0)
     rows = usage.select("account_id", "date", week=day // 7, bit=bit)
@@ -144,6 +142,15 @@ def _usage_weeks(
     return joined.select("account_id", "week", "first_day", mask=joined.mask & keep)
 
 
+def _usage_before(source: Source, as_of: date, before: date | None) -> ir.Table:
+    """Usage rows dated on or before ``as_of`` and, with ``before``, before it (the history
+    older than the look-back days the caller already has)."""
+    usage = usage_in_range(source, as_of)
+    if before is not None:
+        usage = usage.filter(usage.date < ibis.literal(before, "date"))
+    return usage
+
+
 def active_days(
     source: Source, as_of: date, config: FeatureConfig, before: date | None = None
 ) -> ir.Table:
@@ -154,9 +161,7 @@ def active_days(
     The daily table's rule (:func:`features.daily.active_expression`), without its tier text
     and, below the high tier, without counting logged-in users.
     """
-    usage = usage_in_range(source, as_of)
-    if before is not None:
-        usage = usage.filter(usage.date < ibis.literal(before, "date"))
+    usage = _usage_before(source, as_of, before)
     per_day = per_account_day(source, usage)
     accounts = accounts_as_of(source, as_of)
     days = per_day.join(accounts, "account_id")
