@@ -71,6 +71,7 @@ def metrics(
     from features.metrics import METRICS, all_metrics, cohort_metrics, to_records
     from features.source import open_source
     from features.validation import check_data_dir
+    from renewal.console import print_table
     from renewal.settings import get_settings
 
     day = as_of.date()
@@ -97,7 +98,7 @@ def metrics(
     console = Console(highlight=False)
     console.print(f"Cohort metrics of {data} as of {day.isoformat()}", style="bold")
     for name, table in tables.items():
-        console.print(_rich_table(name, table))
+        print_table(console, _rich_table(name, table))
 
 
 def _quiet_engine(source) -> None:

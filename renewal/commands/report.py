@@ -37,6 +37,7 @@ def report(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from renewal.console import print_table
     from renewal.datadir import atomic_path
     from renewal.settings import get_settings
     from service.scoring import load_batch_model
@@ -68,7 +69,7 @@ def report(
                       f"{m.actual_renewed_arr:,.0f}", "✓" if m.arr_covered else "✗",
                       f"{m.expected_logos:.1f}", f"{m.logos_interval[0]}–{m.logos_interval[1]}",
                       str(m.actual_logos), "✓" if m.logos_covered else "✗")
-    console.print(table)
+    print_table(console, table)
     arr, logos = result.coverage("arr"), result.coverage("logos")
     if arr is None:
         console.print("no month could be backtested: " + json.dumps(result.skipped))
@@ -90,6 +91,7 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
     from rich.table import Table
     from sqlalchemy import inspect, select
 
+    from renewal.console import print_table
     from service.db.engine import make_engine, make_session_factory
     from service.db.workflow_models import Intervention
     from service.workflows.interventions import AssignedAttempt, save_rate
@@ -121,5 +123,5 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
                           str(g["actual_renewals"]), f"{g['expected_renewals']:.1f}",
                           f"{g['uplift']:+.1f}",
                           "" if interval is None else f"{interval[0]:+.1f} … {interval[1]:+.1f}")
-        console.print(table)
+        print_table(console, table)
     return out

@@ -46,6 +46,7 @@ def score(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from renewal.console import print_table
     from renewal.settings import get_settings
     from service.config import get_service_settings
     from service.scoring import run_scoring
@@ -89,7 +90,7 @@ def score(
     table.add_column("accounts", justify="right")
     for tier in ("high", "medium", "low"):
         table.add_row(tier, f"{summary.risk_tiers.get(tier, 0):,}")
-    console.print(table)
+    print_table(console, table)
     console.print(f"model {summary.model_name} v{summary.model_version}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     if summary.out is not None:

@@ -48,6 +48,7 @@ def simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
+    from renewal.console import print_table
     from renewal.simulator import simulate as run_simulation
 
     try:
@@ -75,7 +76,7 @@ def simulate(
     table.add_column("rows", justify="right")
     for name, rows in summary.rows.items():
         table.add_row(name, f"{rows:,}")
-    console.print(table)
+    print_table(console, table)
     console.print(
         f"renewal rate {summary.renewal_rate:.1%} of "
         f"{int(summary.extra.get('decided_contracts', 0)):,} decided contracts, "

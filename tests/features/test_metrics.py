@@ -446,6 +446,27 @@ def test_cli_tables_for_people(data_dir: Path) -> None:
     assert "2024-02" in result.stdout and "66.7%" in result.stdout
 
 
+def test_cli_tables_are_whole_when_piped(data_dir: Path) -> None:
+    """Rich assumes 80 columns for a pipe or a file and would elide what does not fit
+    ("2024-…"): piped tables come at their natural width instead, every value whole."""
+    from renewal.cli import build_app
+
+    result = CliRunner().invoke(
+        build_app(),
+        ["metrics", "--data", str(data_dir), "--as-of", "2024-04-15", "--by", "segment"],
+        env={"COLUMNS": "80"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) > 80
+    assert any("signing month" in line and "accounts pending activated" in line for line in lines)
+    cells = [[cell.strip() for cell in line.strip("│").split("│")]
+             for line in lines if line.startswith("│")]
+    # January's SMB signings: A1 (day 3) and B30 (day 30) activated, B31 (day 31) not.
+    assert ["2024-01", "SMB", "3", "3", "2", "1", "66.7%", "0", "0"] in cells
+
+
 def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path, capsys) -> None:
     from renewal.cli import main
 
