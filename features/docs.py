@@ -21,6 +21,18 @@ usage, tickets (`opened_at`), surveys, health inputs and value by their date, co
 `start_date` (`renewed` and `next_arr` are outcomes and are never read). Accounts signed after
 T get no vector. A window "last N days" is `(T-N, T]`: T counts, T-N does not.
 
+## Many points in time
+
+`renewal features --spine FILE` (instead of `--as-of`) takes a Parquet or CSV file of
+`(account_id, as_of)` rows and writes one vector per row, each computed as above from the data
+dated on or before its own `as_of`, sorted by `(account_id, as_of)`; repeated rows stay
+repeated. This is how to build a training set for labels of one's own without look-ahead
+(`renewal train` builds its own the same way, `features.vectors.feature_vectors`). Dates are
+ISO (`YYYY-MM-DD`); other columns of the file are ignored (join them back on the two keys).
+A row without an account or a readable date, or asking for an account not signed by its
+`as_of`, stops the run with exit code 2, its count and examples: no row is dropped. With
+`--daily-out`, the daily table runs to the latest `as_of`.
+
 ## Daily table
 
 One row per account and calendar day from `min(signed_at, first usage)` to T, zero-usage days

@@ -31,7 +31,7 @@ from features.source import (
     open_source,
     start_spark,
 )
-from features.vectors import features_as_of
+from features.vectors import SpineError, feature_vectors, features_as_of
 from renewal.datadir import atomic_path
 from renewal.errors import ConfigError, DataContractError
 
@@ -40,15 +40,20 @@ Step = Callable[[str], None]
 
 def run_features(
     data_dir: str | Path,
-    as_of: date,
+    as_of: date | None,
     out: str | Path,
     daily_out: str | Path | None = None,
     config_path: Path | None = None,
     engine: str = "duckdb",
     spark_master: str = "local[*]",
     on_step: Step | None = None,
+    spine: str | Path | None = None,
 ) -> pd.DataFrame:
     """Compute the vectors of every account signed on or before ``as_of`` and write them.
+
+    Or, with ``spine`` instead of ``as_of``, one vector per row of that file (``account_id``,
+    ``as_of``), each from the data dated on or before its own as_of: a training set for a
+    model of one's own, without look-ahead. The daily table then runs to the latest as_of.
 
     ``data_dir`` is a local directory, or with the spark engine any location Spark reads
     (``s3a://``, ``hdfs://``, ``file://``: kept as text). ``out`` and ``daily_out`` are local
@@ -56,6 +61,9 @@ def run_features(
     ``spark-submit``) is used and left running; otherwise one is started and stopped.
     """
     step = on_step or (lambda _message: None)
+    if (as_of is None) == (spine is None):
+        raise ConfigError("give --as-of (every account) or --spine (its rows): exactly one")
+    points = read_spine(spine) if spine is not None else None
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "duckdb" and is_uri(data_dir):
@@ -79,17 +87,23 @@ def run_features(
             problems = contract_problems(source)
             if problems:
                 raise DataContractError(problems)
+        last = as_of if points is None else points.as_of.max().date()
+
+        def vectors_of(daily: ir.Table | None) -> pd.DataFrame:
+            step("computing point-in-time feature vectors")
+            if points is None:
+                return features_as_of(source, last, config, daily=daily)
+            return feature_vectors(source, points, config, daily=daily)
+
         if daily_path is None:
             # The vectors build only the days their windows read.
-            step("computing point-in-time feature vectors")
-            vectors = features_as_of(source, as_of, config)
+            vectors = vectors_of(None)
         else:
             # The whole-history daily table is written anyway: the vectors reuse it.
-            with materialized(source, daily_activity(source, as_of, config)) as daily:
+            with materialized(source, daily_activity(source, last, config)) as daily:
                 step(f"writing the daily table to {daily_path}")
                 write_daily(source, daily, daily_path)
-                step("computing point-in-time feature vectors")
-                vectors = features_as_of(source, as_of, config, daily=daily)
+                vectors = vectors_of(daily)
         step(f"writing {len(vectors)} vectors to {out_path}")
         with atomic_path(out_path) as tmp:
             vectors.to_parquet(tmp, index=False)
@@ -99,22 +113,56 @@ def run_features(
             spark.stop()
 
 
+def read_spine(location: str | Path) -> pd.DataFrame:
+    """The points in time of ``--spine``: a local Parquet or CSV file with ``account_id`` and
+    ``as_of`` (a date; other columns are ignored), every row checked before any computation.
+
+    Rows are never dropped: a row without an account or with a date that does not parse is
+    an error naming the file, the row count and examples, as is an empty file.
+    """
+    path = _local_path(location, "--spine", "the driver reads it; copy it here first")
+    if not path.is_file():
+        raise SpineError(f"--spine {path}: no such file")
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype={"account_id": "string", "as_of": "string"})
+    else:
+        raise SpineError(f"--spine {path}: expected a .parquet or .csv file")
+    missing = [column for column in ("account_id", "as_of") if column not in frame.columns]
+    if missing:
+        raise SpineError(f"--spine {path}: missing column(s) {', '.join(missing)} "
+                         f"(has {', '.join(map(str, frame.columns)) or 'none'})")
+    if frame.empty:
+        raise SpineError(f"--spine {path}: no rows")
+    # ISO dates only: "01/02/2024" would be read as a month or a day depending on a guess.
+    dates = pd.to_datetime(frame["as_of"], errors="coerce", format="ISO8601")
+    bad = frame["account_id"].isna() | dates.isna()
+    if bad.any():
+        examples = frame.loc[bad, ["account_id", "as_of"]].head(3).to_dict("records")
+        raise SpineError(f"--spine {path}: {int(bad.sum())} of {len(frame)} row(s) without an "
+                         f"account_id or a date as_of (YYYY-MM-DD), e.g. {examples}")
+    return pd.DataFrame({"account_id": frame["account_id"].astype("string"), "as_of": dates})
+
+
 def local_output(location: str | Path, option: str) -> Path:
     """An output location as a local path; a ``file://`` URI is one, other schemes are refused.
 
     The outputs are one row per account (or per account-day) and are written by the driver,
     atomically, with a rename: a remote store would need Spark's writer (not built yet).
     """
+    return _local_path(location, option, "the outputs are written by the driver; copy them "
+                       "to the object store afterwards")
+
+
+def _local_path(location: str | Path, option: str, why: str) -> Path:
     text = str(location)
     if not is_uri(text):
         return Path(text)
     parsed = urlparse(text)
     if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
         return Path(unquote(parsed.path))
-    raise ConfigError(
-        f"{option} must be a local path (or file://), not {text}: the outputs are written by "
-        "the driver; copy them to the object store afterwards"
-    )
+    raise ConfigError(f"{option} must be a local path (or file://), not {text}: {why}")
 
 
 def write_daily(source: Source, daily: ir.Table, target: Path) -> None:

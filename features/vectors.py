@@ -115,9 +115,12 @@ def _normalise_spine(spine: ir.Table | pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in KEYS if c not in spine.columns]
     if missing:
         raise SpineError(f"spine is missing column(s) {', '.join(missing)}")
+    as_of = pd.to_datetime(spine["as_of"])
+    if as_of.dt.tz is not None:  # a zoned timestamp counts by its date as written there
+        as_of = as_of.dt.tz_localize(None)
     rows = pd.DataFrame({
         "account_id": spine["account_id"].astype("string"),
-        "as_of": pd.to_datetime(spine["as_of"]).dt.normalize().astype("datetime64[ns]"),
+        "as_of": as_of.dt.normalize().astype("datetime64[ns]"),
     })
     bad = rows.account_id.isna() | rows.as_of.isna()
     if bad.any():

@@ -24,12 +24,13 @@ def features(
         "--data", help="Data directory (Parquet or CSV tables). With --engine spark any location "
         "Spark reads: a local path or a file://, hdfs:// or s3a:// URI; validated by Spark "
         "(core contract rules). With duckdb a local directory, validated in full.")],
-    as_of: Annotated[
-        datetime,
-        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Point in time T: only data <= T."),
-    ],
     out: Annotated[str, typer.Option(
         "--out", help="Parquet file of per-account vectors: a local path (or file://).")],
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Point in time T: only data <= T. "
+                     "Every account signed by then gets its vector."),
+    ] = None,
     daily_out: Annotated[str | None, typer.Option(
         "--daily-out", help="Also write the daily tier table here: a local path (or file://).")
     ] = None,
@@ -43,8 +44,13 @@ def features(
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark "
                           "(an active session, e.g. under spark-submit, is used instead).")
     ] = "local[*]",
+    spine: Annotated[str | None, typer.Option(
+        "--spine", help="Instead of --as-of: a Parquet or CSV file of points in time "
+        "(account_id, as_of), one vector per row, each from data <= its own as_of (a training "
+        "set for your own labels). A local path (or file://).")] = None,
 ) -> None:
-    """Compute every account's feature vector as of T and write it atomically."""
+    """Compute every account's feature vector as of T (or at each point of a spine) and write
+    it atomically."""
     from rich.console import Console
 
     from features.jobs import run_features
@@ -52,8 +58,13 @@ def features(
     console = Console(stderr=True, highlight=False)
     with console.status("starting") as status:
         vectors = run_features(
-            data, as_of.date(), out, daily_out=daily_out, config_path=config,
+            data, as_of.date() if as_of else None, out, daily_out=daily_out, config_path=config,
             engine=engine.value, spark_master=spark_master,
-            on_step=lambda message: status.update(message),
+            on_step=lambda message: status.update(message), spine=spine,
         )
-    console.print(f"wrote {len(vectors)} accounts x {vectors.shape[1] - 2} features to {out}")
+    width = vectors.shape[1] - 2
+    if spine is None:
+        console.print(f"wrote {len(vectors)} accounts x {width} features to {out}")
+    else:
+        console.print(f"wrote {len(vectors)} vectors ({vectors.account_id.nunique()} accounts, "
+                      f"{vectors.as_of.nunique()} as-of dates) x {width} features to {out}")

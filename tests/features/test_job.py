@@ -61,3 +61,84 @@ def test_broken_data_directory_exits_2_without_output(make_dir, tmp_path, capsys
     assert code == 2
     assert "usage.key_actions" in output
     assert not out.exists()
+
+
+# -- --spine: one vector per point in time -------------------------------------------------
+
+def _spine_csv(tmp_path, rows: list[str], header: str = "account_id,as_of,label"):
+    path = tmp_path / "spine.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_spine_gives_one_vector_per_row_each_from_its_own_past(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())  # "a": a low day every day, 2024-01-01..02-09
+    spine = _spine_csv(tmp_path, ["a,2024-01-31,1", "later,2024-03-05,0", "a,2024-01-10,1",
+                                  "a,2024-01-31,0"])
+    out, daily_out = tmp_path / "vectors.parquet", tmp_path / "daily.parquet"
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out),
+                         "--daily-out", str(daily_out)], capsys)
+    assert code == 0, output
+    assert "4 vectors (2 accounts, 3 as-of dates)" in output
+    vectors = pd.read_parquet(out)
+    # Every row kept (the repeated one too), sorted by account and as_of.
+    assert list(zip(vectors.account_id, vectors.as_of.dt.strftime("%Y-%m-%d"),
+                    strict=True)) == [("a", "2024-01-10"), ("a", "2024-01-31"),
+                                      ("a", "2024-01-31"), ("later", "2024-03-05")]
+    # 2024-01-10 sees days 01-01..01-10 only, not the 30 days after it.
+    assert vectors.active_days_30d.tolist() == [10, 30, 30, 0]
+    assert vectors.tenure_days.tolist() == [9, 30, 30, 4]
+    # The daily table runs to the latest as_of: "a" 01-01..03-05 (65 days), "later" 5 days.
+    daily = pd.read_parquet(daily_out)
+    assert daily.groupby("account_id").size().to_dict() == {"a": 65, "later": 5}
+
+    # A spine row's vector is the vector of a run as of its date.
+    single = tmp_path / "single.parquet"
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(single)],
+                        capsys)
+    assert code == 0, output
+    expected = pd.read_parquet(single).query("account_id == 'a'").reset_index(drop=True)
+    pd.testing.assert_frame_equal(vectors.iloc[[1]].reset_index(drop=True), expected)
+
+
+def test_spine_in_parquet_with_dates(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    spine = tmp_path / "spine.parquet"
+    # A zoned timestamp counts by its date as written (not shifted to UTC: 01-19).
+    as_of = pd.Timestamp("2024-01-20 01:00", tz="Europe/Berlin")
+    pd.DataFrame({"account_id": ["a"], "as_of": [as_of]}).to_parquet(spine)
+    out = tmp_path / "vectors.parquet"
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert pd.read_parquet(out).active_days_30d.tolist() == [20]
+
+
+@pytest.mark.parametrize(("rows", "header", "message"), [
+    (["a,2024-01-31", "a,01/02/2024", ",2024-01-20"], "account_id,as_of",
+     "2 of 3 row(s) without an account_id or a date as_of"),
+    (["a,2024-01-31"], "account,as_of", "missing column(s) account_id"),
+    ([], "account_id,as_of", "no rows"),
+    # "later" signed 2024-03-01: no vector can exist before that, the row is refused, not dropped.
+    (["a,2024-01-31", "later,2024-02-01"], "account_id,as_of", "later@2024-02-01"),
+])
+def test_a_bad_spine_exits_2_naming_the_rows_and_writes_nothing(
+        make_dir, tmp_path, capsys, rows, header, message):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    spine = _spine_csv(tmp_path, rows, header)
+    out = tmp_path / "vectors.parquet"
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out)],
+                        capsys)
+    assert code == 2
+    assert message in output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("points", [["--as-of", "2024-01-31", "--spine", "spine.csv"], []])
+def test_as_of_and_spine_are_one_or_the_other(make_dir, tmp_path, capsys, points):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    out = tmp_path / "vectors.parquet"
+    code, output = _run(["--data", str(data_dir), "--out", str(out), *points], capsys)
+    assert code == 2
+    assert "exactly one" in output
+    assert not out.exists()
