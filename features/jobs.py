@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from features.config import load_feature_config
 from features.daily import daily_activity, materialized
+from features.freshness import stale_usage_warning
 from features.source import (
     ENGINES,
     Source,
@@ -48,6 +49,7 @@ def run_features(
     spark_master: str = "local[*]",
     on_step: Step | None = None,
     spine: str | Path | None = None,
+    on_warning: Step | None = None,
 ) -> pd.DataFrame:
     """Compute the vectors of every account signed on or before ``as_of`` and write them.
 
@@ -59,6 +61,8 @@ def run_features(
     (``s3a://``, ``hdfs://``, ``file://``: kept as text). ``out`` and ``daily_out`` are local
     files (``file://`` URIs accepted). With the spark engine an active session (notebook,
     ``spark-submit``) is used and left running; otherwise one is started and stopped.
+    ``on_warning`` hears what people should know but does not stop the run (the usage ending
+    before the as-of date: :mod:`features.freshness`).
     """
     step = on_step or (lambda _message: None)
     if (as_of is None) == (spine is None):
@@ -88,6 +92,9 @@ def run_features(
             if problems:
                 raise DataContractError(problems)
         last = as_of if points is None else points.as_of.max().date()
+        warning = stale_usage_warning(source, last)
+        if warning is not None and on_warning is not None:
+            on_warning(warning)
 
         def vectors_of(daily: ir.Table | None) -> pd.DataFrame:
             step("computing point-in-time feature vectors")

@@ -66,6 +66,8 @@ class ScoringSummary:
     out: Path | None
     seconds: dict[str, float] = field(default_factory=dict)
     risk_tiers: dict[str, int] = field(default_factory=dict)
+    # For people, not errors: e.g. the usage ending before as_of (features.freshness).
+    warnings: list[str] = field(default_factory=list)
 
 
 def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame | None:
@@ -137,14 +139,23 @@ def compute_features(
     data_dir: Path, as_of: date, settings: Settings, stored_inputs: pd.DataFrame
 ) -> pd.DataFrame:
     """Feature vectors of every account signed by ``as_of``, with the stored health inputs."""
+    return features_with_warnings(data_dir, as_of, settings, stored_inputs)[0]
+
+
+def features_with_warnings(
+    data_dir: Path, as_of: date, settings: Settings, stored_inputs: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`compute_features`, and what people should know about the data it read."""
     from features.config import load_feature_config
+    from features.freshness import stale_usage_warning
     from features.source import open_source
     from features.vectors import features_as_of
 
     config = load_feature_config(settings.feature_config)
     source = open_source(data_dir)
+    warning = stale_usage_warning(source, as_of)
     _install_health_inputs(source, merged_health_inputs(data_dir, stored_inputs))
-    return features_as_of(source, as_of, config)
+    return features_as_of(source, as_of, config), [warning] if warning else []
 
 
 def _score_chunk(
@@ -364,7 +375,7 @@ def run_scoring(
         clock = time.perf_counter()
         with factory() as session:
             stored = stored_inputs_as_table(session, as_of)
-        frame = compute_features(Path(data_dir), as_of, settings, stored)
+        frame, warnings = features_with_warnings(Path(data_dir), as_of, settings, stored)
         if frame.empty:
             raise DataContractError(
                 [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
@@ -399,4 +410,5 @@ def run_scoring(
     for s in scored:
         tiers[s.risk_tier] = tiers.get(s.risk_tier, 0) + 1
     say("done", 1.0)
-    return ScoringSummary(as_of, len(frame), model.name, model.version, run_id, out, timings, tiers)
+    return ScoringSummary(as_of, len(frame), model.name, model.version, run_id, out, timings, tiers,
+                          warnings)

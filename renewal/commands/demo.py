@@ -19,18 +19,14 @@ def register(app: typer.Typer) -> None:
 
 def latest_usage_date(data_dir: Path) -> date:
     """The last day with usage: the natural as-of date of a data directory."""
-    import duckdb
-
-    from renewal.datadir import find_table
+    from features.freshness import usage_end
+    from features.source import open_source
     from renewal.errors import DataContractError, Problem
 
-    path = find_table(data_dir, "usage")
-    if path is None:
-        raise DataContractError([Problem("usage", None, "required table is missing")])
-    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv_auto"
-    with duckdb.connect() as con:
-        row = con.execute(f"select max(date)::date from {reader}(?)", [str(path)]).fetchone()
-    return row[0]
+    end = usage_end(open_source(data_dir))  # refuses a directory without a usage table
+    if end is None:
+        raise DataContractError([Problem("usage", None, "table is empty")])
+    return end
 
 
 def first_csm(data_dir: Path) -> str | None:

@@ -52,6 +52,7 @@ def features(
     """Compute every account's feature vector as of T (or at each point of a spine) and write
     it atomically."""
     from rich.console import Console
+    from rich.markup import escape
 
     from features.jobs import run_features
 
@@ -61,6 +62,7 @@ def features(
             data, as_of.date() if as_of else None, out, daily_out=daily_out, config_path=config,
             engine=engine.value, spark_master=spark_master,
             on_step=lambda message: status.update(message), spine=spine,
+            on_warning=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
         )
     width = vectors.shape[1] - 2
     if spine is None:

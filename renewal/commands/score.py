@@ -43,6 +43,7 @@ def score(
     (RENEWAL_DATABASE_URL) and, with --out, to a Parquet file.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -91,6 +92,8 @@ def score(
     for tier in ("high", "medium", "low"):
         table.add_row(tier, f"{summary.risk_tiers.get(tier, 0):,}")
     print_table(console, table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"model {summary.model_name} v{summary.model_version}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     if summary.out is not None:

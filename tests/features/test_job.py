@@ -142,3 +142,47 @@ def test_as_of_and_spine_are_one_or_the_other(make_dir, tmp_path, capsys, points
     assert code == 2
     assert "exactly one" in output
     assert not out.exists()
+
+
+# -- usage ending before the as-of date: a warning, not an error ---------------------------
+
+@pytest.mark.parametrize(("as_of", "warning"), [
+    ("2024-02-09", None),  # the last usage day itself: complete data
+    ("2024-02-10", "usage ends 2024-02-09, 1 day(s) before as-of 2024-02-10"),
+    ("2024-02-19", "usage ends 2024-02-09, 10 day(s) before as-of 2024-02-19"),
+])
+def test_usage_ending_before_as_of_is_said(make_dir, as_of, warning):
+    from datetime import date
+
+    from features.freshness import stale_usage_warning
+    from features.source import open_source
+
+    source = open_source(make_dir(ACCOUNTS, _usage()))  # usage 2024-01-01..02-09
+    said = stale_usage_warning(source, date.fromisoformat(as_of))
+    if warning is None:
+        assert said is None
+    else:
+        assert said.startswith(warning)
+        assert "an as-of on or before 2024-02-09 reads complete data" in said
+
+
+def test_the_command_warns_and_still_writes_the_vectors(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    out = tmp_path / "vectors.parquet"
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-02-19", "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert "warning: usage ends 2024-02-09, 10 day(s) before as-of 2024-02-19" in output
+    # The figures stay exact for the data given: the 10 days count as days without usage.
+    vectors = pd.read_parquet(out).set_index("account_id")
+    assert vectors.loc["a", "active_days_30d"] == 20
+
+    spine = _spine_csv(tmp_path, ["a,2024-01-31", "a,2024-02-12"], "account_id,as_of")
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert "usage ends 2024-02-09, 3 day(s) before as-of 2024-02-12" in output
+
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(out)],
+                        capsys)
+    assert code == 0 and "warning" not in output
