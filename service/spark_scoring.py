@@ -55,6 +55,8 @@ class SparkScoringSummary:
     partitions: int
     seconds: dict[str, float] = field(default_factory=dict)
     risk_tiers: dict[str, int] = field(default_factory=dict)
+    # For people, not errors: e.g. the usage ending before as_of (features.freshness).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def score_on_spark(
         lap("model")
 
         say(f"computing features on Spark from {data_dir}", 0.2)
-        vectors = spark_vectors(spark, data_dir, as_of, config)
+        vectors, warnings = spark_vectors(spark, data_dir, as_of, config)
         lap("features")
 
         partitions = max(spark.sparkContext.defaultParallelism,
@@ -143,7 +145,7 @@ def score_on_spark(
             spark.stop()
     say("done", 1.0)
     return SparkScoringSummary(as_of, len(vectors), model.uri, model.name, model.version, out,
-                               master, partitions, timings, counts)
+                               master, partitions, timings, counts, warnings)
 
 
 # -- Spark session ---------------------------------------------------------------------------
@@ -229,8 +231,12 @@ def renewal_udf(spark: Any, model: ModelRef, top_k: int) -> tuple[Any, dict[str,
 # -- features --------------------------------------------------------------------------------
 
 
-def spark_vectors(spark: Any, data_dir: str, as_of: date, config: Any) -> pd.DataFrame:
-    """``features.vectors.features_as_of`` on Spark: one row per account, on the driver."""
+def spark_vectors(
+    spark: Any, data_dir: str, as_of: date, config: Any
+) -> tuple[pd.DataFrame, list[str]]:
+    """``features.vectors.features_as_of`` on Spark: one row per account, on the driver; and
+    what people should know about the data (``features.freshness``)."""
+    from features.freshness import stale_usage_warning
     from features.vectors import features_as_of
 
     source = open_spark_source(spark, data_dir)
@@ -243,7 +249,8 @@ def spark_vectors(spark: Any, data_dir: str, as_of: date, config: Any) -> pd.Dat
         raise DataContractError(
             [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
         )
-    return features_as_of(source, as_of, config)
+    warning = stale_usage_warning(source, as_of)
+    return features_as_of(source, as_of, config), [warning] if warning else []
 
 
 def open_spark_source(spark: Any, data_dir: str) -> Any:

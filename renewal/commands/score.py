@@ -82,6 +82,8 @@ def score(
             console.print(f"scored {summary.accounts:,} accounts as of {summary.as_of} on "
                           f"Spark ({summary.spark_master}) with {summary.model_name} "
                           f"v{summary.model_version}; written to {summary.out}")
+            for warning in summary.warnings:
+                console.print(f"[yellow]warning:[/] {escape(warning)}")
             return
         summary = run_scoring(Path(data), day, get_settings(), get_service_settings(),
                               model_uri=model, out=Path(out) if out else None, top_k=top_k,

@@ -191,6 +191,7 @@ def test_output_layout_and_summary(spark_run, in_process):
     for s in scored:
         expected_tiers[s.risk_tier] = expected_tiers.get(s.risk_tier, 0) + 1
     assert summary.risk_tiers == expected_tiers
+    assert summary.warnings == []  # the simulated usage runs to 2024-10-31, past T
     assert steps[-1] == "done"
     assert not [p.name for p in out.parent.iterdir() if p.name != out.name]  # no leftovers
 
@@ -240,6 +241,16 @@ def test_bad_inputs_are_named(spark, data_dir, registered_model, tmp_path):
     with pytest.raises(RenewalError, match="not in the registry"):
         score_on_spark(str(data_dir), T, str(tmp_path / "o"), "models:/no-such-model@champion",
                        spark=spark)
+
+
+def test_usage_ending_before_as_of_is_said_on_spark_too(spark, data_dir):
+    from features.freshness import stale_usage_warning
+    from service.spark_scoring import open_spark_source
+
+    source = open_spark_source(spark, str(data_dir))
+    said = stale_usage_warning(source, date(2024, 11, 10))
+    assert said is not None and said.startswith("usage ends 2024-10-31, 10 day(s) before as-of")
+    assert stale_usage_warning(source, date(2024, 10, 31)) is None
 
 
 def test_not_a_renewal_model_is_refused(spark, data_dir, tmp_path):
