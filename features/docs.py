@@ -31,13 +31,16 @@ and a last day without any usage is possible.
 
 `renewal features --spine FILE` (instead of `--as-of`) takes a Parquet or CSV file of
 `(account_id, as_of)` rows and writes one vector per row, each computed as above from the data
-dated on or before its own `as_of`, sorted by `(account_id, as_of)`; repeated rows stay
-repeated. This is how to build a training set for labels of one's own without look-ahead
-(`renewal train` builds its own the same way, `features.vectors.feature_vectors`). Dates are
-ISO (`YYYY-MM-DD`); other columns of the file are ignored (join them back on the two keys).
-A row without an account or a readable date, or asking for an account not signed by its
-`as_of`, stops the run with exit code 2, its count and examples: no row is dropped. With
-`--daily-out`, the daily table runs to the latest `as_of`.
+dated on or before its own `as_of`. Rows keep the file's order, repeated rows stay repeated,
+and the file's other columns (labels, your own ids) are kept between the keys and the
+features: this is how to build a training set for labels of one's own without look-ahead
+(`renewal train` builds its own the same way, `features.vectors.feature_vectors`). `as_of` is
+an ISO date (`YYYY-MM-DD`; a date-time counts by the date written, `01/02/2024` is refused as
+a guess); account ids are trimmed; only empty CSV cells are missing values. An unreadable
+file, a row longer than the header, a row without an account or a date, a column named like
+a feature, or an account not signed by its `as_of` stops the run with exit code 2, counts and
+examples: no row is dropped and nothing is written. With `--daily-out`, the daily table runs to
+the latest `as_of`.
 
 ## Daily table
 

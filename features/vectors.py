@@ -28,7 +28,7 @@ from features.windows.manual_health import manual_health_features
 from features.windows.surveys import survey_features
 from features.windows.tickets import ticket_features
 from features.windows.value import value_features
-from renewal.errors import RenewalError
+from renewal.errors import SpineError
 
 # Counts that are 0, not unknown, when a spine row has no matching rows in a present table.
 _ZERO_WHEN_ABSENT = (
@@ -45,10 +45,6 @@ _ZERO_WHEN_ABSENT = (
 _INTEGER_FEATURES = frozenset(_ZERO_WHEN_ABSENT) - {"activity_rate_3m", "cumulative_value"} | {
     "seats", "tenure_days", "activation_window_days",
 }
-
-
-class SpineError(RenewalError):
-    """A spine row asks for an account that does not exist (yet) at its as_of."""
 
 
 def features_as_of(

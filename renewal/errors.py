@@ -42,5 +42,10 @@ class ConfigError(RenewalError):
     """A configuration file or value is invalid."""
 
 
+class SpineError(RenewalError):
+    """A spine (the points in time to compute vectors at) is unreadable or asks for an account
+    that does not exist (yet) at its as_of."""
+
+
 class ModelUnavailableError(RenewalError):
     """No usable model could be loaded (registry down and no last-known-good copy)."""

@@ -46,8 +46,9 @@ def features(
     ] = "local[*]",
     spine: Annotated[str | None, typer.Option(
         "--spine", help="Instead of --as-of: a Parquet or CSV file of points in time "
-        "(account_id, as_of), one vector per row, each from data <= its own as_of (a training "
-        "set for your own labels). A local path (or file://).")] = None,
+        "(account_id, as_of), one vector per row in the file's order, each from data <= its own "
+        "as_of, the file's other columns (your labels) kept: a training set. A local path (or "
+        "file://).")] = None,
 ) -> None:
     """Compute every account's feature vector as of T (or at each point of a spine) and write
     it atomically."""

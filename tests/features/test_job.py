@@ -73,21 +73,23 @@ def _spine_csv(tmp_path, rows: list[str], header: str = "account_id,as_of,label"
 
 def test_spine_gives_one_vector_per_row_each_from_its_own_past(make_dir, tmp_path, capsys):
     data_dir = make_dir(ACCOUNTS, _usage())  # "a": a low day every day, 2024-01-01..02-09
-    spine = _spine_csv(tmp_path, ["a,2024-01-31,1", "later,2024-03-05,0", "a,2024-01-10,1",
-                                  "a,2024-01-31,0"])
+    spine = _spine_csv(tmp_path, ["a,2024-01-31,1", "later,2024-03-05,0", " a ,2024-01-10,1",
+                                  "a,2024-01-31T23:30:00-05:00,0"])
     out, daily_out = tmp_path / "vectors.parquet", tmp_path / "daily.parquet"
     code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out),
                          "--daily-out", str(daily_out)], capsys)
     assert code == 0, output
     assert "4 vectors (2 accounts, 3 as-of dates)" in output
     vectors = pd.read_parquet(out)
-    # Every row kept (the repeated one too), sorted by account and as_of.
-    assert list(zip(vectors.account_id, vectors.as_of.dt.strftime("%Y-%m-%d"),
-                    strict=True)) == [("a", "2024-01-10"), ("a", "2024-01-31"),
-                                      ("a", "2024-01-31"), ("later", "2024-03-05")]
+    # Every row kept, the repeated one too, in the file's order, its label beside the keys; a
+    # padded id is the id, a date-time counts by the date written.
+    assert list(vectors.columns[:3]) == ["account_id", "as_of", "label"]
+    assert list(zip(vectors.account_id, vectors.as_of.dt.strftime("%Y-%m-%d"), vectors.label,
+                    strict=True)) == [("a", "2024-01-31", 1), ("later", "2024-03-05", 0),
+                                      ("a", "2024-01-10", 1), ("a", "2024-01-31", 0)]
     # 2024-01-10 sees days 01-01..01-10 only, not the 30 days after it.
-    assert vectors.active_days_30d.tolist() == [10, 30, 30, 0]
-    assert vectors.tenure_days.tolist() == [9, 30, 30, 4]
+    assert vectors.active_days_30d.tolist() == [30, 0, 10, 30]
+    assert vectors.tenure_days.tolist() == [30, 4, 9, 30]
     # The daily table runs to the latest as_of: "a" 01-01..03-05 (65 days), "later" 5 days.
     daily = pd.read_parquet(daily_out)
     assert daily.groupby("account_id").size().to_dict() == {"a": 65, "later": 5}
@@ -98,14 +100,16 @@ def test_spine_gives_one_vector_per_row_each_from_its_own_past(make_dir, tmp_pat
                         capsys)
     assert code == 0, output
     expected = pd.read_parquet(single).query("account_id == 'a'").reset_index(drop=True)
-    pd.testing.assert_frame_equal(vectors.iloc[[1]].reset_index(drop=True), expected)
+    pd.testing.assert_frame_equal(vectors.iloc[[0]].drop(columns="label").reset_index(drop=True),
+                                  expected)
 
 
 def test_spine_in_parquet_with_dates(make_dir, tmp_path, capsys):
     data_dir = make_dir(ACCOUNTS, _usage())
     spine = tmp_path / "spine.parquet"
-    # A zoned timestamp counts by its date as written (not shifted to UTC: 01-19).
-    as_of = pd.Timestamp("2024-01-20 01:00", tz="Europe/Berlin")
+    # 00:30 in Berlin is 23:30 UTC the day before: the date written (01-20, 20 days) counts,
+    # not the UTC one (01-19, 19 days).
+    as_of = pd.Timestamp("2024-01-20 00:30", tz="Europe/Berlin")
     pd.DataFrame({"account_id": ["a"], "as_of": [as_of]}).to_parquet(spine)
     out = tmp_path / "vectors.parquet"
     code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out)],
@@ -119,6 +123,11 @@ def test_spine_in_parquet_with_dates(make_dir, tmp_path, capsys):
      "2 of 3 row(s) without an account_id or a date as_of"),
     (["a,2024-01-31"], "account,as_of", "missing column(s) account_id"),
     ([], "account_id,as_of", "no rows"),
+    ([], "", "cannot be read: No columns to parse"),
+    (["a,2024-01-31,x,y", "a,2024-01-20"], "account_id,as_of", "cannot be read: Length of header"),
+    (["a,2024-01-31,1"], "account_id,as_of,active_days_30d", "active_days_30d are feature names"),
+    # "NA" is an account id like any other (here an unknown one), not a missing value.
+    (["NA,2024-01-31"], "account_id,as_of", "NA@2024-01-31"),
     # "later" signed 2024-03-01: no vector can exist before that, the row is refused, not dropped.
     (["a,2024-01-31", "later,2024-02-01"], "account_id,as_of", "later@2024-02-01"),
 ])
