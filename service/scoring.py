@@ -410,5 +410,6 @@ def run_scoring(
     for s in scored:
         tiers[s.risk_tier] = tiers.get(s.risk_tier, 0) + 1
     say("done", 1.0)
-    return ScoringSummary(as_of, len(frame), model.name, model.version, run_id, out, timings, tiers,
-                          warnings)
+    return ScoringSummary(as_of=as_of, accounts=len(frame), model_name=model.name,
+                          model_version=model.version, run_id=run_id, out=out, seconds=timings,
+                          risk_tiers=tiers, warnings=warnings)

@@ -144,8 +144,11 @@ def score_on_spark(
         if owns_session:
             spark.stop()
     say("done", 1.0)
-    return SparkScoringSummary(as_of, len(vectors), model.uri, model.name, model.version, out,
-                               master, partitions, timings, counts, warnings)
+    return SparkScoringSummary(
+        as_of=as_of, accounts=len(vectors), model_uri=model.uri, model_name=model.name,
+        model_version=model.version, out=out, spark_master=master, partitions=partitions,
+        seconds=timings, risk_tiers=counts, warnings=warnings,
+    )
 
 
 # -- Spark session ---------------------------------------------------------------------------

@@ -23,7 +23,11 @@ def latest_usage_date(data_dir: Path) -> date:
     from features.source import open_source
     from renewal.errors import DataContractError, Problem
 
-    end = usage_end(open_source(data_dir))  # refuses a directory without a usage table
+    source = open_source(data_dir)  # refuses a directory without a usage table
+    try:
+        end = usage_end(source)
+    finally:
+        source.backend.disconnect()
     if end is None:
         raise DataContractError([Problem("usage", None, "table is empty")])
     return end

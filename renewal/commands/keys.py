@@ -49,6 +49,7 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
+    from renewal.console import print_table
     from service.keys import list_keys
 
     with _session_factory()() as session:
@@ -60,7 +61,7 @@ def list_(
         table.add_row(row.id, row.name, row.role, row.csm_id or "",
                       row.created_at.isoformat(timespec="seconds"),
                       row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "")
-    Console(highlight=False).print(table)
+    print_table(Console(highlight=False), table)
 
 
 @keys_app.command("revoke")

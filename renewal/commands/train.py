@@ -45,6 +45,7 @@ def train(
     from rich.table import Table
 
     from features.config import load_feature_config
+    from renewal.console import print_table
     from renewal.settings import get_settings
     from training.config import load_train_config
     from training.train import STEPS, run_training
@@ -82,14 +83,14 @@ def train(
         parts.add_row(part["part"], str(part["rows"]), f"{part['renewal_rate']:.3f}",
                       f"{part['end_date_min']} .. {part['end_date_max']}",
                       f"{part['as_of_min']} .. {part['as_of_max']}")
-    console.print(parts)
+    print_table(console, parts)
     metrics = Table(title=f"test window {report['test_window'][0]} .. {report['test_window'][1]}")
     for column in ("model", "AUC", "log loss", "Brier", "ECE", "top-decile lift"):
         metrics.add_column(column)
     for name, m in report["models"].items():
         metrics.add_row(name, f"{m['auc']:.4f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}",
                         f"{m['ece']:.4f}", f"{m['top_decile_lift']:.2f}")
-    console.print(metrics)
+    print_table(console, metrics)
     console.print(f"heuristic factor fitted on train: {report['factor']:.3f} "
                   f"(the source's example: {report['source_factor']})")
     console.print(f"calibration: {report['calibration']['method']} (cross-fitted log loss "

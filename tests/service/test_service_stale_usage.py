@@ -1,7 +1,7 @@
 """Scoring as of a day after the usage ends: every account would look idle, so the run says so
-and still scores. ``run_scoring`` takes its features and warnings from
-``features_with_warnings`` and puts the warnings in its summary, which `renewal score`
-prints."""
+and still scores. What is tested here is the in-process scoring's feature step,
+``features_with_warnings``, whose warnings ``run_scoring`` passes on in its summary (the
+message itself: tests/features/test_job.py; on Spark: tests/scaleout)."""
 
 from __future__ import annotations
 
@@ -27,4 +27,7 @@ def test_scoring_features_carry_a_warning_when_the_usage_ends_before_as_of(tmp_p
     late_frame, warnings = features_with_warnings(data_dir, later, settings, pd.DataFrame())
     assert len(warnings) == 1
     assert warnings[0].startswith(f"usage ends {end.isoformat()}, 7 day(s) before as-of")
-    assert len(late_frame) >= len(frame)
+    # What the warning is about: the 7 days without rows count as idle days for everyone.
+    both = frame.merge(late_frame, on="account_id", suffixes=("", "_late"))
+    assert (both.active_days_30d_late <= both.active_days_30d).all()
+    assert both.active_days_30d_late.sum() < both.active_days_30d.sum()
