@@ -66,8 +66,10 @@ def metrics(
     from contextlib import nullcontext
 
     from rich.console import Console
+    from rich.markup import escape
 
     from features.config import load_feature_config
+    from features.freshness import stale_usage_warning
     from features.metrics import METRICS, all_metrics, cohort_metrics, to_records
     from features.source import open_source
     from features.validation import check_data_dir
@@ -86,11 +88,14 @@ def metrics(
     with spinner or nullcontext():
         source = open_source(data)
         _quiet_engine(source)
+        warning = stale_usage_warning(source, day)
         if metric is None:
             tables = all_metrics(source, day, feature_config, by=group)
         else:
             tables = {metric.value: cohort_metrics(source, day, feature_config, metric.value,
                                                    by=group)}
+    if warning is not None:  # on stderr: the JSON on stdout stays one document
+        progress.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if as_json:
         document = {name: to_records(tables[name]) for name in METRICS if name in tables}
         typer.echo(json.dumps(document, allow_nan=False))

@@ -467,6 +467,19 @@ def test_cli_tables_are_whole_when_piped(data_dir: Path) -> None:
     assert ["2024-01", "SMB", "3", "3", "2", "1", "66.7%", "0", "0"] in cells
 
 
+def test_cli_warns_on_stderr_when_the_usage_ends_before_as_of(data_dir: Path) -> None:
+    """Months after the export would show no activity: said on stderr, the JSON stays whole."""
+    from renewal.cli import build_app
+
+    args = ["metrics", "--data", str(data_dir), "--metric", "activity", "--json"]
+    late = CliRunner().invoke(build_app(), [*args, "--as-of", "2024-05-10"])
+    assert late.exit_code == 0, late.output
+    assert "usage ends 2024-05-03, 7 day(s) before as-of 2024-05-10" in late.stderr
+    assert list(json.loads(late.stdout)) == ["activity"]
+    complete = CliRunner().invoke(build_app(), [*args, "--as-of", "2024-05-03"])
+    assert complete.exit_code == 0 and "warning" not in complete.stderr
+
+
 def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path, capsys) -> None:
     from renewal.cli import main
 
