@@ -23,9 +23,9 @@ T get no vector. A window "last N days" is `(T-N, T]`: T counts, T-N does not.
 
 The days after the last usage row count as days without usage for every account, so a T past
 the end of the export makes every account look less active than it was. `renewal features`,
-`renewal score` and `renewal metrics` then print a warning (`usage ends 2024-02-09, 10 day(s) before as-of
-2024-02-19: ...`, `features.freshness`) and go on: the figures are exact for the data given,
-and a last day without any usage is possible.
+`renewal score` and `renewal metrics` then print a warning (`usage ends 2024-02-09, 10
+day(s) before as-of 2024-02-19: ...`, `features.freshness`) and go on: the figures are exact
+for the data given, and a last day without any usage is possible.
 
 ## Many points in time
 
