@@ -35,12 +35,14 @@ dated on or before its own `as_of`. Rows keep the file's order, repeated rows st
 and the file's other columns (labels, your own ids) are kept between the keys and the
 features: this is how to build a training set for labels of one's own without look-ahead
 (`renewal train` builds its own the same way, `features.vectors.feature_vectors`). `as_of` is
-an ISO date (`YYYY-MM-DD`; a date-time counts by the date written, `01/02/2024` is refused as
-a guess); account ids are trimmed; only empty CSV cells are missing values. An unreadable
-file, a row longer than the header, a row without an account or a date, a column named like
-a feature, or an account not signed by its `as_of` stops the run with exit code 2, counts and
-examples: no row is dropped and nothing is written. With `--daily-out`, the daily table runs to
-the latest `as_of`.
+an ISO date (`YYYY-MM-DD`, alone or followed by a time: a date-time counts by the date
+written; `01/02/2024` is refused as a guess); account ids and column names are trimmed; only
+empty CSV cells are missing values, and a row shorter than the header has its last cells
+empty. These stop the run with exit code 2 and write nothing (no row is dropped): an
+unreadable file (with the reader's reason), a row longer than the header, a column named
+twice or like a feature, a missing key column, rows without an account or a date, or
+asking for an account not signed by their `as_of` (with counts and examples). With
+`--daily-out`, the daily table runs to the latest `as_of`.
 
 ## Daily table
 

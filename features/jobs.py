@@ -12,7 +12,6 @@ The outputs (one row per account, and the daily table) are written to local file
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -22,10 +21,9 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.config import FeatureConfig, load_feature_config
+from features.config import load_feature_config
 from features.daily import daily_activity, materialized
 from features.freshness import stale_usage_warning
-from features.registry import FEATURES
 from features.source import (
     ENGINES,
     Source,
@@ -34,8 +32,8 @@ from features.source import (
     open_source,
     start_spark,
 )
-from features.vectors import feature_vectors, features_as_of
-from features.windows import KEYS
+from features.spine import read_spine, spine_vectors
+from features.vectors import features_as_of
 from renewal.datadir import atomic_path
 from renewal.errors import ConfigError, DataContractError, SpineError
 
@@ -71,7 +69,9 @@ def run_features(
     step = on_step or (lambda _message: None)
     if (as_of is None) == (spine is None):
         raise ConfigError("give --as-of (every account) or --spine (its rows): exactly one")
-    points = read_spine(spine) if spine is not None else None
+    points = None
+    if spine is not None:
+        points = read_spine(_local_path(spine, "--spine", "the driver reads it; copy it here"))
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "duckdb" and is_uri(data_dir):
@@ -104,7 +104,10 @@ def run_features(
             step("computing point-in-time feature vectors")
             if points is None:
                 return features_as_of(source, last, config, daily=daily)
-            return spine_vectors(source, points, config, daily=daily)
+            try:
+                return spine_vectors(source, points, config, daily=daily)
+            except SpineError as exc:  # an account unknown or not signed by its as_of
+                raise SpineError(f"--spine {spine}: {str(exc).removeprefix('spine: ')}") from exc
 
         if daily_path is None:
             # The vectors build only the days their windows read.
@@ -122,80 +125,6 @@ def run_features(
     finally:
         if owns_session:
             spark.stop()
-
-
-def read_spine(location: str | Path) -> pd.DataFrame:
-    """The points in time of ``--spine``: a local Parquet or CSV file with ``account_id`` and
-    ``as_of`` (an ISO date), every row checked before any computation.
-
-    Returned in the file's order with its other columns (labels, ids) as read. Rows are never
-    dropped: an unreadable file, a row with more fields than the header, a row without an
-    account or a date, or no rows at all is an error naming the file, counts and examples.
-    """
-    path = _local_path(location, "--spine", "the driver reads it; copy it here first")
-    if not path.is_file():
-        raise SpineError(f"--spine {path}: no such file")
-    frame = _read_points(path)
-    missing = [column for column in KEYS if column not in frame.columns]
-    if missing:
-        raise SpineError(f"--spine {path}: missing column(s) {', '.join(missing)} "
-                         f"(has {', '.join(map(str, frame.columns)) or 'none'})")
-    clash = sorted(set(frame.columns) & {feature.name for feature in FEATURES})
-    if clash:
-        raise SpineError(f"--spine {path}: column(s) {', '.join(clash)} are feature names; "
-                         "rename them (the output has both)")
-    if frame.empty:
-        raise SpineError(f"--spine {path}: no rows")
-    accounts = frame["account_id"].astype("string").str.strip().replace("", pd.NA)
-    dates = _spine_dates(frame["as_of"])
-    bad = accounts.isna() | dates.isna()
-    if bad.any():
-        examples = frame.loc[bad, list(KEYS)].head(3).to_dict("records")
-        raise SpineError(f"--spine {path}: {int(bad.sum())} of {len(frame)} row(s) without an "
-                         f"account_id or a date as_of (YYYY-MM-DD), e.g. {examples}")
-    return frame.assign(account_id=accounts, as_of=dates)
-
-
-def _read_points(path: Path) -> pd.DataFrame:
-    """The spine file as a frame; only empty CSV cells are missing ("NA" is an account id)."""
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix != ".csv":
-            raise SpineError(f"--spine {path}: expected a .parquet or .csv file")
-        with warnings.catch_warnings():
-            # A row longer than the header would otherwise shift into an index, or lose fields.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, dtype={"account_id": "string", "as_of": "string"},
-                               index_col=False, keep_default_na=False, na_values=[""])
-    except (ValueError, OSError, pd.errors.ParserWarning) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpineError(f"--spine {path}: cannot be read: {reason}") from exc
-
-
-def _spine_dates(values: pd.Series) -> pd.Series:
-    """Each as_of as a naive date-time at midnight; NaT where it is not an ISO date.
-
-    A date-time counts by its date as written (a zoned one is not moved to UTC first); text
-    must start with YYYY-MM-DD, since "01/02/2024" is a month or a day depending on a guess.
-    """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        if values.dt.tz is not None:
-            values = values.dt.tz_localize(None)
-        return values.dt.normalize().astype("datetime64[ns]")
-    text = values.astype("string").str.strip().str.slice(0, 10)
-    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
-
-
-def spine_vectors(
-    source: Source, points: pd.DataFrame, config: FeatureConfig, daily: ir.Table | None = None
-) -> pd.DataFrame:
-    """One vector per row of ``points`` (:func:`read_spine`), in its order, its other columns
-    kept between the keys and the features: labels travel with their vectors."""
-    keys = points[list(KEYS)].drop_duplicates()
-    vectors = feature_vectors(source, keys, config, daily=daily)
-    return points.merge(vectors, on=list(KEYS), how="left", validate="many_to_one",
-                        suffixes=(None, None))
 
 
 def local_output(location: str | Path, option: str) -> Path:

@@ -135,7 +135,8 @@ def _check_accounts_exist(source: Source, spine: ir.Table) -> None:
     found = bad.limit(3).to_pandas()
     if len(found):
         total = int(bad.count().to_pandas())
-        examples = ", ".join(f"{r.account_id}@{r.as_of}" for r in found.itertuples())
+        examples = ", ".join(f"{r.account_id}@{pd.Timestamp(r.as_of):%Y-%m-%d}"
+                             for r in found.itertuples())
         raise SpineError(
             f"spine: {total} row(s) ask for an account unknown or not yet signed at as_of "
             f"(accounts.signed_at), e.g. {examples}"

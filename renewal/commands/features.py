@@ -56,6 +56,7 @@ def features(
     from rich.markup import escape
 
     from features.jobs import run_features
+    from features.registry import model_features
 
     console = Console(stderr=True, highlight=False)
     with console.status("starting") as status:
@@ -63,9 +64,10 @@ def features(
             data, as_of.date() if as_of else None, out, daily_out=daily_out, config_path=config,
             engine=engine.value, spark_master=spark_master,
             on_step=lambda message: status.update(message), spine=spine,
-            on_warning=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
+            on_warning=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}",
+                                                     soft_wrap=True),
         )
-    width = vectors.shape[1] - 2
+    width = len(model_features(vectors.columns))  # not the spine's own columns
     if spine is None:
         console.print(f"wrote {len(vectors)} accounts x {width} features to {out}")
     else:

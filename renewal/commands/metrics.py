@@ -95,7 +95,8 @@ def metrics(
             tables = {metric.value: cohort_metrics(source, day, feature_config, metric.value,
                                                    by=group)}
     if warning is not None:  # on stderr: the JSON on stdout stays one document
-        progress.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        progress.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                       soft_wrap=True)
     if as_json:
         document = {name: to_records(tables[name]) for name in METRICS if name in tables}
         typer.echo(json.dumps(document, allow_nan=False))

@@ -79,7 +79,8 @@ def test_spine_gives_one_vector_per_row_each_from_its_own_past(make_dir, tmp_pat
     code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out),
                          "--daily-out", str(daily_out)], capsys)
     assert code == 0, output
-    assert "4 vectors (2 accounts, 3 as-of dates)" in output
+    assert "4 vectors (2 accounts, 3 as-of dates) x " in output
+    spine_width = output.split(" as-of dates) x ")[1].split()[0]
     vectors = pd.read_parquet(out)
     # Every row kept, the repeated one too, in the file's order, its label beside the keys; a
     # padded id is the id, a date-time counts by the date written.
@@ -99,9 +100,21 @@ def test_spine_gives_one_vector_per_row_each_from_its_own_past(make_dir, tmp_pat
     code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(single)],
                         capsys)
     assert code == 0, output
+    # The label is the spine's, not a feature: both runs count the same features.
+    assert f"wrote 1 accounts x {spine_width} features" in output
     expected = pd.read_parquet(single).query("account_id == 'a'").reset_index(drop=True)
     pd.testing.assert_frame_equal(vectors.iloc[[0]].drop(columns="label").reset_index(drop=True),
                                   expected)
+
+
+def test_spine_header_names_are_trimmed(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    spine = _spine_csv(tmp_path, ["a,2024-01-20"], " account_id , as_of")
+    out = tmp_path / "vectors.parquet"
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine), "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert pd.read_parquet(out).active_days_30d.tolist() == [20]
 
 
 def test_spine_in_parquet_with_dates(make_dir, tmp_path, capsys):
@@ -123,11 +136,17 @@ def test_spine_in_parquet_with_dates(make_dir, tmp_path, capsys):
      "2 of 3 row(s) without an account_id or a date as_of"),
     (["a,2024-01-31"], "account,as_of", "missing column(s) account_id"),
     ([], "account_id,as_of", "no rows"),
-    ([], "", "cannot be read: No columns to parse"),
+    ([], "", "no header row"),
     (["a,2024-01-31,x,y", "a,2024-01-20"], "account_id,as_of", "cannot be read: Length of header"),
     (["a,2024-01-31,1"], "account_id,as_of,active_days_30d", "active_days_30d are feature names"),
     # "NA" is an account id like any other (here an unknown one), not a missing value.
-    (["NA,2024-01-31"], "account_id,as_of", "NA@2024-01-31"),
+    (["NA,2024-01-31"], "account_id,as_of", "1 row(s) ask for an account unknown or not yet "
+     "signed at as_of (accounts.signed_at), e.g. NA@2024-01-31"),
+    # Text that only starts like a date is not one.
+    (["a,2024-01-3100", "a,2024-01-31/2024-02-29"], "account_id,as_of", "2 of 2 row(s)"),
+    # pandas would read a repeated name as "label.1"; trimmed, "account_id " repeats a key.
+    (["a,2024-01-31,1,0"], "account_id,as_of,label,label", "'label' more than once"),
+    (["a,2024-01-31,b"], "account_id,as_of,account_id ", "'account_id' more than once"),
     # "later" signed 2024-03-01: no vector can exist before that, the row is refused, not dropped.
     (["a,2024-01-31", "later,2024-02-01"], "account_id,as_of", "later@2024-02-01"),
 ])

@@ -9,7 +9,8 @@ from conftest import d, days, write_dir
 from features.config import FeatureConfig
 from features.registry import FEATURES
 from features.source import open_source
-from features.vectors import SpineError, feature_vectors, features_as_of
+from features.vectors import feature_vectors, features_as_of
+from renewal.errors import SpineError
 
 T = "2024-06-30"
 
