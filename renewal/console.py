@@ -1,4 +1,4 @@
-"""Tables for people: printed whole, never with values cut short.
+"""Tables and warnings for people: tables printed whole, warnings on one line each.
 
 Rich fits a table to the console and elides what does not fit ("2024-…", "100.…"). A cohort
 table or a forecast backtest with its values elided is useless, and when the output goes to a
@@ -8,6 +8,7 @@ file or a pipe, rich assumes 80 columns although nothing limits the width there.
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Wide enough for any table of the commands; only the measurement uses it.
@@ -32,3 +33,9 @@ def print_table(console: Console, table: Table) -> None:
         console.print(table)
     finally:
         console.width = previous
+
+
+def print_warning(console: Console, message: str) -> None:
+    """``warning: message`` in yellow, the message taken literally (no markup) and on one line
+    when piped, so a log keeps it whole."""
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)

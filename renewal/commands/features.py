@@ -53,10 +53,10 @@ def features(
     """Compute every account's feature vector as of T (or at each point of a spine) and write
     it atomically."""
     from rich.console import Console
-    from rich.markup import escape
 
     from features.jobs import run_features
     from features.registry import model_features
+    from renewal.console import print_warning
 
     console = Console(stderr=True, highlight=False)
     with console.status("starting") as status:
@@ -64,8 +64,7 @@ def features(
             data, as_of.date() if as_of else None, out, daily_out=daily_out, config_path=config,
             engine=engine.value, spark_master=spark_master,
             on_step=lambda message: status.update(message), spine=spine,
-            on_warning=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}",
-                                                     soft_wrap=True),
+            on_warning=lambda message: print_warning(console, message),
         )
     width = len(model_features(vectors.columns))  # not the spine's own columns
     if spine is None:

@@ -66,14 +66,13 @@ def metrics(
     from contextlib import nullcontext
 
     from rich.console import Console
-    from rich.markup import escape
 
     from features.config import load_feature_config
     from features.freshness import stale_usage_warning
     from features.metrics import METRICS, all_metrics, cohort_metrics, to_records
     from features.source import open_source
     from features.validation import check_data_dir
-    from renewal.console import print_table
+    from renewal.console import print_table, print_warning
     from renewal.settings import get_settings
 
     day = as_of.date()
@@ -95,8 +94,7 @@ def metrics(
             tables = {metric.value: cohort_metrics(source, day, feature_config, metric.value,
                                                    by=group)}
     if warning is not None:  # on stderr: the JSON on stdout stays one document
-        progress.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
-                       soft_wrap=True)
+        print_warning(progress, warning)
     if as_json:
         document = {name: to_records(tables[name]) for name in METRICS if name in tables}
         typer.echo(json.dumps(document, allow_nan=False))

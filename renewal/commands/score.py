@@ -43,11 +43,10 @@ def score(
     (RENEWAL_DATABASE_URL) and, with --out, to a Parquet file.
     """
     from rich.console import Console
-    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from renewal.console import print_table
+    from renewal.console import print_table, print_warning
     from renewal.settings import get_settings
     from service.config import get_service_settings
     from service.scoring import run_scoring
@@ -83,7 +82,7 @@ def score(
                           f"Spark ({summary.spark_master}) with {summary.model_name} "
                           f"v{summary.model_version}; written to {summary.out}")
             for warning in summary.warnings:
-                console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+                print_warning(console, warning)
             return
         summary = run_scoring(Path(data), day, get_settings(), get_service_settings(),
                               model_uri=model, out=Path(out) if out else None, top_k=top_k,
@@ -95,7 +94,7 @@ def score(
         table.add_row(tier, f"{summary.risk_tiers.get(tier, 0):,}")
     print_table(console, table)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        print_warning(console, warning)
     console.print(f"model {summary.model_name} v{summary.model_version}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     if summary.out is not None:
