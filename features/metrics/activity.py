@@ -54,7 +54,12 @@ def active_days_per_account_month(
 
 def paying_months(contracts: pd.DataFrame, last_month_end: date) -> pd.DataFrame:
     """One row per (account, month start) in which a contract covers at least one day, with
-    ``whole_month`` True when the month's first and last days are both covered."""
+    ``whole_month`` True when the account's contracts together cover every day of the month.
+
+    Together, not each: a term ending on the 15th followed by one from the 16th pays the whole
+    month, but a term ending on the 10th and the next one starting on the 20th leaves a gap,
+    and that month is partial (an account that lapsed during it is not a paying account).
+    """
     if contracts.empty:
         return pd.DataFrame({"account_id": pd.Series(dtype="string"),
                              "month_start": pd.Series(dtype="datetime64[ns]"),
@@ -69,13 +74,24 @@ def paying_months(contracts: pd.DataFrame, last_month_end: date) -> pd.DataFrame
         pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1})
     ).astype("datetime64[ns]")
     month_end = rows["month_start"] + pd.offsets.MonthEnd(0)
-    rows["covers_first"] = (rows["start_date"] <= rows["month_start"]) & (
-        rows["end_date"] >= rows["month_start"])
-    rows["covers_last"] = (rows["start_date"] <= month_end) & (rows["end_date"] >= month_end)
-    per_month = rows.groupby(["account_id", "month_start"], sort=False).agg(
-        covers_first=("covers_first", "any"), covers_last=("covers_last", "any")
+    # Each term's days within the month, then their union, term by term in order of start.
+    rows["from_day"] = rows["start_date"].where(rows["start_date"] > rows["month_start"],
+                                                rows["month_start"])
+    rows["to_day"] = rows["end_date"].where(rows["end_date"] < month_end, month_end)
+    rows = rows.sort_values(["account_id", "month_start", "from_day"], kind="stable")
+    keys = ["account_id", "month_start"]
+    reached = rows.groupby(keys, sort=False)["to_day"].cummax()
+    reached_before = reached.groupby([rows["account_id"], rows["month_start"]],
+                                     sort=False).shift(1)
+    rows["gap_before"] = reached_before.notna() & (
+        rows["from_day"] > reached_before + pd.Timedelta(days=1))
+    per_month = rows.groupby(keys, sort=False).agg(
+        first_day=("from_day", "min"), last_day=("to_day", "max"), gaps=("gap_before", "any")
     ).reset_index()
-    per_month["whole_month"] = per_month["covers_first"] & per_month["covers_last"]
+    per_month_end = per_month["month_start"] + pd.offsets.MonthEnd(0)
+    per_month["whole_month"] = ((per_month["first_day"] == per_month["month_start"])
+                                & (per_month["last_day"] == per_month_end)
+                                & ~per_month["gaps"])
     return per_month[["account_id", "month_start", "whole_month"]]
 
 

@@ -3,6 +3,10 @@
 Only contracts that ended on or before ``as_of`` count. A contract whose outcome is still
 null is reported as ``contracts_undecided`` and kept out of the rates: it is neither renewed
 nor churned yet, and counting it either way would bias the rate.
+
+The logo renewal rate counts accounts, NDR counts money (``../shared/domain.md``): an account
+with several terms ending in one month is one logo, renewed when any of them renewed (it is
+still a customer), churned when all of them are decided and none renewed, undecided otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from features.metrics.frames import (
 
 PERIOD = "renewal_month"
 RENEWAL_COLUMNS = (
-    "contracts_due", "contracts_renewed", "contracts_churned", "renewal_rate",
+    "accounts_due", "accounts_renewed", "accounts_churned", "renewal_rate",
+    "accounts_undecided", "contracts_due", "contracts_renewed", "contracts_churned",
     "contracts_undecided",
 )
 NDR_COLUMNS = (
@@ -41,7 +46,8 @@ def ended_contracts(
 
 
 def renewal_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
-    """Per renewal month: contracts due (outcome known), renewed, churned, renewal rate."""
+    """Per renewal month: accounts and contracts due (outcome known), renewed, churned,
+    undecided, and the logo renewal rate (renewed accounts / accounts due)."""
     keys = period_keys(PERIOD, by)
     flags = ended.assign(
         due=ended["renewed"].notna(),
@@ -54,8 +60,20 @@ def renewal_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
         contracts_renewed=("renewed_", "sum"),
         contracts_churned=("churned", "sum"),
         contracts_undecided=("undecided", "sum"),
-    ).reset_index()
-    table["renewal_rate"] = safe_ratio(table["contracts_renewed"], table["contracts_due"])
+    )
+    logos = flags.groupby([*keys, "account_id"], sort=True, dropna=False).agg(
+        renewed_=("renewed_", "any"), undecided=("undecided", "any")
+    )
+    logos["undecided"] &= ~logos["renewed_"]
+    logos["churned"] = ~logos["renewed_"] & ~logos["undecided"]
+    accounts = logos.groupby(level=keys, sort=True).agg(
+        accounts_renewed=("renewed_", "sum"),
+        accounts_churned=("churned", "sum"),
+        accounts_undecided=("undecided", "sum"),
+    )
+    table = table.join(accounts).reset_index()
+    table["accounts_due"] = table["accounts_renewed"] + table["accounts_churned"]
+    table["renewal_rate"] = safe_ratio(table["accounts_renewed"], table["accounts_due"])
     return _typed(table, keys, RENEWAL_COLUMNS)
 
 
@@ -106,7 +124,7 @@ def _typed(table: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) -> pd
     """Fixed column order; counts as int64, money as float64, rates nullable Float64."""
     out = table[[*keys, *columns]].copy()
     for column in columns:
-        if column.startswith("contracts_") or column == "renewed_next_arr_assumed":
+        if column.startswith(("contracts_", "accounts_")) or column == "renewed_next_arr_assumed":
             out[column] = out[column].astype("int64")
         elif column.endswith("_arr"):  # sums of float money: to the cent, not 0.590000000004
             out[column] = out[column].astype("float64").round(2)

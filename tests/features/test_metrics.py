@@ -270,11 +270,14 @@ def test_logo_renewal_rate(source) -> None:
     table = cohort_metrics(source, T, FeatureConfig(), "renewal")
     assert rows(table) == [
         # Feb 2024: R1 and R2 renewed, R3 churned -> 2 / 3.
-        dict(renewal_month="2024-02", contracts_due=3, contracts_renewed=2, contracts_churned=1,
-             renewal_rate=2 / 3, contracts_undecided=0),
+        # One contract per account here: accounts and contracts agree.
+        dict(renewal_month="2024-02", accounts_due=3, accounts_renewed=2, accounts_churned=1,
+             renewal_rate=2 / 3, accounts_undecided=0, contracts_due=3, contracts_renewed=2,
+             contracts_churned=1, contracts_undecided=0),
         # Mar 2024: R4 renewed; R5 ended Mar 19 with no outcome -> undecided, out of the rate.
-        dict(renewal_month="2024-03", contracts_due=1, contracts_renewed=1, contracts_churned=0,
-             renewal_rate=1.0, contracts_undecided=1),
+        dict(renewal_month="2024-03", accounts_due=1, accounts_renewed=1, accounts_churned=0,
+             renewal_rate=1.0, accounts_undecided=1, contracts_due=1, contracts_renewed=1,
+             contracts_churned=0, contracts_undecided=1),
         # Terms ending after T (cA1, cR1b, ..., cF1) are not due yet: no later month.
     ]
 
@@ -297,20 +300,23 @@ def test_ndr(source) -> None:
     ]
 
 
+def logos(due: int, renewed: int, churned: int, rate: float | None, undecided: int) -> dict:
+    """A renewal row's counts where every account has one contract (accounts = contracts)."""
+    return dict(accounts_due=due, accounts_renewed=renewed, accounts_churned=churned,
+                renewal_rate=rate, accounts_undecided=undecided, contracts_due=due,
+                contracts_renewed=renewed, contracts_churned=churned,
+                contracts_undecided=undecided)
+
+
 def test_renewal_by_segment_keeps_null_segment_as_unknown(source) -> None:
     table = cohort_metrics(source, T, FeatureConfig(), "renewal", by="segment")
     assert rows(table) == [
-        dict(renewal_month="2024-02", segment="ENT", contracts_due=1, contracts_renewed=1,
-             contracts_churned=0, renewal_rate=1.0, contracts_undecided=0),   # R2
-        dict(renewal_month="2024-02", segment="SMB", contracts_due=1, contracts_renewed=1,
-             contracts_churned=0, renewal_rate=1.0, contracts_undecided=0),   # R1
-        dict(renewal_month="2024-02", segment="unknown", contracts_due=1, contracts_renewed=0,
-             contracts_churned=1, renewal_rate=0.0, contracts_undecided=0),   # R3 (null)
-        dict(renewal_month="2024-03", segment="ENT", contracts_due=1, contracts_renewed=1,
-             contracts_churned=0, renewal_rate=1.0, contracts_undecided=0),   # R4
+        dict(renewal_month="2024-02", segment="ENT", **logos(1, 1, 0, 1.0, 0)),  # R2
+        dict(renewal_month="2024-02", segment="SMB", **logos(1, 1, 0, 1.0, 0)),  # R1
+        dict(renewal_month="2024-02", segment="unknown", **logos(1, 0, 1, 0.0, 0)),  # R3 (null)
+        dict(renewal_month="2024-03", segment="ENT", **logos(1, 1, 0, 1.0, 0)),  # R4
         # R5 alone: nothing decided -> rate null, not 0 and not NaN.
-        dict(renewal_month="2024-03", segment="SMB", contracts_due=0, contracts_renewed=0,
-             contracts_churned=0, renewal_rate=None, contracts_undecided=1),
+        dict(renewal_month="2024-03", segment="SMB", **logos(0, 0, 0, None, 1)),
     ]
 
 
@@ -409,9 +415,7 @@ def test_cli_json_is_one_document_without_nan(data_dir: Path) -> None:
 
     document = json.loads(result.stdout, parse_constant=refuse)
     assert list(document) == ["activation", "activity", "renewal", "ndr"]
-    assert document["renewal"][0] == dict(
-        renewal_month="2024-02", contracts_due=3, contracts_renewed=2, contracts_churned=1,
-        renewal_rate=2 / 3, contracts_undecided=0)
+    assert document["renewal"][0] == dict(renewal_month="2024-02", **logos(3, 2, 1, 2 / 3, 0))
     assert document["activation"][-1]["activation_rate"] is None
     assert math.isclose(document["ndr"][0]["ndr"], 2700 / 3800)
 
