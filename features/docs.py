@@ -72,7 +72,7 @@ or the sum of the given `active_users` over sites (account grain). With `S` = se
   `ceil(working_days(month) * {wd_share})` active days (the same as ">= working days x share"
   for an integer count), working days = Monday-Friday minus configured holidays.
   `activity_rate_3m = monthly_active_months_3m / 3`.
-- **Activation**: the activation date is the day of the {act_days}th active day in the first
+- **Activation**: the activation date is the day of active day number {act_days} in the first
   ISO week that has {act_days} active days, counting only days on or after `signed_at`.
   `days_to_activation = activation date - signed_at` (signing day = day 0). `activated` when
   `days_to_activation <= window`: window {small} days for seats <= {threshold}, {large} above,
