@@ -58,6 +58,16 @@ class FeatureConfig(BaseModel):
     )
     stale_input_days: int = Field(90, ge=1, description="Manual health older than this is stale.")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_false_for_numbers(cls, value: object) -> object:
+        """No field is a yes/no: pydantic would read TOML ``true`` as 1 (a 1-day window)."""
+        values = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else [value])
+        if any(isinstance(v, bool) for v in values):
+            raise ValueError("true/false is not a valid value here: write a number or text")
+        return value
+
     @field_validator("mid_multiplier")
     @classmethod
     def _mid_above_low(cls, value: float, info) -> float:

@@ -39,6 +39,19 @@ def test_invalid_value_names_the_key(tmp_path):
         load_feature_config(path)
 
 
+@pytest.mark.parametrize("line", [
+    "activation_window_days_small = true",       # would be read as a 1-day window
+    "monthly_active_days = false",
+    "active_share = true",
+    "activation_window_by_segment = {SMB = true}",
+])
+def test_true_or_false_is_not_a_number(tmp_path, line):
+    path = tmp_path / "c.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=line.split(" ")[0] + ".*true/false"):
+        load_feature_config(path)
+
+
 def test_config_overrides_and_segment_window(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("holidays = [2024-12-25]\n[activation_window_by_segment]\nENT = 60\n")
