@@ -67,6 +67,12 @@ class CachedScore:
         return None if self.change_30d is None else -100.0 * self.change_30d
 
 
+def _lost(account: Account | None) -> bool:
+    """Whether the latest run found the account lost (service.lost_accounts): its earlier
+    scores stay in the history but are no longer served or listed."""
+    return account is not None and account.lost_on is not None
+
+
 def rounded(value: float | None, digits: int = 4) -> float | None:
     """JSON-safe rounding (NaN becomes null)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -147,6 +153,7 @@ class ScoreCache:
         self._entries: dict[str, CachedScore] = {}
         self._order: list[CachedScore] = []
         self._watermark: datetime | None = None
+        self._run_id: int | None = None
         self._write_lock = threading.Lock()
         self.loaded_at: datetime | None = None
 
@@ -170,6 +177,7 @@ class ScoreCache:
         """Rebuild everything from the database; returns the number of accounts cached."""
         with self._write_lock, self._factory() as session:
             watermark = scores_db.scores_changed_at(session)
+            run_id = scores_db.latest_run_id(session)
             latest = scores_db.latest_scores(session, window_days=self._settings.change_window_days)
             accounts = {a.account_id: a for a in accounts_db.all_accounts(session)}
         entries = {
@@ -177,10 +185,11 @@ class ScoreCache:
                 item, accounts.get(item.score.account_id), self.stale_input_days
             )
             for item in latest
+            if not _lost(accounts.get(item.score.account_id))
         }
         order = _risk_order(entries)
         self._entries, self._order = entries, order
-        self._watermark = watermark
+        self._watermark, self._run_id = watermark, run_id
         self.loaded_at = datetime.now().astimezone()
         return len(entries)
 
@@ -190,7 +199,9 @@ class ScoreCache:
             newest = scores_db.scores_changed_at(session)
             if newest is None or (self._watermark is not None and newest <= self._watermark):
                 return 0
-            if self._watermark is None:
+            # A new scoring run may have marked accounts lost, which wrote them no score row.
+            new_run = scores_db.latest_run_id(session) != self._run_id
+            if self._watermark is None or new_run:
                 changed = None
             else:
                 changed = scores_db.changed_account_ids(
@@ -213,8 +224,12 @@ class ScoreCache:
                 accounts = accounts_db.accounts_by_id(session, account_ids)
             entries = dict(self._entries)
             for item in latest:
+                account = accounts.get(item.score.account_id)
+                if _lost(account):
+                    entries.pop(item.score.account_id, None)
+                    continue
                 entries[item.score.account_id] = cached_score(
-                    item, accounts.get(item.score.account_id), self.stale_input_days
+                    item, account, self.stale_input_days
                 )
             order = _risk_order(entries)
             self._entries, self._order = entries, order

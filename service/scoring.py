@@ -33,6 +33,7 @@ from service.db.engine import make_engine, make_session_factory, transaction
 from service.db.health_inputs import stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
+from service.lost_accounts import lost_accounts_of, split_lost
 from service.model_store import LoadedModel, ModelStore
 from service.predict import (
     ScoredVector,
@@ -68,6 +69,9 @@ class ScoringSummary:
     risk_tiers: dict[str, int] = field(default_factory=dict)
     # For people, not errors: e.g. the usage ending before as_of (features.freshness).
     warnings: list[str] = field(default_factory=list)
+    # Accounts lost by as_of (last term ended, not renewed): kept out of the scores
+    # (service.lost_accounts), counted here so that none disappears unseen.
+    lost_accounts: int = 0
 
 
 def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame | None:
@@ -156,6 +160,13 @@ def features_with_warnings(
     warning = stale_usage_warning(source, as_of)
     _install_health_inputs(source, merged_health_inputs(data_dir, stored_inputs))
     return features_as_of(source, as_of, config), [warning] if warning else []
+
+
+def lost_accounts_in(data_dir: Path, as_of: date) -> pd.Series:
+    """``lost_on`` per account of ``data_dir`` lost by ``as_of`` (service.lost_accounts)."""
+    from features.source import open_source
+
+    return lost_accounts_of(open_source(data_dir), as_of)
 
 
 def _score_chunk(
@@ -261,8 +272,12 @@ def _score_rows(
     ]
 
 
-def account_rows(frame: pd.DataFrame, as_of: date, now: datetime) -> list[dict[str, Any]]:
-    """The accounts snapshot from the feature frame (owner, segment, stakes, activation)."""
+def account_rows(
+    frame: pd.DataFrame, as_of: date, now: datetime, lost_on: pd.Series | None = None
+) -> list[dict[str, Any]]:
+    """The accounts snapshot from the feature frame (owner, segment, stakes, activation), with
+    ``lost_on`` per lost account id (null for the others: a customer again is one again)."""
+    lost = {} if lost_on is None else {str(k): v.date() for k, v in lost_on.items()}
     columns = {
         c: frame[c].tolist() if c in frame.columns else [None] * len(frame) for c in ACCOUNT_COLUMNS
     }
@@ -273,6 +288,7 @@ def account_rows(frame: pd.DataFrame, as_of: date, now: datetime) -> list[dict[s
             "as_of": as_of,
             "updated_at": now,
             **{c: json_value(columns[c][i]) for c in ACCOUNT_COLUMNS},
+            "lost_on": lost.get(ids[i]),
         }
         for i in range(len(frame))
     ]
@@ -287,16 +303,22 @@ def store_scores(
     data_dir: str,
     started: datetime | None = None,
     drop_points: float | None = None,
+    lost: pd.DataFrame | None = None,
+    lost_on: pd.Series | None = None,
 ) -> int:
     """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
     the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
-    process's workflow settings, ``RENEWAL_PROBABILITY_DROP_POINTS``)."""
+    process's workflow settings, ``RENEWAL_PROBABILITY_DROP_POINTS``). ``lost``: feature rows
+    of the accounts lost by ``as_of``, which get a snapshot marked with ``lost_on`` (so that
+    the service stops serving their earlier scores) and no score."""
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
     now = utc_now()
     ids = frame["account_id"].astype(str).tolist()
     with transaction(factory) as session:
         accounts_db.upsert_accounts(session, account_rows(frame, as_of, now))
+        if lost is not None and len(lost):
+            accounts_db.upsert_accounts(session, account_rows(lost, as_of, now, lost_on))
         scores_db.upsert_scores(session, _score_rows(frame, scored, model, as_of, now))
         emit_score_events(session, drop_points, ids)
         run = scores_db.record_run(
@@ -380,6 +402,7 @@ def run_scoring(
             raise DataContractError(
                 [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
             )
+        frame, lost, lost_on = split_lost(frame, lost_accounts_in(Path(data_dir), as_of), as_of)
         timings["features"] = time.perf_counter() - clock
 
         say(f"scoring {len(frame):,} accounts", 0.5)
@@ -398,6 +421,8 @@ def run_scoring(
             str(Path(data_dir).resolve()),
             started,
             drop_points=drop_points,
+            lost=lost,
+            lost_on=lost_on,
         )
         timings["store"] = time.perf_counter() - clock
         if out is not None:
@@ -412,4 +437,4 @@ def run_scoring(
     say("done", 1.0)
     return ScoringSummary(as_of=as_of, accounts=len(frame), model_name=model.name,
                           model_version=model.version, run_id=run_id, out=out, seconds=timings,
-                          risk_tiers=tiers, warnings=warnings)
+                          risk_tiers=tiers, warnings=warnings, lost_accounts=len(lost))

@@ -57,6 +57,8 @@ class SparkScoringSummary:
     risk_tiers: dict[str, int] = field(default_factory=dict)
     # For people, not errors: e.g. the usage ending before as_of (features.freshness).
     warnings: list[str] = field(default_factory=list)
+    # Accounts lost by as_of (last term ended, not renewed): not scored (service.lost_accounts).
+    lost_accounts: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def score_on_spark(
         lap("model")
 
         say(f"computing features on Spark from {data_dir}", 0.2)
-        vectors, warnings = spark_vectors(spark, data_dir, as_of, config)
+        vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config)
         lap("features")
 
         partitions = max(spark.sparkContext.defaultParallelism,
@@ -147,7 +149,7 @@ def score_on_spark(
     return SparkScoringSummary(
         as_of=as_of, accounts=len(vectors), model_uri=model.uri, model_name=model.name,
         model_version=model.version, out=out, spark_master=master, partitions=partitions,
-        seconds=timings, risk_tiers=counts, warnings=warnings,
+        seconds=timings, risk_tiers=counts, warnings=warnings, lost_accounts=lost,
     )
 
 
@@ -236,11 +238,13 @@ def renewal_udf(spark: Any, model: ModelRef, top_k: int) -> tuple[Any, dict[str,
 
 def spark_vectors(
     spark: Any, data_dir: str, as_of: date, config: Any
-) -> tuple[pd.DataFrame, list[str]]:
-    """``features.vectors.features_as_of`` on Spark: one row per account, on the driver; and
-    what people should know about the data (``features.freshness``)."""
+) -> tuple[pd.DataFrame, list[str], int]:
+    """``features.vectors.features_as_of`` on Spark: one row per account still a customer at
+    ``as_of``, on the driver; what people should know about the data
+    (``features.freshness``); and how many accounts were lost by then (not in the rows)."""
     from features.freshness import stale_usage_warning
     from features.vectors import features_as_of
+    from service.lost_accounts import lost_accounts_of, split_lost
 
     source = open_spark_source(spark, data_dir)
     import ibis
@@ -253,7 +257,9 @@ def spark_vectors(
             [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
         )
     warning = stale_usage_warning(source, as_of)
-    return features_as_of(source, as_of, config), [warning] if warning else []
+    vectors = features_as_of(source, as_of, config)
+    customers, lost, _ = split_lost(vectors, lost_accounts_of(source, as_of), as_of)
+    return customers, [warning] if warning else [], len(lost)
 
 
 def open_spark_source(spark: Any, data_dir: str) -> Any:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(app: typer.Typer) -> None:
@@ -81,6 +84,7 @@ def score(
             console.print(f"scored {summary.accounts:,} accounts as of {summary.as_of} on "
                           f"Spark ({summary.spark_master}) with {summary.model_name} "
                           f"v{summary.model_version}; written to {summary.out}")
+            _say_lost(console, summary.lost_accounts, summary.as_of)
             for warning in summary.warnings:
                 print_warning(console, warning)
             return
@@ -93,9 +97,17 @@ def score(
     for tier in ("high", "medium", "low"):
         table.add_row(tier, f"{summary.risk_tiers.get(tier, 0):,}")
     print_table(console, table)
+    _say_lost(console, summary.lost_accounts, summary.as_of)
     for warning in summary.warnings:
         print_warning(console, warning)
     console.print(f"model {summary.model_name} v{summary.model_version}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     if summary.out is not None:
         console.print(f"scores written to {summary.out}")
+
+
+def _say_lost(console: Console, lost: int, as_of: date) -> None:
+    """Lost accounts are left out of the scores on purpose: say how many, never silently."""
+    if lost:
+        console.print(f"{lost:,} account(s) lost by {as_of} (last contract ended, not renewed): "
+                      "not scored")

@@ -87,6 +87,9 @@ class Account(Base):
     past_window_not_activated: Mapped[bool | None] = mapped_column(Boolean)
     as_of: Mapped[date] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    #: End of the last term when the account was lost by ``as_of`` (not renewed): such an
+    #: account is not scored and not served (service.lost_accounts); null for a customer.
+    lost_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Score(Base):

@@ -53,6 +53,11 @@ def latest_run(session: Session) -> ScoringRun | None:
     return session.scalars(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(1)).first()
 
 
+def latest_run_id(session: Session) -> int | None:
+    """Id of the most recent scoring run (a new one may have marked accounts lost)."""
+    return session.scalar(select(func.max(ScoringRun.id)))
+
+
 def scores_changed_at(session: Session) -> datetime | None:
     """When any score row was last written (the caches poll this to stay fresh)."""
     return session.scalar(select(func.max(Score.created_at)))

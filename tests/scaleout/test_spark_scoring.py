@@ -134,10 +134,13 @@ def in_process(data_dir, registered_model):
     from features.source import open_source
     from features.vectors import features_as_of
     from service.config import ServiceSettings
+    from service.lost_accounts import lost_accounts_of, split_lost
     from service.model_store import LoadedModel
     from service.predict import score_vectors
 
-    vectors = features_as_of(open_source(data_dir), T, FeatureConfig())
+    source = open_source(data_dir)
+    vectors = features_as_of(source, T, FeatureConfig())
+    vectors, lost, _ = split_lost(vectors, lost_accounts_of(source, T), T)
     model = LoadedModel(scorer=registered_model, name=MODEL_NAME, version="1", alias="champion",
                         source="uri", uri=MODEL_URI, card={})
     scored = score_vectors(model, vectors, ServiceSettings(), top_k=TOP_K)
@@ -177,9 +180,11 @@ def test_spark_scores_equal_in_process_scores(spark_run, in_process, registered_
     assert frame["probability"].nunique() > 5
 
 
-def test_output_layout_and_summary(spark_run, in_process):
+def test_output_layout_and_summary(spark_run, in_process, data_dir):
     summary, frame, out, steps = spark_run
     vectors, scored = in_process
+    from features.source import open_source
+    from service.lost_accounts import lost_accounts_of
     from service.spark_scoring import OUTPUT_COLUMNS
 
     assert tuple(frame.columns) == OUTPUT_COLUMNS
@@ -192,6 +197,10 @@ def test_output_layout_and_summary(spark_run, in_process):
         expected_tiers[s.risk_tier] = expected_tiers.get(s.risk_tier, 0) + 1
     assert summary.risk_tiers == expected_tiers
     assert summary.warnings == []  # the simulated usage runs to 2024-10-31, past T
+    # Accounts lost by T (last term ended unrenewed) are counted, not scored, as in process.
+    lost = lost_accounts_of(open_source(data_dir), T)
+    assert summary.lost_accounts == len(lost) > 0
+    assert not set(frame["account_id"]) & set(lost.index)
     assert steps[-1] == "done"
     assert not [p.name for p in out.parent.iterdir() if p.name != out.name]  # no leftovers
 

@@ -136,8 +136,35 @@ def test_the_crm_call_returns_drivers_in_words(stack):
     assert isinstance(body["inputs"]["stale"], bool)  # manual inputs' age (issue 8)
 
 
+def test_lost_customers_are_not_scored_listed_or_served(stack):
+    """An account whose every term ended before the as-of date unrenewed has left: no renewal
+    probability, nothing at risk; one with a term in force on it is scored."""
+    contracts = pd.read_parquet(stack["root"] / "data" / "contracts.parquet")
+    for column in ("start_date", "end_date"):
+        contracts[column] = pd.to_datetime(contracts[column])
+    day = pd.Timestamp(AS_OF)
+    ended = contracts.groupby("account_id").agg(
+        last_end=("end_date", "max"),
+        none_renewed=("renewed", lambda r: bool(r.eq(False).fillna(False).all())),
+    )
+    gone = set(ended[(ended.last_end < day) & ended.none_renewed].index)
+    in_force = set(contracts[(contracts.start_date <= day)
+                             & (contracts.end_date >= day)]["account_id"])
+    scored = set(stack["scores"]["account_id"])
+    assert gone and not gone & scored
+    assert in_force <= scored
+    admin = new_key(stack["env"], stack["root"], "--role", "admin")
+    one = sorted(gone)[0]
+    missing = httpx.get(f"{stack['base']}/v1/accounts/{one}/renewal", headers=auth(admin))
+    assert missing.status_code == 404
+    listed = httpx.get(f"{stack['base']}/v1/risk-list?limit=200", headers=auth(admin))
+    assert not {i["account_id"] for i in listed.json()["data"]} & gone
+
+
 def test_a_csm_key_cannot_see_another_csms_account(stack):
-    accounts = stack["accounts"].dropna(subset=["csm_id"])
+    accounts = stack["accounts"]
+    accounts = accounts[accounts["account_id"].isin(stack["scores"]["account_id"])]
+    accounts = accounts.dropna(subset=["csm_id"])
     csm = accounts["csm_id"].iloc[0]
     own = accounts[accounts["csm_id"] == csm]["account_id"].iloc[0]
     foreign = accounts[accounts["csm_id"] != csm]["account_id"].iloc[0]
