@@ -62,7 +62,8 @@ def metric_charts(metrics: dict[str, list[dict[str, Any]] | None]) -> dict[str, 
         out["renewal"] = charts.bar_chart(
             labels, _rates(renewal, "renewal_rate"), name="logo renewal rate",
             title="Renewal rate by month of contract end",
-            desc="Renewed contracts over decided contracts ending that month.", y_max=1.0,
+            desc="Renewed accounts over accounts with a decided term ending that month.",
+            y_max=1.0,
             colour=charts.SKY)
     ndr = metrics.get("ndr")
     if ndr:
