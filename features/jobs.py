@@ -1,7 +1,6 @@
-"""The ``renewal features`` job: validate the data directory, compute, write atomically.
-
-Writing happens only after everything is computed, each file through a temporary file and a
-rename, so a failed run never leaves a half-written vector file behind.
+"""The ``renewal features`` job: check the outputs, validate the data directory, compute,
+write (``features.outputs``: every output renamed into place only once the whole run
+succeeded, so a failed run leaves no output behind).
 
 On DuckDB the data directory is validated by ``renewal.contract`` (pandas, every rule). On Spark
 the data may be far bigger than the driver, so the contract's core rules are checked by Spark
@@ -15,7 +14,6 @@ import importlib.util
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -24,6 +22,7 @@ import pyarrow.parquet as pq
 from features.config import load_feature_config
 from features.daily import daily_activity, materialized
 from features.freshness import stale_usage_warning
+from features.outputs import check_outputs, local_output, local_path, staged_outputs
 from features.source import (
     ENGINES,
     Source,
@@ -34,7 +33,6 @@ from features.source import (
 )
 from features.spine import read_spine, spine_vectors
 from features.vectors import features_as_of
-from renewal.datadir import atomic_path
 from renewal.errors import ConfigError, DataContractError, SpineError
 
 Step = Callable[[str], None]
@@ -71,7 +69,7 @@ def run_features(
         raise ConfigError("give --as-of (every account) or --spine (its rows): exactly one")
     points = None
     if spine is not None:
-        points = read_spine(_local_path(spine, "--spine", "the driver reads it; copy it here"))
+        points = read_spine(local_path(spine, "--spine", "the driver reads it; copy it here"))
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "duckdb" and is_uri(data_dir):
@@ -80,6 +78,8 @@ def run_features(
         )
     out_path = local_output(out, "--out")
     daily_path = local_output(daily_out, "--daily-out") if daily_out is not None else None
+    outputs = {"--out": out_path} | ({"--daily-out": daily_path} if daily_path else {})
+    check_outputs(outputs, data_dir, {"--spine": spine, "--config": config_path})
     config = load_feature_config(config_path)
     if engine == "duckdb":
         step("validating the data directory")
@@ -95,6 +95,8 @@ def run_features(
             problems = contract_problems(source)
             if problems:
                 raise DataContractError(problems)
+        if as_of is not None:
+            _check_someone_signed(source, as_of)
         last = as_of if points is None else points.as_of.max().date()
         warning = stale_usage_warning(source, last)
         if warning is not None and on_warning is not None:
@@ -109,62 +111,57 @@ def run_features(
             except SpineError as exc:  # an account unknown or not signed by its as_of
                 raise SpineError(f"--spine {spine}: {str(exc).removeprefix('spine: ')}") from exc
 
-        if daily_path is None:
-            # The vectors build only the days their windows read.
-            vectors = vectors_of(None)
-        else:
-            # The whole-history daily table is written anyway: the vectors reuse it.
-            with materialized(source, daily_activity(source, last, config)) as daily:
-                step(f"writing the daily table to {daily_path}")
-                write_daily(source, daily, daily_path)
-                vectors = vectors_of(daily)
-        step(f"writing {len(vectors)} vectors to {out_path}")
-        with atomic_path(out_path) as tmp:
-            vectors.to_parquet(tmp, index=False)
+        with staged_outputs() as staged:
+            if daily_path is None:
+                # The vectors build only the days their windows read.
+                vectors = vectors_of(None)
+            else:
+                # The whole-history daily table is written anyway: the vectors reuse it. It
+                # goes to a temporary file now and is renamed only with the vectors, at the end.
+                with materialized(source, daily_activity(source, last, config)) as daily:
+                    step(f"writing the daily table to {daily_path}")
+                    staged.write("--daily-out", daily_path,
+                                 lambda tmp: write_daily(source, daily, tmp))
+                    vectors = vectors_of(daily)
+            step(f"writing {len(vectors)} vectors to {out_path}")
+            staged.write("--out", out_path, lambda tmp: vectors.to_parquet(tmp, index=False))
         return vectors
     finally:
         if owns_session:
             spark.stop()
 
 
-def local_output(location: str | Path, option: str) -> Path:
-    """An output location as a local path; a ``file://`` URI is one, other schemes are refused.
+def write_daily(source: Source, daily: ir.Table, path: Path) -> None:
+    """Write the daily table, sorted by account and date, into one Parquet file, streaming.
 
-    The outputs are one row per account (or per account-day) and are written by the driver,
-    atomically, with a rename: a remote store would need Spark's writer (not built yet).
+    ``path`` is written as it is (the caller stages it: :class:`features.outputs.StagedOutputs`).
     """
-    return _local_path(location, option, "the outputs are written by the driver; copy them "
-                       "to the object store afterwards")
-
-
-def _local_path(location: str | Path, option: str, why: str) -> Path:
-    text = str(location)
-    if not is_uri(text):
-        return Path(text)
-    parsed = urlparse(text)
-    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
-        return Path(unquote(parsed.path))
-    raise ConfigError(f"{option} must be a local path (or file://), not {text}: {why}")
-
-
-def write_daily(source: Source, daily: ir.Table, target: Path) -> None:
-    """Write the daily table, sorted by account and date, into one Parquet file, streaming."""
     ordered = daily.order_by(["account_id", "date"])
-    with atomic_path(target) as tmp:
-        if type(source.backend).__module__.startswith("ibis.backends.duckdb"):
-            source.backend.to_parquet(ordered, tmp)  # DuckDB's COPY: no Python in the loop
-            return
-        writer = None
-        try:
-            for batch in ordered.to_pyarrow_batches():
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, batch.schema)
-                writer.write_batch(batch)
+    if type(source.backend).__module__.startswith("ibis.backends.duckdb"):
+        source.backend.to_parquet(ordered, path)  # DuckDB's COPY: no Python in the loop
+        return
+    writer = None
+    try:
+        for batch in ordered.to_pyarrow_batches():
             if writer is None:
-                pq.write_table(ordered.schema().to_pyarrow().empty_table(), tmp)
-        finally:
-            if writer is not None:
-                writer.close()
+                writer = pq.ParquetWriter(path, batch.schema)
+            writer.write_batch(batch)
+        if writer is None:
+            pq.write_table(ordered.schema().to_pyarrow().empty_table(), path)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _check_someone_signed(source: Source, as_of: date) -> None:
+    """Refuse an as-of before every signing: the run would write an empty, featureless file."""
+    earliest = source.tables["accounts"].signed_at.min().execute()
+    if earliest is not None and not pd.isna(earliest) and pd.Timestamp(earliest).date() <= as_of:
+        return
+    since = ("accounts has no signed_at" if earliest is None or pd.isna(earliest)
+             else f"the earliest accounts.signed_at is {pd.Timestamp(earliest).date()}")
+    raise ConfigError(f"no account is signed on or before --as-of {as_of} ({since}): "
+                      "no vector to write")
 
 
 def _validate(data_dir: Path) -> None:

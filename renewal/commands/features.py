@@ -25,14 +25,16 @@ def features(
         "Spark reads: a local path or a file://, hdfs:// or s3a:// URI; validated by Spark "
         "(core contract rules). With duckdb a local directory, validated in full.")],
     out: Annotated[str, typer.Option(
-        "--out", help="Parquet file of per-account vectors: a local path (or file://).")],
+        "--out", help="Parquet file (.parquet) of per-account vectors: a local path (or "
+        "file://), not a file of --data. Written only if the whole run succeeds.")],
     as_of: Annotated[
         datetime | None,
         typer.Option("--as-of", formats=["%Y-%m-%d"], help="Point in time T: only data <= T. "
                      "Every account signed by then gets its vector."),
     ] = None,
     daily_out: Annotated[str | None, typer.Option(
-        "--daily-out", help="Also write the daily tier table here: a local path (or file://).")
+        "--daily-out", help="Also write the daily tier table here: a .parquet file other than "
+        "--out, a local path (or file://), not a file of --data.")
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file of feature thresholds.")

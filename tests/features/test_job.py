@@ -214,3 +214,169 @@ def test_the_command_warns_and_still_writes_the_vectors(make_dir, tmp_path, caps
     code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(out)],
                         capsys)
     assert code == 0 and "warning" not in output
+
+
+# -- the outputs: checked before any work, written only when the whole run succeeded -------
+
+def _leftovers(folder) -> list[str]:
+    """Every file under ``folder`` (outputs and hidden temporary files alike), data aside."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not p.relative_to(folder).parts[0].startswith("data"))
+
+
+@pytest.mark.parametrize("option", ["--out", "--daily-out"])
+@pytest.mark.parametrize("how", ["direct", "dotdot", "symlink"])
+def test_an_output_onto_a_file_of_the_data_directory_is_refused(
+        make_dir, tmp_path, capsys, option, how):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    table = data_dir / "usage.parquet"
+    before = table.read_bytes()
+    target = {"direct": table, "dotdot": data_dir / ".." / data_dir.name / "usage.parquet",
+              "symlink": tmp_path / "link.parquet"}[how]
+    if how == "symlink":
+        target.symlink_to(table)
+    outputs = {"--out": str(tmp_path / "vectors.parquet"),
+               "--daily-out": str(tmp_path / "daily.parquet"), option: str(target)}
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31",
+                         *[part for pair in outputs.items() for part in pair]], capsys)
+    assert code == 2, output
+    assert f"{option} {target} is a file of the data directory" in output
+    assert "would overwrite your input" in output
+    assert table.read_bytes() == before
+    assert not (tmp_path / "vectors.parquet").exists()
+    assert not (tmp_path / "daily.parquet").exists()
+
+
+def test_the_data_directory_clash_is_refused_before_any_work(make_dir, tmp_path):
+    from features.jobs import run_features
+    from renewal.errors import ConfigError
+
+    data_dir = make_dir(ACCOUNTS, _usage())
+    steps: list[str] = []
+    with pytest.raises(ConfigError, match="is a file of the data directory"):
+        run_features(data_dir, None, data_dir / "accounts.parquet", on_step=steps.append,
+                     spine=_spine_csv(tmp_path, ["a,2024-01-31"], "account_id,as_of"))
+    assert steps == []  # not even validated
+
+
+def test_daily_out_onto_out_is_refused(make_dir, tmp_path, capsys, monkeypatch):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    monkeypatch.chdir(tmp_path)
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", "f.parquet",
+                         "--daily-out", "./sub/../f.parquet"], capsys)
+    assert code == 2, output
+    assert ("--daily-out sub/../f.parquet is the same file as --out f.parquet: give each "
+            "output its own path") in output
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_a_failed_run_writes_neither_output(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    spine = _spine_csv(tmp_path, ["ZZZ,2024-01-31"], "account_id,as_of")  # an unknown account
+    out_dir = tmp_path / "out"
+    code, output = _run(["--data", str(data_dir), "--spine", str(spine),
+                         "--out", str(out_dir / "f.parquet"),
+                         "--daily-out", str(out_dir / "d.parquet")], capsys)
+    assert code == 2, output
+    assert "ZZZ@2024-01-31" in output
+    assert _leftovers(out_dir) == []  # no daily table, no temporary file
+
+
+@pytest.mark.parametrize("failing", ["--out", "--daily-out"])
+def test_a_failed_rename_is_a_clear_error_and_leaves_the_old_outputs(
+        make_dir, tmp_path, capsys, monkeypatch, failing):
+    import errno
+    import os
+
+    data_dir = make_dir(ACCOUNTS, _usage())
+    out, daily_out = tmp_path / "f.parquet", tmp_path / "d.parquet"
+    out.write_bytes(b"old vectors")
+    daily_out.write_bytes(b"old daily")
+    target = {"--out": out, "--daily-out": daily_out}[failing]
+    replace = os.replace
+
+    def read_only(src, dst):
+        if os.fspath(dst) == str(target):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", read_only)
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(out),
+                         "--daily-out", str(daily_out)], capsys)
+    assert code == 2, output
+    assert f"{failing} {target} cannot be written: Read-only file system" in output
+    assert "Traceback" not in output
+    assert _leftovers(tmp_path) == ["d.parquet", "f.parquet"]  # no temporary file
+    assert daily_out.read_bytes() == b"old daily"
+    if failing == "--out":  # renamed first: when it fails, nothing is replaced
+        assert out.read_bytes() == b"old vectors"
+    else:  # at worst one complete new file: the vectors, beside the previous daily table
+        assert pd.read_parquet(out).account_id.tolist() == ["a"]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda tmp: (tmp / "adir").mkdir() or tmp / "adir",
+     "--out {path} is a directory: give a file path ending in .parquet"),
+    (lambda tmp: (tmp / "a.parquet").mkdir() or tmp / "a.parquet",
+     "--out {path} is a directory"),
+    (lambda tmp: (tmp / "afile").touch() or tmp / "afile" / "sub" / "x.parquet",
+     "--out {path} cannot be written: {tmp}/afile is not a directory"),
+    (lambda tmp: tmp / "f.csv", "--out {path} must end in .parquet"),
+])
+def test_an_unwritable_out_is_refused_clearly(make_dir, tmp_path, capsys, make, message):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    path = make(tmp_path)
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(path)],
+                        capsys)
+    assert code == 2, output
+    assert message.format(path=path, tmp=tmp_path) in output
+    assert "Traceback" not in output
+    assert not path.is_file()
+
+
+def test_a_read_only_directory_is_refused_up_front(make_dir, tmp_path, capsys, monkeypatch):
+    import os
+
+    data_dir = make_dir(ACCOUNTS, _usage())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access  # root passes permission bits: a read-only mount is simulated
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if os.fspath(p) == str(locked) else access(p, mode, **kw)))
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31",
+                         "--out", str(tmp_path / "f.parquet"),
+                         "--daily-out", str(locked / "new" / "d.parquet")], capsys)
+    assert code == 2, output
+    assert (f"--daily-out {locked}/new/d.parquet cannot be written: {locked} is not writable"
+            in output)
+    assert _leftovers(tmp_path) == []
+
+
+def test_daily_out_must_be_parquet_too_in_any_case(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    out = tmp_path / "f.PARQUET"
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(out),
+                         "--daily-out", str(tmp_path / "d.csv")], capsys)
+    assert code == 2, output
+    assert f"--daily-out {tmp_path / 'd.csv'} must end in .parquet" in output
+    assert _leftovers(tmp_path) == []
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-31", "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert pd.read_parquet(out).account_id.tolist() == ["a"]
+
+
+def test_an_as_of_before_every_signing_is_an_error(make_dir, tmp_path, capsys):
+    data_dir = make_dir(ACCOUNTS, _usage())
+    out, daily_out = tmp_path / "f.parquet", tmp_path / "d.parquet"
+    code, output = _run(["--data", str(data_dir), "--as-of", "2023-12-31", "--out", str(out),
+                         "--daily-out", str(daily_out)], capsys)
+    assert code == 2, output
+    assert ("no account is signed on or before --as-of 2023-12-31 (the earliest "
+            "accounts.signed_at is 2024-01-01): no vector to write") in output
+    assert _leftovers(tmp_path) == []
+    # The signing day itself is enough.
+    code, output = _run(["--data", str(data_dir), "--as-of", "2024-01-01", "--out", str(out)],
+                        capsys)
+    assert code == 0, output
+    assert pd.read_parquet(out).account_id.tolist() == ["a"]
