@@ -35,9 +35,11 @@ def point(p: float, tier: str, missed: bool | None = False, day: date = D1) -> S
 
 
 def test_score_events_boundaries():
-    events = score_events(point(0.80, "low", day=D0), point(0.70, "medium"), drop_points=10)
+    events = score_events(point(0.80, "low", day=D0), point(0.6999, "medium"), drop_points=10)
     assert [e.type for e in events] == ["risk_tier_crossed", "probability_dropped"]
     assert events[0].payload["direction"] == "worse"
+    # "More than N points": a drop of exactly 10 points (0.80 -> 0.70) is not one.
+    assert score_events(point(0.80, "low", day=D0), point(0.70, "low"), 10) == []
     assert score_events(point(0.80, "low", day=D0), point(0.7001, "low"), 10) == []
     missed = score_events(point(0.6, "medium", day=D0), point(0.6, "medium", missed=True), 10)
     assert [e.type for e in missed] == ["activation_window_missed"]

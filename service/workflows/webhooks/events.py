@@ -81,7 +81,9 @@ def score_events(
                 )
             )
         drop = 100.0 * (previous.probability - current.probability)
-        if drop >= drop_points - 1e-9:
+        # "Drops more than N points" (issue 8): exactly N is not enough; the tolerance keeps
+        # 0.80 -> 0.70 (10.000000000000009 points in floats) at exactly 10.
+        if drop > drop_points + 1e-9:
             events.append(
                 NewEvent(
                     "probability_dropped",
