@@ -19,7 +19,8 @@ def report(
         "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
     months: Annotated[list[str] | None, typer.Option(
         "--month", metavar="YYYY-MM",
-        help="Month to backtest (repeatable) [every month whose renewals are decided].")] = None,
+        help="Month to backtest (repeatable) [every month whose renewals are decided, after "
+        "the model's calibration window].")] = None,
     since: Annotated[str | None, typer.Option(
         "--since", metavar="YYYY-MM", help="Backtest only months from this one on.")] = None,
     lead_days: Annotated[int, typer.Option(
@@ -41,13 +42,20 @@ def report(
     from renewal.datadir import atomic_path
     from renewal.settings import get_settings
     from service.scoring import load_batch_model
-    from service.workflows.backtest import backtest_forecast, decided_months, month_start
+    from service.workflows.backtest import (
+        backtest_forecast,
+        decided_months,
+        fitted_until,
+        held_out_months,
+        month_start,
+    )
     from service.workflows.outcomes import load_contracts
 
     settings = get_settings()
     console = Console(highlight=False)
     scorer = load_batch_model(settings, model).scorer
-    chosen = months or decided_months(load_contracts(data))
+    until = fitted_until(scorer)
+    chosen = months or held_out_months(decided_months(load_contracts(data)), until)
     if since is not None:
         chosen = [m for m in chosen if month_start(m) >= month_start(since)]
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -64,18 +72,26 @@ def report(
                    "expected logos", "interval", "actual", "in"):
         table.add_column(column, justify="right")
     for m in result.months:
-        table.add_row(m.month, str(m.contracts), f"{m.expected_renewed_arr:,.0f}",
+        table.add_row(m.month + (" (in-sample)" if m.in_sample else ""), str(m.contracts),
+                      f"{m.expected_renewed_arr:,.0f}",
                       f"{m.arr_interval[0]:,.0f}–{m.arr_interval[1]:,.0f}",
                       f"{m.actual_renewed_arr:,.0f}", "✓" if m.arr_covered else "✗",
                       f"{m.expected_logos:.1f}", f"{m.logos_interval[0]}–{m.logos_interval[1]}",
                       str(m.actual_logos), "✓" if m.logos_covered else "✗")
     print_table(console, table)
     arr, logos = result.coverage("arr"), result.coverage("logos")
-    if arr is None:
-        console.print("no month could be backtested: " + json.dumps(result.skipped))
-    else:
+    fitted = "" if until is None else f" (the model was fitted on contracts ending up to {until})"
+    if arr is not None:
         console.print(f"ARR interval covered the actual in {arr:.0%} of "
-                      f"{len(result.months)} months; logo interval in {logos:.0%}")
+                      f"{len(result.held_out)} held-out months; logo interval in {logos:.0%}")
+    elif result.months:
+        console.print(f"no held-out month among these{fitted}: their coverage is in-sample, "
+                      "not a test of the forecast")
+    else:
+        console.print(f"no month could be backtested{fitted}: " + json.dumps(result.skipped))
+    if result.months and len(result.held_out) < len(result.months):
+        console.print(f"{len(result.months) - len(result.held_out)} in-sample month(s) shown, "
+                      f"left out of the coverage{fitted}")
     for month, reason in result.skipped.items():
         console.print(f"skipped {month}: {reason}")
     saves = save_rate_section(settings, data, console)
@@ -87,13 +103,15 @@ def report(
 
 
 def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no-untyped-def]
-    """The save rate per CSM and per playbook (empty without a score store or interventions)."""
+    """The save rate per CSM and per playbook (empty without a score store or interventions),
+    its uplift interval at ``RENEWAL_SAVE_RATE_CONFIDENCE``, as the API's."""
     from rich.table import Table
     from sqlalchemy import inspect, select
 
     from renewal.console import print_table
     from service.db.engine import make_engine, make_session_factory
     from service.db.workflow_models import Intervention
+    from service.workflows.config import get_workflow_settings
     from service.workflows.interventions import AssignedAttempt, save_rate
     from service.workflows.outcomes import load_contracts
 
@@ -110,12 +128,14 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
                                 r.probability_at_assignment) for r in rows]
     contracts = load_contracts(data)
     contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
+    confidence = get_workflow_settings().save_rate_confidence
     out = {}
     for by in ("csm", "playbook"):
-        groups = save_rate(attempts, contracts, by)  # type: ignore[arg-type]
+        groups = save_rate(attempts, contracts, by, confidence)  # type: ignore[arg-type]
         out[by] = groups
         table = Table(title=f"save rate by {by}: actual vs expected renewals")
-        for column in (by, "assigned", "decided", "actual", "expected", "uplift", "95% interval"):
+        for column in (by, "assigned", "decided", "actual", "expected", "uplift",
+                       f"{confidence:.0%} interval"):
             table.add_column(column, justify="right")
         for g in groups:
             interval = g["uplift_interval"]

@@ -4,7 +4,11 @@ For a month M the forecast is made on ``T = first day of M − lead_days``: feat
 (point in time, from the data directory), scored with the given model, for the contracts
 in force on T that end in M. Actual = the ARR (and count) of those contracts that renewed.
 A month is only backtested when every one of its contracts is decided. The headline figure
-is the share of months whose actual renewed ARR fell inside the forecast's interval.
+is the share of months whose actual renewed ARR fell inside the forecast's interval, over the
+*held-out* months only: a month whose contracts end on or before the end of the model's
+calibration window had its outcomes seen in fitting (training or calibration), and a forecast
+that covers them says nothing about the next month. Such months are still shown, marked
+in-sample, when asked for; by default only held-out months are backtested.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class MonthResult:
     expected_logos: float
     logos_interval: tuple[int, int]
     actual_logos: int
+    in_sample: bool = False  # its contracts' outcomes were seen when fitting the model
 
     @property
     def arr_covered(self) -> bool:
@@ -60,6 +65,7 @@ class MonthResult:
             "logos_interval": list(self.logos_interval),
             "actual_logos": self.actual_logos,
             "logos_covered": self.logos_covered,
+            "in_sample": self.in_sample,
         }
 
 
@@ -69,18 +75,27 @@ class BacktestResult:
     lead_days: int
     months: list[MonthResult] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    # The model saw the outcomes of contracts ending up to this day (None: not recorded).
+    fitted_until: date | None = None
+
+    @property
+    def held_out(self) -> list[MonthResult]:
+        return [m for m in self.months if not m.in_sample]
 
     def coverage(self, what: str = "arr") -> float | None:
-        if not self.months:
+        """Share of held-out months whose actual fell in the interval (None without any)."""
+        if not self.held_out:
             return None
-        hits = [m.arr_covered if what == "arr" else m.logos_covered for m in self.months]
+        hits = [m.arr_covered if what == "arr" else m.logos_covered for m in self.held_out]
         return float(np.mean(hits))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "level": self.level,
             "lead_days": self.lead_days,
+            "fitted_until": None if self.fitted_until is None else self.fitted_until.isoformat(),
             "months_backtested": len(self.months),
+            "months_held_out": len(self.held_out),
             "arr_coverage": self.coverage("arr"),
             "logo_coverage": self.coverage("logos"),
             "months": [m.as_dict() for m in self.months],
@@ -93,6 +108,21 @@ def month_start(label: str) -> pd.Timestamp:
         return pd.Timestamp(f"{label}-01")
     except ValueError:
         raise RenewalError(f"{label!r} is not a month YYYY-MM") from None
+
+
+def fitted_until(scorer: Any) -> date | None:
+    """The end of the model's calibration window: the last contract end whose outcome the
+    model was fitted on (``training.fit`` records it in the scorer's metadata)."""
+    windows = (getattr(scorer, "metadata", None) or {}).get("windows") or {}
+    end = windows.get("calibration_end")
+    return None if end is None else date.fromisoformat(end)
+
+
+def held_out_months(months: list[str], until: date | None) -> list[str]:
+    """The months starting after ``until`` (all of them when it is unknown)."""
+    if until is None:
+        return list(months)
+    return [m for m in months if month_start(m).date() > until]
 
 
 def decided_months(contracts: pd.DataFrame) -> list[str]:
@@ -113,7 +143,8 @@ def backtest_forecast(
     feature_config: Any = None,
     progress: Progress | None = None,
 ) -> BacktestResult:
-    """Backtest the forecast over ``months`` (default: every fully decided month)."""
+    """Backtest the forecast over ``months`` (default: every fully decided month after the
+    model's calibration window); months within it are marked in-sample."""
     from features.config import load_feature_config
     from features.source import open_source
     from features.vectors import features_as_of
@@ -121,9 +152,10 @@ def backtest_forecast(
     config = feature_config or load_feature_config(None)
     contracts = load_contracts(Path(data_dir))
     contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
-    candidates = months or decided_months(contracts)
+    until = fitted_until(scorer)
+    candidates = months or held_out_months(decided_months(contracts), until)
     decided = set(decided_months(contracts))
-    result = BacktestResult(level, lead_days)
+    result = BacktestResult(level, lead_days, fitted_until=until)
     source = open_source(Path(data_dir))
     first_signed = None
     say = progress or (lambda _stage, _done, _total: None)
@@ -171,6 +203,7 @@ def backtest_forecast(
             expected_logos=group.expected_logos,
             logos_interval=group.logos_interval,
             actual_logos=int(renewed.sum()),
+            in_sample=until is not None and start.date() <= until,
         ))
     say("done", len(candidates), len(candidates))
     return result

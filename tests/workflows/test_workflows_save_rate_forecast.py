@@ -115,3 +115,33 @@ def test_backtest_runs_the_real_chain_on_simulated_data(tmp_path, scorer):
         assert month.arr_interval[0] <= month.expected_renewed_arr <= month.arr_interval[1]
         assert 0 <= month.actual_logos <= month.contracts
     assert 0 <= result.coverage("arr") <= 1
+
+
+@pytest.mark.slow
+def test_backtest_keeps_months_the_model_was_fitted_on_out_of_its_coverage(tmp_path, scorer):
+    """A month whose contracts end within the model's calibration window had its outcomes
+    seen in fitting: shown when asked for, marked in-sample, never in the coverage, and not
+    backtested by default."""
+    import copy
+
+    from renewal.simulator import simulate
+    from service.workflows.backtest import backtest_forecast, decided_months
+    from service.workflows.outcomes import load_contracts
+
+    simulate(tmp_path / "data", accounts=300, seed=3, months=18)
+    fitted = copy.copy(scorer)
+    fitted.metadata = {**scorer.metadata, "windows": {"calibration_end": "2025-03-31"}}
+    result = backtest_forecast(tmp_path / "data", fitted, ["2025-03", "2025-04", "2025-05"],
+                               draws=2000)
+    assert [(m.month, m.in_sample) for m in result.months] == [
+        ("2025-03", True), ("2025-04", False), ("2025-05", False)]
+    held_out = [m.arr_covered for m in result.months[1:]]
+    assert result.coverage("arr") == sum(held_out) / 2
+    assert result.as_dict()["months_held_out"] == 2
+    assert result.as_dict()["fitted_until"] == "2025-03-31"
+
+    by_default = backtest_forecast(tmp_path / "data", fitted, None, draws=2000)
+    decided = decided_months(load_contracts(tmp_path / "data"))
+    assert {m.month for m in by_default.months} | set(by_default.skipped) == {
+        m for m in decided if m > "2025-03"}
+    assert not any(m.in_sample for m in by_default.months)
