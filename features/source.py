@@ -35,8 +35,8 @@ ENGINES = ("duckdb", "spark")
 _IBIS_TYPES = {
     "str": "string", "date": "date", "int": "int64", "float": "float64", "bool": "boolean",
 }
-_TRUE_WORDS = ("true", "t", "1", "yes", "y")
-_FALSE_WORDS = ("false", "f", "0", "no", "n")
+TRUE_WORDS = ("true", "t", "1", "yes", "y")
+FALSE_WORDS = ("false", "f", "0", "no", "n")
 _view_counter = itertools.count()
 
 
@@ -205,8 +205,8 @@ def _cast(value: ir.Value, column: Column, from_text: bool) -> ir.Value:
             lower = text.lower()
             return (
                 ibis.cases(
-                    (lower.isin(_TRUE_WORDS), True),
-                    (lower.isin(_FALSE_WORDS), False),
+                    (lower.isin(TRUE_WORDS), True),
+                    (lower.isin(FALSE_WORDS), False),
                     else_=ibis.null("boolean"),
                 )
             )
@@ -235,8 +235,9 @@ def contract_problems(source: Source) -> list[Problem]:
     For data too big for pandas (``renewal.contract`` reads every table into memory): required
     columns, nulls, ranges and enums, duplicate keys, unknown accounts, contract end dates; a
     few aggregations per table, so the usage table is scanned about three times and only counts
-    and a few example keys reach the driver. Text that does not parse (CSV) is reported as one
-    problem per table by the engine's error, not per column as ``renewal validate`` does.
+    and a few example keys reach the driver. Values the cast would fail on or round are
+    counted per column beforehand (``features.raw_values``, on DuckDB); otherwise a table
+    that cannot be cast is one problem, named by the engine's error.
     """
     problems: list[Problem] = []
     accounts = source.tables.get("accounts")

@@ -13,12 +13,24 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from renewal.datadir import coerce, find_table, read_raw
 from renewal.errors import DataContractError, Problem
 from renewal.tables import TABLES, Column, Table
 
 EXAMPLES = 3
+
+#: A date written with a time zone: "2024-03-14T22:00:00-05:00", "2024-03-14 03:00Z". Refused
+#: in every date column: the engines disagree on which calendar day such a value is (pandas
+#: keeps the local date, DuckDB converts the instant to UTC), so the user must write the day.
+ZONED_DATE = (
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?"
+    r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
+)
+ZONED_RULE = "dates carry a time zone: write the local calendar date (YYYY-MM-DD) instead"
+#: The int64 range: a larger number is not an int of the contract (and would not cast).
+INT_RANGE = (-(2**63), 2**63)
 
 
 @dataclass
@@ -98,11 +110,105 @@ def _load(data_dir: Path, spec: Table, report: ValidationReport) -> pd.DataFrame
     missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
     for name in missing:
         report.problems.append(Problem(spec.name, name, "required column is missing"))
-    frame, type_problems = coerce(raw, spec.name)
+    frame, type_problems = _coerce(raw, spec)
     report.problems.extend(type_problems)
     unparsed = {p.column for p in type_problems}
     report.problems.extend(_rule_problems(frame, spec, skip=set(missing) | unparsed))
     return frame
+
+
+def _coerce(raw: pd.DataFrame, spec: Table) -> tuple[pd.DataFrame, list[Problem]]:
+    """:func:`renewal.datadir.coerce`, column by column, with problems that name example keys.
+
+    Values the conversion must not see are taken out first and reported: dates with a time
+    zone, numbers beyond the int64 range (they made pandas raise); a column whose conversion
+    still fails is reported by name, never as a traceback.
+    """
+    frame = raw.copy()
+    problems: list[Problem] = []
+    for column in spec.columns:
+        if column.name not in raw.columns:
+            continue
+        values = raw[column.name]
+        zoned, out_of_range = _unsafe_values(values, column)
+        unsafe = zoned | out_of_range
+        part = raw[[column.name]]
+        if unsafe.any():
+            part = pd.DataFrame({column.name: values.where(~unsafe)}, index=raw.index)
+        try:
+            converted, found = coerce(part, spec.name)
+        except Exception as exc:  # noqa: BLE001 - a value pandas cannot convert: name the column
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
+            problems.append(Problem(spec.name, column.name,
+                                    f"values are not of type {column.kind}: {first}"))
+            frame = frame.drop(columns=[column.name])
+            continue
+        frame[column.name] = converted[column.name]
+        if zoned.any():
+            problems.append(Problem(spec.name, column.name, ZONED_RULE, int(zoned.sum()),
+                                    _type_examples(raw, spec, column.name, zoned)))
+        if found or out_of_range.any():
+            bad = _present(values) & converted[column.name].isna() & ~zoned
+            problems.append(Problem(spec.name, column.name, f"values are not of type {column.kind}",
+                                    int(bad.sum()), _type_examples(raw, spec, column.name, bad)))
+    return frame, problems
+
+
+def _unsafe_values(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """Masks of the dates with a time zone and of the ints beyond int64."""
+    none = pd.Series(False, index=values.index)
+    if column.kind == "date":
+        if _is_zoned_dtype(values.dtype):
+            return values.notna(), none
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.astype("string").str.strip()
+            long = (text.str.len() > 10).fillna(False).astype(bool)  # a bare date is 10 chars
+            zoned = none.copy()
+            if long.any():
+                zoned[long] = text[long].str.fullmatch(ZONED_DATE).fillna(False).astype(bool)
+            return zoned, none
+        return none, none
+    if column.kind == "int" and not (
+        pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+    ):
+        try:
+            numbers = pd.to_numeric(values, errors="coerce")
+        except (TypeError, ValueError):
+            return none, none  # the conversion reports what it cannot read
+        low, high = INT_RANGE
+        beyond = numbers.notna() & ((numbers < low) | (numbers >= high))
+        return none, beyond.fillna(False).astype(bool)
+    return none, none
+
+
+def _is_zoned_dtype(dtype: object) -> bool:
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return True
+    arrow_type = getattr(dtype, "pyarrow_dtype", None)
+    return (arrow_type is not None and pyarrow.types.is_timestamp(arrow_type)
+            and arrow_type.tz is not None)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """Non-null, non-blank inputs (as :func:`renewal.datadir.coerce` counts them)."""
+    blank = values.astype("string").str.strip() == ""
+    return (values.notna() & ~blank.fillna(False)).astype(bool)
+
+
+def _type_examples(raw: pd.DataFrame, spec: Table, column: str, bad: pd.Series) -> tuple[str, ...]:
+    """Up to three example keys of values that do not convert, as written; the value follows
+    the key ("A1/2024-01-31: 2.5") unless it is part of it."""
+    key = [k for k in spec.key if k in raw.columns] or [raw.columns[0]]
+    sample = raw.loc[bad[bad].index[: EXAMPLES * 20], list(dict.fromkeys([*key, column]))]
+    examples = []
+    for row in sample.to_dict("records"):
+        text = "/".join(_as_written(row[k]) if k == column else _fmt(row[k]) for k in key)
+        examples.append(text if column in key else f"{text}: {_as_written(row[column])}")
+    return tuple(dict.fromkeys(examples))[:EXAMPLES]
+
+
+def _as_written(value: object) -> str:
+    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
 
 
 def _schema(spec: Table, frame: pd.DataFrame, skip: set[str]) -> pa.DataFrameSchema:

@@ -24,14 +24,18 @@ reads a data directory runs the same checks first and stops with exit code 2 on 
 nothing is silently dropped or repaired. `renewal validate` reads every table into pandas;
 the commands that run the pipeline (`features`, `metrics`, `train`, `score`) let DuckDB check
 the same rules, worded the same, once the directory's Parquet tables hold 5 million rows or
-more (`features.validation`: pandas took 43-48 s and 9.2 GB on 50 million usage rows). The
-engine reports a CSV value that does not parse once per table rather than per column.
+more (`features.validation`: pandas took 43-48 s and 9.2 GB on 50 million usage rows),
+counting values that do not parse per column as pandas does.
 
 ## Rules checked
 - a required table or column is missing; a table is empty; a file cannot be read (truncated
   Parquet, CSV that is not UTF-8, a table present both as Parquet and CSV);
 - a value does not parse as its type (numbers, booleans `true/false`, ISO dates only: mixed
-  date formats such as `02/01/2024` are rejected, not guessed);
+  date formats such as `02/01/2024` are rejected, not guessed; an int column holding `2.5` or
+  a number beyond the 64-bit range is rejected, not rounded);
+- a date with a time zone (`2024-03-14T22:00:00-05:00`, `...Z`, a zoned Parquet timestamp):
+  the engines would disagree on its calendar day, so write the local date `YYYY-MM-DD` (a
+  time without a zone is ignored);
 - nulls in a column that does not allow them; counts below 0; `seats` not above 0; values
   outside their range or enum;
 - duplicate keys (`usage` is keyed by account, date and whichever of `user_id`, `site_id`

@@ -142,14 +142,14 @@ def test_missing_required_column(tmp_path, tables):
 def test_wrong_type_names_rows_and_examples(tmp_path, tables):
     tables["usage"]["key_actions"] = ["5", "many", "3"]
     assert problems_of(write_dir(tmp_path / "d", tables)) == [
-        "usage.key_actions: values are not of type int (1 row, e.g. many)"
+        "usage.key_actions: values are not of type int (1 row, e.g. A1/2024-01-03/u1: many)"
     ]
 
 
 def test_mixed_date_formats_are_rejected_not_guessed(tmp_path, tables):
     tables["accounts"]["signed_at"] = ["2024-01-01", "02/01/2024", "2024-03-01"]
     assert problems_of(write_dir(tmp_path / "d", tables, "csv")) == [
-        "accounts.signed_at: values are not of type date (1 row, e.g. 02/01/2024)"
+        "accounts.signed_at: values are not of type date (1 row, e.g. A2: 02/01/2024)"
     ]
 
 
@@ -330,3 +330,61 @@ def test_arrow_backed_dates_are_read(tmp_path, tables):
 def test_outputs_are_readable_by_others(tmp_path, tables):
     data = write_dir(tmp_path / "d", tables)
     assert (data / "accounts.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_int_beyond_int64_is_a_type_problem_not_a_traceback(tmp_path, tables):
+    tables["usage"]["key_actions"] = ["5", "99999999999999999999999", "3"]
+    data = write_dir(tmp_path / "d", tables, "csv")
+    expected = ("usage.key_actions: values are not of type int"
+                " (1 row, e.g. A1/2024-01-03/u1: 99999999999999999999999)")
+    assert problems_of(data) == [expected]
+    cli = run_cli("validate", "--data", str(data))
+    assert cli.returncode == 2
+    assert expected in cli.stdout
+    assert "Traceback" not in cli.stdout + cli.stderr
+
+
+ZONED = "dates carry a time zone: write the local calendar date (YYYY-MM-DD) instead"
+
+
+@pytest.mark.parametrize(
+    "dates, rows",
+    [
+        (["2024-01-02T22:00:00-05:00", "2024-01-03T22:00:00-05:00", "2024-02-02T22:00:00-05:00"],
+         3),  # one offset: pandas made the column zone-aware, then failed to cast it
+        (["2024-01-02", "2024-01-03T03:00:00Z", "2024-02-02 10:00+0200"], 2),  # mixed
+    ],
+)
+def test_csv_dates_with_a_time_zone_are_refused(tmp_path, tables, dates, rows):
+    tables["usage"]["date"] = dates
+    [problem] = validate_data_dir(write_dir(tmp_path / "d", tables, "csv")).problems
+    assert (problem.table, problem.column, problem.rule, problem.rows) == (
+        "usage", "date", ZONED, rows)
+    assert problem.examples[0] == f"A1/{dates[3 - rows]}/u1"
+
+
+def test_zoned_parquet_timestamps_are_refused_in_every_table(tmp_path, tables):
+    def zoned(values: pd.Series) -> pd.Series:
+        return values.dt.tz_localize("America/New_York") + pd.Timedelta(hours=22)
+
+    tables["usage"]["date"] = zoned(tables["usage"]["date"])
+    tables["tickets"]["resolved_at"] = zoned(tables["tickets"]["resolved_at"])
+    tables["accounts"]["signed_at"] = tables["accounts"]["signed_at"].dt.tz_localize("UTC")
+    assert problems_of(write_dir(tmp_path / "d", tables)) == [
+        f"accounts.signed_at: {ZONED} (3 rows, e.g. A1: 2024-01-01T00:00:00+00:00,"
+        " A2: 2024-02-01T00:00:00+00:00, A3: 2024-03-01T00:00:00+00:00)",
+        f"usage.date: {ZONED} (3 rows, e.g. A1/2024-01-02T22:00:00-05:00/u1,"
+        " A1/2024-01-03T22:00:00-05:00/u1, A2/2024-02-02T22:00:00-05:00/u9)",
+        f"tickets.resolved_at: {ZONED} (1 row, e.g. T1: 2024-02-05T22:00:00-05:00)",
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_naive_timestamps_with_a_time_are_accepted_as_their_day(tmp_path, tables, fmt):
+    tables["usage"]["date"] = tables["usage"]["date"] + pd.Timedelta(hours=13, minutes=45)
+    data = write_dir(tmp_path / "d", tables, fmt)
+    if fmt == "csv":  # write_table writes dates only: write the times by hand
+        tables["usage"].to_csv(data / "usage.csv", index=False)
+    assert validate_data_dir(data).ok
+    loaded = load_valid_tables(data)["usage"]["date"]
+    assert list(loaded) == list(pd.to_datetime(["2024-01-02", "2024-01-03", "2024-02-02"]))

@@ -94,3 +94,88 @@ def test_a_clean_big_directory_passes_the_engine_check(tmp_path, monkeypatch):
                       contracts=contracts_for(accounts))
     monkeypatch.setattr(validation, "ENGINE_CHECK_FROM_ROWS", 1)
     validation.check_data_dir(clean, AS_OF)  # no error
+
+
+# -- values the engine's cast would fail on or silently change ---------------------------------
+
+def engine_and_pandas(data_dir, monkeypatch) -> tuple[list, list]:
+    detailed = validate_data_dir(data_dir).problems
+    monkeypatch.setattr(validation, "ENGINE_CHECK_FROM_ROWS", 1)
+    return engine_problems(data_dir), detailed
+
+
+def small_dir(path, usage) -> object:
+    """One clean account and contract (Parquet) and ``usage`` (a frame: Parquet; text: CSV)."""
+    accounts = ACCOUNTS[:1]
+    if isinstance(usage, str):
+        write_dir(path, accounts=accounts, contracts=contracts_for(accounts))
+        (path / "usage.csv").write_text(usage)
+        return path
+    return write_dir(path, accounts=accounts, usage=usage, contracts=contracts_for(accounts))
+
+
+def test_fractional_and_huge_floats_in_an_int_column_are_reported_not_rounded(
+        tmp_path, monkeypatch):
+    usage = pd.DataFrame({"account_id": "a1", "date": days("2025-03-01", 4), "user_id": "u1",
+                          "key_actions": [3.0, 2.5, 1e23, 4.0], "logins": 1})
+    by_engine, detailed = engine_and_pandas(small_dir(tmp_path / "d", usage), monkeypatch)
+    assert [p.render() for p in by_engine] == [p.render() for p in detailed] == [
+        "usage.key_actions: values are not of type int"
+        " (2 rows, e.g. a1/2025-03-02/u1: 2.5, a1/2025-03-03/u1: 1e+23)"
+    ]
+
+
+def test_csv_text_that_does_not_parse_is_counted_per_column(tmp_path, monkeypatch):
+    usage = ("account_id,date,user_id,key_actions,logins\n"
+             "a1,2025-03-01,u1,3,1\n"
+             "a1,2025-03-02,u1,99999999999999999999999,1\n"  # beyond int64
+             "a1,2025-03-03,u1,many,2.5\n"
+             "a1,03/04/2025,u1,3,1\n"
+             "a1,2025-03-05T22:00:00-05:00,u1,3,1\n"
+             "a1,2025-03-06 00:00:00,u1,3,1\n")  # a naive time: accepted
+    by_engine, detailed = engine_and_pandas(small_dir(tmp_path / "d", usage), monkeypatch)
+    assert summary(by_engine) == summary(detailed) == {
+        ("usage", "key_actions", "values are not of type int", 2),
+        ("usage", "logins", "values are not of type int", 1),
+        ("usage", "date", "values are not of type date", 1),
+        ("usage", "date", "dates carry a time zone: write the local calendar date (YYYY-MM-DD)"
+                          " instead", 1),
+    }
+    examples = {(p.table, p.column, p.rows): p.examples for p in by_engine}
+    assert examples[("usage", "key_actions", 2)] == (
+        "a1/2025-03-02/u1: 99999999999999999999999", "a1/2025-03-03/u1: many")
+    assert examples[("usage", "date", 1)] in {("a1/03/04/2025/u1",),
+                                               ("a1/2025-03-05T22:00:00-05:00/u1",)}
+    assert not any("cannot be read or cast" in p.rule for p in by_engine)
+
+
+def test_zoned_parquet_timestamps_are_refused_by_the_engine_too(tmp_path, monkeypatch):
+    local = pd.to_datetime(days("2025-03-01", 3)).tz_localize("America/New_York")
+    usage = pd.DataFrame({"account_id": "a1", "date": local + pd.Timedelta(hours=22),
+                          "user_id": "u1", "key_actions": 3, "logins": 1})
+    data = small_dir(tmp_path / "d", usage)
+    by_engine, detailed = engine_and_pandas(data, monkeypatch)
+    rule = "dates carry a time zone: write the local calendar date (YYYY-MM-DD) instead"
+    assert summary(by_engine) == summary(detailed) == {("usage", "date", rule, 3)}
+
+
+def test_naive_timestamps_with_a_time_pass_the_engine_check(tmp_path, monkeypatch):
+    usage = pd.DataFrame({"account_id": "a1", "user_id": "u1", "key_actions": [3.0, 4.0],
+                          "logins": 1,
+                          "date": pd.to_datetime(["2025-03-01 13:45", "2025-03-02 00:00"])})
+    parquet = small_dir(tmp_path / "p", usage)
+    csv = small_dir(tmp_path / "c", "account_id,date,user_id,key_actions,logins\n"
+                                    "a1,2025-03-01 13:45:00,u1,3,1\na1,2025-03-02T00:00,u1,4,1\n")
+    for data in (parquet, csv):
+        assert validate_data_dir(data).ok
+        monkeypatch.setattr(validation, "ENGINE_CHECK_FROM_ROWS", 1)
+        validation.check_data_dir(data)  # no error
+
+
+def test_a_column_the_engine_cannot_cast_is_named(tmp_path, monkeypatch):
+    usage = pd.DataFrame({"account_id": "a1", "date": days("2025-03-01", 2), "user_id": "u1",
+                          "key_actions": 3, "logins": [[1], [2]]})
+    monkeypatch.setattr(validation, "ENGINE_CHECK_FROM_ROWS", 1)
+    [problem] = engine_problems(small_dir(tmp_path / "d", usage))
+    assert (problem.table, problem.column) == ("usage", "logins")
+    assert problem.rule.startswith("cannot be read or cast")
