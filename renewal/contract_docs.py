@@ -29,7 +29,8 @@ counting values that do not parse per column as pandas does.
 
 ## Rules checked
 - a required table or column is missing; a table is empty; a file cannot be read (truncated
-  Parquet, CSV that is not UTF-8, a table present both as Parquet and CSV);
+  Parquet, CSV that is not UTF-8, a table present both as Parquet and CSV); a CSV header
+  names a column twice;
 - a value does not parse as its type (numbers, booleans `true/false`, ISO dates only: mixed
   date formats such as `02/01/2024` are rejected, not guessed; an int column holding `2.5` or
   a number beyond the 64-bit range is rejected, not rounded);

@@ -7,6 +7,7 @@ Writes are atomic: a temporary file in the same directory, then a rename.
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,12 +43,28 @@ def read_raw(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":
             # Dates as datetime64, not Python objects: re-parsing objects is slow on big tables.
             return pq.read_table(path).to_pandas(date_as_object=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
+        _refuse_repeated_columns(path, frame)
+        return frame
     except UnicodeDecodeError as exc:
         rule = f"file {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
     except (pa.ArrowException, OSError, ValueError, pd.errors.ParserError) as exc:
         rule = f"file {path.name} cannot be read: {str(exc).splitlines()[0][:200]}"
     raise DataContractError([Problem(table, None, rule)])
+
+
+def _refuse_repeated_columns(path: Path, frame: pd.DataFrame) -> None:
+    """A CSV header naming a column twice: pandas renames the second ``x.1`` and the contract
+    would silently read the first; which one the export meant is unknown."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise DataContractError([Problem(
+            path.stem, ", ".join(repeated),
+            f"file {path.name} names column(s) {', '.join(repeated)} more than once in its "
+            "header: keep one of each", rows=len(frame))])
 
 
 def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:

@@ -127,6 +127,19 @@ def test_csv_corruption_is_reported_the_same_as_parquet(tmp_path, tables):
     )
 
 
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path, tables):
+    """pandas would read the second key_actions as key_actions.1, ignored: which one did the
+    export mean?"""
+    data_dir = write_dir(tmp_path / "c", tables, "csv")
+    usage = data_dir / "usage.csv"
+    lines = usage.read_text().splitlines()
+    lines = [lines[0] + ",key_actions"] + [line + ",0" for line in lines[1:]]
+    usage.write_text("\n".join(lines) + "\n")
+    assert problems_of(data_dir) == [
+        "usage.key_actions: file usage.csv names column(s) key_actions more than once in its "
+        f"header: keep one of each ({len(tables['usage'])} rows)"]
+
+
 def test_missing_required_table(tmp_path, tables):
     del tables["usage"]
     assert problems_of(write_dir(tmp_path / "d", tables)) == ["usage: required table is missing"]
