@@ -341,6 +341,26 @@ def test_cli_writes_a_directory_and_prints_a_summary(tmp_path):
     assert bad.exit_code == 2 and "--start" in bad.output
 
 
+def test_cli_says_n_a_for_rates_without_a_denominator_and_refuses_a_file(tmp_path, capsys):
+    from typer.testing import CliRunner
+
+    from renewal.cli import build_app, main
+
+    # Two months: no contract has ended yet, so renewal rate and NDR have nothing to divide.
+    result = CliRunner().invoke(build_app(), [
+        "simulate", "--out", str(tmp_path / "short"), "--accounts", "5", "--months", "2"])
+    assert result.exit_code == 0, result.output
+    assert "renewal rate n/a of 0 decided contracts, NDR n/a" in result.output
+    assert "nan" not in result.output
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    with pytest.raises(SystemExit) as refused:  # the console script's error handling
+        main(["simulate", "--out", str(a_file)])
+    assert refused.value.code == 2
+    assert "it is a file, not a directory" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me"
+
+
 def test_a_tiny_simulation_leaves_out_empty_optional_tables(tmp_path):
     summary = simulate(tmp_path, accounts=1, seed=2, months=3)
     written = {p.stem for p in tmp_path.glob("*.parquet")}

@@ -78,9 +78,15 @@ def simulate(
         table.add_row(name, f"{rows:,}")
     print_table(console, table)
     console.print(
-        f"renewal rate {summary.renewal_rate:.1%} of "
+        f"renewal rate {_share(summary.renewal_rate)} of "
         f"{int(summary.extra.get('decided_contracts', 0)):,} decided contracts, "
-        f"NDR {summary.extra.get('ndr', float('nan')):.1%}, "
-        f"activation rate {summary.activation_rate:.1%}, "
+        f"NDR {_share(summary.extra.get('ndr'))}, "
+        f"activation rate {_share(summary.activation_rate)}, "
         f"{summary.elapsed_seconds:.1f} s"
     )
+
+
+def _share(value: float | None) -> str:
+    """A rate as a percentage; "n/a" where there was nothing to divide (e.g. no contract
+    decided yet in a short simulation), not "nan%"."""
+    return "n/a" if value is None or value != value else f"{value:.1%}"

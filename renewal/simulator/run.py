@@ -164,7 +164,10 @@ def _check_arguments(accounts: int, seed: int, months: int, fmt: str, grain: str
 
 
 def _check_out_dir(out_dir: Path, fmt: str) -> None:
-    """Refuse to leave a table in two formats (the reader would reject the directory)."""
+    """Refuse a file as the directory, and a table left in two formats (the reader would
+    reject the directory)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RenewalError(f"cannot simulate into {out_dir}: it is a file, not a directory")
     other = "csv" if fmt == "parquet" else "parquet"
     clashes = sorted(p.name for p in out_dir.glob(f"*.{other}") if p.stem in TABLES)
     if clashes:
