@@ -11,10 +11,6 @@ from typing import Literal
 
 Kind = Literal["str", "date", "int", "float", "bool"]
 
-#: Said of every date column: the engines disagree on the day of a zoned instant (pandas keeps
-#: the local date, DuckDB converts to UTC), so a zone is refused rather than guessed.
-LOCAL_DATE = "Local date `YYYY-MM-DD`: a time is ignored, a time zone (`Z`, `+02:00`) refused."
-
 
 @dataclass(frozen=True)
 class Column:
@@ -58,8 +54,7 @@ ACCOUNTS = Table(
     date_columns_checked_against_as_of=("signed_at",),
     columns=(
         Column("account_id", "str", description="Unique account key."),
-        Column("signed_at", "date",
-               description="Date the first contract was signed. " + LOCAL_DATE),
+        Column("signed_at", "date", description="Date the first contract was signed."),
         Column("seats", "int", min=0, min_exclusive=True, description="Opened (purchased) seats."),
         Column("segment", "str", required=False, nullable=True,
                description="Customer segment, e.g. smb, mid_market, enterprise."),
@@ -82,8 +77,8 @@ CONTRACTS = Table(
     columns=(
         Column("contract_id", "str", description="Unique contract key."),
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("start_date", "date", description="First day of the term. " + LOCAL_DATE),
-        Column("end_date", "date", description="Must be after start_date. " + LOCAL_DATE),
+        Column("start_date", "date", description="First day of the term."),
+        Column("end_date", "date", description="Must be after start_date."),
         Column("arr", "float", min=0, description="Annual recurring revenue of the term."),
         Column("renewed", "bool", nullable=True, description="Null = not decided yet."),
         Column("next_arr", "float", required=False, nullable=True, min=0,
@@ -99,7 +94,7 @@ USAGE = Table(
     date_columns_checked_against_as_of=("date",),
     columns=(
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("date", "date", description="Calendar day of the usage. " + LOCAL_DATE),
+        Column("date", "date", description="Calendar day of the usage."),
         Column("logins", "int", min=0, description="Logins that day."),
         Column("key_actions", "int", min=0, description="Key business actions that day."),
         Column("user_id", "str", required=False, description="User (seat), for per-user rows."),
@@ -119,13 +114,12 @@ TICKETS = Table(
     columns=(
         Column("ticket_id", "str", description="Unique ticket key."),
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("opened_at", "date", description="Day the ticket was opened. " + LOCAL_DATE),
+        Column("opened_at", "date", description="Day the ticket was opened."),
         Column("type", "str", enum=("bug", "feature_request", "usage_question"),
                description="Ticket class."),
         Column("severity", "str", nullable=True, enum=("low", "medium", "high"),
                description="Bug severity; null for other types."),
-        Column("resolved_at", "date", nullable=True,
-               description="Null while unresolved. " + LOCAL_DATE),
+        Column("resolved_at", "date", nullable=True, description="Null while unresolved."),
     ),
 )
 
@@ -137,7 +131,7 @@ SURVEYS = Table(
     date_columns_checked_against_as_of=("date",),
     columns=(
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("date", "date", description="Day of the answer. " + LOCAL_DATE),
+        Column("date", "date", description="Day of the answer."),
         Column("score", "float", min=0, max=10, description="Satisfaction score 0-10."),
         Column("comment", "str", required=False, nullable=True, description="Free text."),
     ),
@@ -150,7 +144,7 @@ HEALTH_INPUTS = Table(
     date_columns_checked_against_as_of=("date",),
     columns=(
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("date", "date", description="Day the CSM recorded the judgement. " + LOCAL_DATE),
+        Column("date", "date", description="Day the CSM recorded the judgement."),
         Column("exec_sponsor_active", "bool", nullable=True,
                description="Does the customer's executive sponsor use the product regularly?"),
         Column("core_process_live", "bool", nullable=True,
@@ -168,7 +162,7 @@ VALUE = Table(
     date_columns_checked_against_as_of=("date",),
     columns=(
         Column("account_id", "str", description="The account (must exist in accounts)."),
-        Column("date", "date", description="Day the value was created. " + LOCAL_DATE),
+        Column("date", "date", description="Day the value was created."),
         Column("amount", "float", description="Value created that day (e.g. revenue)."),
     ),
 )
