@@ -50,6 +50,20 @@ def main(argv: list[str] | None = None) -> None:
     except RenewalError as exc:
         report_error(str(exc), [])
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:
+        if not _store_unreachable(exc):
+            raise
+        # The driver's own first line names host and port, never the password of the URL.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        report_error("cannot reach the score store (RENEWAL_DATABASE_URL): " + reason, [])
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    """SQLAlchemy's OperationalError (server down, wrong port, no such database): a setting to
+    fix, not a bug. Matched by name so that ``renewal --help`` need not import SQLAlchemy."""
+    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith(
+        "sqlalchemy")
 
 
 def report_error(title: str, lines: list[str]) -> None:

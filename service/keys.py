@@ -63,8 +63,10 @@ def create_key(
     """Store a new key and return it with its secret (shown once, never stored)."""
     if role not in ROLES:
         raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    csm_id = csm_id.strip() if csm_id is not None else None
     if role == "csm" and not csm_id:
-        raise ApiKeyError("a csm key needs --csm-id: it may only see that CSM's accounts")
+        raise ApiKeyError("a csm key needs --csm-id (not blank): it may only see that CSM's "
+                          "accounts")
     if role != "csm" and csm_id:
         raise ApiKeyError(f"--csm-id applies only to csm keys, not {role}")
     secret = new_secret()

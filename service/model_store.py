@@ -186,6 +186,18 @@ def _prefixed(values: dict[str, float], prefix: str) -> dict[str, float]:
     return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
 
 
+def _uri_version(uri: str, tracking_uri: str) -> str:
+    """The registry version a model URI names: ``models:/name/3`` -> "3", ``models:/name@a``
+    -> the version alias ``a`` holds; "local" for a directory or a run's artifacts."""
+    if not uri.startswith("models:/"):
+        return "local"
+    path = uri.removeprefix("models:/").strip("/")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        return resolve_alias(tracking_uri, name, alias).version
+    return path.rsplit("/", 1)[-1]
+
+
 def _set_tracking(tracking_uri: str) -> bool:
     """Point the MLflow fluent API at ``tracking_uri`` (artifact helpers read it from there)."""
     import mlflow
@@ -458,10 +470,17 @@ class ModelStore:
 
     # -- explicit model (``renewal score --model URI``, tests) --
     def load_uri(self, uri: str) -> LoadedModel:
-        """Load and serve a model from any MLflow URI or local directory (no LKG copy)."""
+        """Load and serve a model from any MLflow URI or local directory (no LKG copy).
+
+        ``models:/`` and ``runs:/`` URIs are looked up in the project's store
+        (``RENEWAL_TRACKING_URI``), not in MLflow's default ``./mlflow.db``; an alias
+        (``models:/renewal@champion``) is recorded as the version it points at."""
+        tracking = self.settings.resolved_tracking_uri
+        if uri.startswith(("models:/", "runs:/")):
+            _set_tracking(tracking)
         scorer = load_scorer(uri)
         check_model(scorer, self.sample_vectors())
-        version = uri.rsplit("/", 1)[-1] if uri.startswith("models:/") else "local"
+        version = _uri_version(uri, tracking)
         model = LoadedModel(
             scorer=scorer,
             name=self.settings.model_name,

@@ -170,3 +170,18 @@ def test_an_admin_reload_that_swaps_announces_model_promoted(registry, tmp_path)
     assert [e.type for e in events] == ["model_promoted"]
     assert events[0].payload == {"model": "renewal", "version": good,
                                  "previous_version": first, "alias": "champion"}
+
+
+@pytest.mark.parametrize("form", ["alias", "number"])
+def test_a_model_uri_is_looked_up_in_the_projects_registry(registry, tmp_path, form):
+    """`renewal score --model models:/renewal@champion` must read RENEWAL_TRACKING_URI, not
+    MLflow's default store, and record the version the alias holds, not "renewal@champion"."""
+    _root, uri, first = registry
+    elsewhere = f"sqlite:///{tmp_path / 'other' / 'mlflow.db'}"
+    (tmp_path / "other").mkdir()
+    mlflow.set_tracking_uri(elsewhere)  # where MLflow would look by itself
+    mlflow.set_registry_uri(elsewhere)
+    model_uri = "models:/renewal@champion" if form == "alias" else f"models:/renewal/{first}"
+    model = ModelStore(settings_for(tmp_path, uri)).load_uri(model_uri)
+    assert model.version == first and model.source == "uri"
+    assert model.feature_names == FEATURE_NAMES

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from renewal.errors import RenewalError
 from service.db import scores as scores_db
 from service.db import workflow_models
 from service.db.engine import make_session_factory, transaction
@@ -65,6 +66,15 @@ def test_migrations_reach_head_and_match_the_models(engine):
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == [], f"models and migrations drifted apart: {diff}"
+
+
+def test_an_unknown_revision_is_a_clear_error_not_a_traceback(engine):
+    with pytest.raises(RenewalError, match="unknown revision 'nonsense': choose head or one of "
+                                           "0003_lost_accounts"):
+        upgrade(engine, "nonsense")
+    with pytest.raises(RenewalError, match="cannot upgrade to '\\+5'"):
+        upgrade(engine, "+5")
+    assert upgrade(engine) == head_revision()
 
 
 def test_upgrade_is_idempotent_and_downgrade_removes_everything(engine):
@@ -202,7 +212,9 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(engine):
         assert [k.id for k in list_keys(session, include_revoked=True)] == [row.id]
 
 
-@pytest.mark.parametrize(("role", "csm_id"), [("csm", None), ("crm", "csm-a"), ("root", None)])
+@pytest.mark.parametrize(("role", "csm_id"), [
+    ("csm", None), ("csm", "   "), ("crm", "csm-a"), ("root", None),
+])
 def test_bad_key_requests_are_refused_with_a_reason(engine, role, csm_id):
     factory = make_session_factory(engine)
     with transaction(factory) as session, pytest.raises(ApiKeyError):
