@@ -48,7 +48,8 @@ class WorkflowSettings(BaseSettings):
     )
     # -- webhooks --
     probability_drop_points: float = Field(
-        10.0, gt=0, le=100, description="probability_dropped fires at a drop of more than this many points."
+        10.0, gt=0, le=100,
+        description="probability_dropped fires at a drop of more than this many points.",
     )
     webhook_allow_private_urls: bool = Field(
         False,
