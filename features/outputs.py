@@ -1,4 +1,4 @@
-"""Where ``renewal features`` writes: output paths checked before any work, then staged.
+"""Where ``renewal features`` (and ``score``, ``report``) write: paths checked before any work.
 
 A run of minutes must not end in a traceback at the write, replace the customer's table
 (``--out data/usage.parquet``) or one output with the other, nor leave one fresh output beside
@@ -45,17 +45,25 @@ def local_path(location: str | Path, option: str, why: str) -> Path:
     raise ConfigError(f"{option} must be a local path (or file://), not {text}: {why}")
 
 
+#: What an output file's suffix says it holds (for the messages).
+FORMAT_NAMES = {".parquet": "Parquet", ".json": "JSON"}
+
+
 def check_outputs(
-    outputs: dict[str, Path], data_dir: str | Path, inputs: dict[str, str | Path | None]
+    outputs: dict[str, Path],
+    data_dir: str | Path,
+    inputs: dict[str, str | Path | None],
+    suffix: str = ".parquet",
 ) -> None:
     """Refuse, before any work, outputs that cannot be written or would overwrite an input.
 
     A run of minutes should not end in a traceback at the write, nor replace the customer's
     table (``--out data/usage.parquet``) or the other output: paths are compared resolved, so
-    ``..`` and symlinks count.
+    ``..`` and symlinks count. ``suffix``: what every output's name must end in (``.parquet``
+    for the tables, ``.json`` for ``renewal report``).
     """
     for option, path in outputs.items():
-        _check_writable(option, path)
+        _check_writable(option, path, suffix)
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         resolved = path.resolve()
@@ -74,13 +82,14 @@ def check_outputs(
         _check_not_in_data_dir(outputs, local_dir)
 
 
-def _check_writable(option: str, path: Path) -> None:
-    """A ``.parquet`` file path whose directory exists (or can be made) and takes new files."""
+def _check_writable(option: str, path: Path, suffix: str = ".parquet") -> None:
+    """A ``suffix`` file path whose directory exists (or can be made) and takes new files."""
     if path.is_dir():
-        raise ConfigError(f"{option} {path} is a directory: give a file path ending in .parquet")
-    if path.suffix.lower() != ".parquet":
-        raise ConfigError(f"{option} {path} must end in .parquet: the output is written as "
-                          "Parquet")
+        raise ConfigError(f"{option} {path} is a directory: give a file path ending in {suffix}")
+    if path.suffix.lower() != suffix:
+        kind = FORMAT_NAMES.get(suffix, suffix.lstrip(".").upper())
+        raise ConfigError(f"{option} {path} must end in {suffix}: the output is written as "
+                          f"{kind}")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # the directories to be made
         folder = folder.parent

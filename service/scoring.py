@@ -6,6 +6,8 @@ API's value wins), so a CSM's judgement counts in every run after it was recorde
 Contributions (exact TreeSHAP) dominate the cost; LightGBM computes them on every core.
 The run's webhook events (risk tier crossed, probability dropped, activation window missed)
 are stored in the transaction that writes the scores (an outbox): the app's worker sends them.
+The cheap checks (an --as-of not after today, a writable --out that is no input) come before
+any work; the Parquet file is staged and renamed into place only once the scores are stored.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from renewal.datadir import atomic_path, read_table
-from renewal.errors import DataContractError, Problem
+from renewal.datadir import read_table
+from renewal.errors import ConfigError, DataContractError, Problem
 from renewal.settings import Settings
 from service.config import ServiceSettings
 from service.db import accounts as accounts_db
@@ -336,11 +338,38 @@ def store_scores(
         return run.id
 
 
-def write_parquet(
-    out: Path, frame: pd.DataFrame, scored: list[ScoredVector], model: LoadedModel, as_of: date
-) -> None:
-    """The run's scores as one Parquet file, written atomically."""
-    table = pd.DataFrame(
+#: Why run_scoring refuses a future as_of.
+FUTURE_AS_OF = ("a score of a future day would be served as the newest one and sent to webhook "
+                "subscribers")
+
+
+def check_as_of(as_of: date, why: str = FUTURE_AS_OF) -> None:
+    """Refuse an as_of after today (UTC), as the API does for its metrics.
+
+    Every account's usage would look stopped since the data's last day (all high risk), and
+    the run's scores would be served as the newest ones and sent to webhook subscribers.
+    """
+    today = datetime.now(UTC).date()
+    if as_of > today:
+        raise ConfigError(
+            f"--as-of {as_of} is after today ({today}, UTC): {why}; score as of today or an "
+            "earlier day"
+        )
+
+
+def check_score_output(out: Path, data_dir: str | Path) -> None:
+    """Refuse, before anything is computed or stored, an ``--out`` that is not a writable
+    ``.parquet`` file path, or that is a file of the data directory (it would be replaced)."""
+    from features.outputs import check_outputs
+
+    check_outputs({"--out": Path(out)}, data_dir, {}, suffix=".parquet")
+
+
+def scores_table(
+    frame: pd.DataFrame, scored: list[ScoredVector], model: LoadedModel, as_of: date
+) -> pd.DataFrame:
+    """The run's scores as the ``--out`` Parquet file's rows."""
+    return pd.DataFrame(
         {
             "account_id": frame["account_id"].astype("string").to_numpy(),
             "as_of": pd.Timestamp(as_of),
@@ -353,8 +382,6 @@ def write_parquet(
             "protective_factors": [json.dumps(s.drivers["protective_factors"]) for s in scored],
         }
     )
-    with atomic_path(Path(out)) as tmp:
-        table.to_parquet(tmp, index=False)
 
 
 def run_scoring(
@@ -371,8 +398,17 @@ def run_scoring(
     workflow_settings: WorkflowSettings | None = None,
 ) -> ScoringSummary:
     """Score every account as of ``as_of`` and store the results (with their webhook events,
-    thresholds from ``workflow_settings``, default the environment); returns a summary."""
+    thresholds from ``workflow_settings``, default the environment); returns a summary.
+
+    ``as_of`` after today and a bad ``out`` are refused before any work; ``out`` is written
+    to a temporary file before the scores are stored and renamed into place after, so a run
+    failing anywhere stores nothing or leaves no output (nor a half-written one)."""
+    from features.outputs import staged_outputs
     from features.validation import check_data_dir
+
+    check_as_of(as_of)
+    if out is not None:
+        check_score_output(out, data_dir)
 
     drop_points = (workflow_settings or get_workflow_settings()).probability_drop_points
     say = progress or (lambda _step, _fraction: None)
@@ -410,25 +446,29 @@ def run_scoring(
         scored = score_in_parallel(model, frame, service_settings, top_k, n_jobs)
         timings["score"] = time.perf_counter() - clock
 
-        say("writing the score history", 0.8)
-        clock = time.perf_counter()
-        run_id = store_scores(
-            factory,
-            frame,
-            scored,
-            model,
-            as_of,
-            str(Path(data_dir).resolve()),
-            started,
-            drop_points=drop_points,
-            lost=lost,
-            lost_on=lost_on,
-        )
-        timings["store"] = time.perf_counter() - clock
-        if out is not None:
+        with staged_outputs() as staged:
+            if out is not None:  # staged first: a failed write stores nothing
+                say("writing the scores", 0.75)
+                clock = time.perf_counter()
+                table = scores_table(frame, scored, model, as_of)
+                staged.write("--out", Path(out),
+                             lambda tmp: table.to_parquet(tmp, index=False))
+                timings["parquet"] = time.perf_counter() - clock
+            say("writing the score history", 0.8)
             clock = time.perf_counter()
-            write_parquet(out, frame, scored, model, as_of)
-            timings["parquet"] = time.perf_counter() - clock
+            run_id = store_scores(
+                factory,
+                frame,
+                scored,
+                model,
+                as_of,
+                str(Path(data_dir).resolve()),
+                started,
+                drop_points=drop_points,
+                lost=lost,
+                lost_on=lost_on,
+            )
+            timings["store"] = time.perf_counter() - clock
     finally:
         engine.dispose()
     tiers: dict[str, int] = {}

@@ -90,7 +90,11 @@ def score_on_spark(
     """
     from features.config import load_feature_config
     from service.config import get_service_settings
+    from service.scoring import check_as_of
 
+    # Before Spark starts: every account's usage would look stopped since the data's last day.
+    check_as_of(as_of, "its scores would read every account's usage as stopped since the "
+                "data's last day (all high risk)")
     say = progress or (lambda _step, _fraction: None)
     config = load_feature_config(config_path)
     tiers = get_service_settings()

@@ -22,14 +22,17 @@ def report(
         help="Month to backtest (repeatable) [every month whose renewals are decided, after "
         "the model's calibration window].")] = None,
     since: Annotated[str | None, typer.Option(
-        "--since", metavar="YYYY-MM", help="Backtest only months from this one on.")] = None,
+        "--since", metavar="YYYY-MM",
+        help="Backtest every decided month from this one on (those the model was fitted on "
+        "marked in-sample); with --month, only the months asked for from this one on.")] = None,
     lead_days: Annotated[int, typer.Option(
         "--lead-days", min=1, help="Forecast made this many days before the month starts.")] = 90,
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.99,
                                          help="Prediction interval level.")] = 0.9,
     draws: Annotated[int, typer.Option("--draws", min=1000, help="ARR simulation draws.")] = 10_000,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Also write the report as JSON (atomically).")] = None,
+        "--out", help="Also write the report as JSON (atomically; a .json path outside "
+        "--data).")] = None,
 ) -> None:
     """Backtest the renewal forecast (predicted vs actual renewed ARR and logos per month,
     with the share of months inside the interval) and report the save rate per CSM and per
@@ -38,26 +41,29 @@ def report(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from features.outputs import check_outputs, staged_outputs
     from renewal.console import print_table
-    from renewal.datadir import atomic_path
     from renewal.settings import get_settings
     from service.scoring import load_batch_model
     from service.workflows.backtest import (
         backtest_forecast,
-        decided_months,
         fitted_until,
-        held_out_months,
         month_start,
+        months_to_backtest,
     )
     from service.workflows.outcomes import load_contracts
 
+    # The cheap checks first: a run of minutes must not end at the write, nor replace an input.
+    if out is not None:
+        check_outputs({"--out": out}, data, {}, suffix=".json")
+    for label in [*(months or []), *([since] if since else [])]:
+        month_start(label)
     settings = get_settings()
     console = Console(highlight=False)
+    contracts = load_contracts(data)
     scorer = load_batch_model(settings, model).scorer
     until = fitted_until(scorer)
-    chosen = months or held_out_months(decided_months(load_contracts(data)), until)
-    if since is not None:
-        chosen = [m for m in chosen if month_start(m) >= month_start(since)]
+    chosen = months_to_backtest(contracts, until, months, since)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("starting", total=max(len(chosen), 1))
@@ -87,6 +93,13 @@ def report(
     elif result.months:
         console.print(f"no held-out month among these{fitted}: their coverage is in-sample, "
                       "not a test of the forecast")
+    elif not chosen and since is not None:
+        asked = "among the months asked for" if months else "with every contract decided"
+        console.print(f"no month {asked} from {since} on: nothing to backtest")
+    elif not chosen:
+        console.print(f"no decided month after the model's calibration window{fitted}: "
+                      "nothing held out to backtest; --since YYYY-MM shows earlier months, "
+                      "in-sample")
     else:
         console.print(f"no month could be backtested{fitted}: " + json.dumps(result.skipped))
     if result.months and len(result.held_out) < len(result.months):
@@ -96,9 +109,10 @@ def report(
         console.print(f"skipped {month}: {reason}")
     saves = save_rate_section(settings, data, console)
     if out is not None:
-        with atomic_path(out) as tmp:
-            Path(tmp).write_text(json.dumps({"forecast_backtest": result.as_dict(),
-                                             "save_rate": saves}, indent=2, default=str))
+        text = json.dumps({"forecast_backtest": result.as_dict(), "save_rate": saves},
+                          indent=2, default=str)
+        with staged_outputs() as staged:
+            staged.write("--out", out, lambda tmp: tmp.write_text(text))
         console.print(f"report written to {out}")
 
 

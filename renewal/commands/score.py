@@ -20,13 +20,14 @@ def score(
     data: Annotated[str, typer.Option(
         "--data", help="Data directory (the contract's tables); with --engine spark any path "
         "Spark reads (s3a://, hdfs://).")],
-    as_of: Annotated[str, typer.Option("--as-of", metavar="YYYY-MM-DD",
-                                       help="Score with data dated on or before this day.")],
+    as_of: Annotated[str, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD",
+        help="Score with data dated on or before this day (not after today).")],
     model: Annotated[str | None, typer.Option(
         "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
     out: Annotated[str | None, typer.Option(
-        "--out", help="Also write the scores to this Parquet file (atomically); required "
-        "with --engine spark (a Parquet directory).")] = None,
+        "--out", help="Also write the scores to this Parquet file (atomically; a .parquet "
+        "path outside --data); required with --engine spark (a Parquet directory).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20,
                                        help="Risk drivers and protective factors kept.")] = 3,
     jobs: Annotated[int | None, typer.Option(
@@ -52,7 +53,7 @@ def score(
     from renewal.console import print_table, print_warning
     from renewal.settings import get_settings
     from service.config import get_service_settings
-    from service.scoring import run_scoring
+    from service.scoring import check_as_of, check_score_output, run_scoring
 
     try:
         day = date.fromisoformat(as_of)
@@ -63,6 +64,10 @@ def score(
         raise typer.BadParameter(f"{engine!r}: choose duckdb or spark", param_hint="--engine")
     if engine == "spark" and out is None:
         raise typer.BadParameter("--engine spark writes Parquet: give --out", param_hint="--out")
+    if engine == "duckdb":  # before the progress bar (run_scoring checks them too)
+        check_as_of(day)
+        if out is not None:
+            check_score_output(Path(out), data)
     console = Console(highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:

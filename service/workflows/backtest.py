@@ -13,6 +13,7 @@ in-sample, when asked for; by default only held-out months are backtested.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -104,7 +105,10 @@ class BacktestResult:
 
 
 def month_start(label: str) -> pd.Timestamp:
+    """The first day of month ``YYYY-MM`` (exactly that form: months are compared as labels)."""
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}", label):
+            raise ValueError(label)
         return pd.Timestamp(f"{label}-01")
     except ValueError:
         raise RenewalError(f"{label!r} is not a month YYYY-MM") from None
@@ -132,6 +136,26 @@ def decided_months(contracts: pd.DataFrame) -> list[str]:
     return sorted(set(months) - undecided)
 
 
+def months_to_backtest(
+    contracts: pd.DataFrame,
+    until: date | None,
+    months: list[str] | None = None,
+    since: str | None = None,
+) -> list[str]:
+    """The months ``renewal report`` backtests: those asked for with ``--month`` (from
+    ``since`` on, when given); else with ``since`` every decided month from it on (in-sample
+    ones included, marked as such); else, by default, the decided held-out months only."""
+    first = None if since is None else month_start(since)
+    if months:
+        for label in months:
+            month_start(label)  # a clear error for a bad label, before any work
+        return [m for m in months if first is None or month_start(m) >= first]
+    decided = decided_months(contracts)
+    if first is not None:
+        return [m for m in decided if month_start(m) >= first]
+    return held_out_months(decided, until)
+
+
 def backtest_forecast(
     data_dir: Path,
     scorer: Any,
@@ -153,8 +177,10 @@ def backtest_forecast(
     contracts = load_contracts(Path(data_dir))
     contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
     until = fitted_until(scorer)
-    candidates = months or held_out_months(decided_months(contracts), until)
+    # An empty list asked for stays empty (e.g. --since after every decided month).
+    candidates = held_out_months(decided_months(contracts), until) if months is None else months
     decided = set(decided_months(contracts))
+    ending = set(contracts["end_date"].dt.strftime("%Y-%m"))
     result = BacktestResult(level, lead_days, fitted_until=until)
     source = open_source(Path(data_dir))
     first_signed = None
@@ -162,6 +188,9 @@ def backtest_forecast(
     for done, label in enumerate(candidates):
         say(f"backtesting {label}", done, len(candidates))
         start = month_start(label)
+        if label not in ending:
+            result.skipped[label] = "no contract ends this month"
+            continue
         if label not in decided:
             result.skipped[label] = "some contracts ending this month are undecided"
             continue

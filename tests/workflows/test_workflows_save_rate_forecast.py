@@ -145,3 +145,23 @@ def test_backtest_keeps_months_the_model_was_fitted_on_out_of_its_coverage(tmp_p
     assert {m.month for m in by_default.months} | set(by_default.skipped) == {
         m for m in decided if m > "2025-03"}
     assert not any(m.in_sample for m in by_default.months)
+
+
+def test_months_to_backtest_since_includes_in_sample_months_the_default_does_not():
+    """--since: every decided month from it on (in-sample ones too); --month: those named
+    (from --since on); neither: the decided held-out months only."""
+    from service.workflows.backtest import months_to_backtest
+
+    table = contracts([
+        ("c1", "a1", "2024-01-01", "2025-01-15", 10.0, True),
+        ("c2", "a2", "2024-02-01", "2025-02-15", 10.0, False),
+        ("c3", "a3", "2024-03-01", "2025-03-15", 10.0, True),
+        ("c4", "a4", "2024-04-01", "2025-04-15", 10.0, True),
+        ("c5", "a5", "2024-05-01", "2025-05-15", 10.0, None),  # undecided
+    ])
+    until = date(2025, 2, 28)
+    assert months_to_backtest(table, until) == ["2025-03", "2025-04"]
+    assert months_to_backtest(table, until, since="2025-02") == ["2025-02", "2025-03", "2025-04"]
+    assert months_to_backtest(table, until, since="2026-01") == []
+    assert months_to_backtest(table, until, ["2020-01", "2025-01"]) == ["2020-01", "2025-01"]
+    assert months_to_backtest(table, until, ["2020-01", "2025-01"], "2025-01") == ["2025-01"]
