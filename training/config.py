@@ -9,13 +9,31 @@ from __future__ import annotations
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from renewal.errors import ConfigError
 
 CalibrationMethod = Literal["auto", "isotonic", "sigmoid"]
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's upper bound for a random_state
+TOP_LEVEL_TABLES = ("lightgbm",)  # may sit next to [training] (docs/model.md's layout)
+
+
+def _a_number(value: object) -> object:
+    """Refuse TOML true/false and quoted numbers, which pydantic would quietly read as numbers.
+
+    ``horizon_days = true`` would otherwise train with a 1-day horizon, ``"60"`` hide a typo.
+    """
+    if isinstance(value, bool):
+        raise ValueError("true/false is not a valid value here: write a number")
+    if isinstance(value, str):
+        raise ValueError(f"{value!r} is text: write the number without quotes")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_a_number)]
+Float = Annotated[float, BeforeValidator(_a_number)]
 
 
 class LightGBMParams(BaseModel):
@@ -27,16 +45,17 @@ class LightGBMParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    learning_rate: float = Field(0.03, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2)
-    min_data_in_leaf: int = Field(100, ge=1)
-    feature_fraction: float = Field(0.5, gt=0, le=1)
-    bagging_fraction: float = Field(0.8, gt=0, le=1)
-    bagging_freq: int = Field(1, ge=0)
-    lambda_l2: float = Field(10.0, ge=0)
-    max_rounds: int = Field(2000, ge=1, description="Upper bound; early stopping picks the count.")
-    early_stopping_rounds: int = Field(100, ge=1)
-    monotone: bool = Field(True, description="Monotone constraints from the registry (certain).")
+    learning_rate: Float = Field(0.03, gt=0, le=1)
+    num_leaves: Int = Field(15, ge=2)
+    min_data_in_leaf: Int = Field(100, ge=1)
+    feature_fraction: Float = Field(0.5, gt=0, le=1)
+    bagging_fraction: Float = Field(0.8, gt=0, le=1)
+    bagging_freq: Int = Field(1, ge=0)
+    lambda_l2: Float = Field(10.0, ge=0)
+    max_rounds: Int = Field(2000, ge=1, description="Upper bound; early stopping picks the count.")
+    early_stopping_rounds: Int = Field(100, ge=1)
+    monotone: bool = Field(
+        True, strict=True, description="Monotone constraints from the registry (certain).")
 
 
 class TrainConfig(BaseModel):
@@ -44,25 +63,76 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    horizon_days: int = Field(90, ge=1, description="Features as of end_date - horizon_days.")
-    test_months: int = Field(3, ge=1, description="Last months of contract ends: test window.")
-    calibration_months: int = Field(3, ge=1, description="Months before test: calibration window.")
+    horizon_days: Int = Field(90, ge=1, description="Features as of end_date - horizon_days.")
+    test_months: Int = Field(3, ge=1, description="Last months of contract ends: test window.")
+    calibration_months: Int = Field(3, ge=1, description="Months before test: calibration window.")
     test_start: date | None = Field(None, description="Explicit test window start (overrides).")
     calibration_start: date | None = Field(None, description="Explicit calibration start.")
-    seed: int = 42
+    seed: Int = Field(42, ge=0, le=MAX_SEED, description="Random seed of every model.")
     calibration: CalibrationMethod = Field(
         "auto", description="'auto' picks isotonic or sigmoid by cross-fitted log loss."
     )
-    calibration_folds: int = Field(5, ge=2, description="Folds of the cross-fit that picks it.")
-    logistic_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the baseline.")
-    train_threads: int = Field(
+    calibration_folds: Int = Field(5, ge=2, description="Folds of the cross-fit that picks it.")
+    logistic_c: Float = Field(1.0, gt=0, description="Inverse L2 strength of the baseline.")
+    train_threads: Int = Field(
         1, ge=0, description="LightGBM threads while fitting (0 = all cores). One is fastest for "
         "a few thousand rows and immune to OpenMP stalls on a busy machine."
     )
-    scoring_threads: int = Field(0, ge=0, description="Threads of the shipped scorer; 0 = all.")
-    explain_top_k: int = Field(3, ge=1)
-    min_rows_per_part: int = Field(20, ge=1, description="Refuse to fit on fewer rows.")
+    scoring_threads: Int = Field(0, ge=0, description="Threads of the shipped scorer; 0 = all.")
+    explain_top_k: Int = Field(3, ge=1)
+    min_rows_per_part: Int = Field(20, ge=1, description="Refuse to fit on fewer rows.")
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+
+
+def read_toml(path: Path) -> dict:
+    """The TOML at ``path``; every way it cannot be read is a ConfigError, not a traceback."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"training config {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"training config {path} is a directory, not a TOML file") from exc
+    except OSError as exc:
+        raise ConfigError(f"training config {path} cannot be read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"training config {path} is not valid TOML: {exc}") from exc
+
+
+def training_keys(data: dict, path: Path) -> dict:
+    """The TrainConfig keys of a file: its top level, or its ``[training]`` table.
+
+    With a ``[training]`` table, a sibling ``[lightgbm]`` table is its booster settings (the
+    layout docs/model.md shows); any other top-level key is refused, because it used to be
+    dropped silently (``seed = 7`` above ``[training]`` trained with seed 42).
+    """
+    if "training" not in data:
+        return data
+    training = data["training"]
+    if not isinstance(training, dict):
+        raise ConfigError(f"training config {path}: 'training' must be a [training] table")
+    stray = sorted(k for k in data if k not in ("training", *TOP_LEVEL_TABLES))
+    if stray:
+        raise ConfigError(
+            f"training config {path}: key(s) {', '.join(stray)} sit at top level next to a "
+            "[training] table; move them into [training] (or drop the [training] header)"
+        )
+    training = dict(training)
+    for table in TOP_LEVEL_TABLES:
+        if table in data:
+            if table in training:
+                raise ConfigError(f"training config {path}: both [{table}] and "
+                                  f"[training.{table}]; keep one")
+            training[table] = data[table]
+    return training
+
+
+def _describe(err: dict) -> str:
+    """One pydantic error as ``key: message``, naming unknown keys as such."""
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        model = LightGBMParams if err["loc"][0] == "lightgbm" else TrainConfig
+        return f"{where}: unknown key (known: {', '.join(model.model_fields)})"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
 
 
 def load_train_config(path: Path | None, **overrides: object) -> TrainConfig:
@@ -74,20 +144,11 @@ def load_train_config(path: Path | None, **overrides: object) -> TrainConfig:
     data: dict = {}
     if path is not None:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"training config {path} does not exist") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"training config {path} is not valid TOML: {exc}") from exc
-        if isinstance(data.get("training"), dict):
-            data = data["training"]
+        data = training_keys(read_toml(path), path)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TrainConfig(**data)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        details = "; ".join(_describe(err) for err in exc.errors())
         where = f"training config {path}" if path is not None else "training config"
         raise ConfigError(f"{where}: {details}") from exc

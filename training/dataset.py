@@ -146,6 +146,38 @@ def assign_parts(end_dates: pd.Series, windows: SplitWindows) -> pd.Series:
     return pd.Series(part, index=end_dates.index, name="part")
 
 
+def _window(part: str, windows: SplitWindows) -> str:
+    """The contract-end window of ``part``, as the user can move it."""
+    start, end = {"train": (windows.train_start, windows.train_end),
+                  "calibration": (windows.calibration_start, windows.calibration_end),
+                  "test": (windows.test_start, windows.test_end)}[part]
+    return f"contract ends {start.isoformat()}..{end.isoformat()}"
+
+
+def check_parts(rows: pd.DataFrame, windows: SplitWindows, min_rows: int = 1) -> None:
+    """Refuse parts too small or with one outcome, before any feature or model work.
+
+    A train part where every contract renewed (or none did) leaves the logistic baseline and
+    the heuristic factor nothing to learn; scikit-learn would stop with a bare traceback.
+    """
+    for part in PARTS:
+        labels = rows.loc[rows["part"] == part, LABEL]
+        where = f"the {part} part ({_window(part, windows)})"
+        if len(labels) < min_rows:
+            raise RenewalError(
+                f"{where} has {len(labels)} rows (< min_rows_per_part {min_rows}); "
+                f"windows {windows.as_dict()}"
+            )
+        renewed = int(labels.sum())
+        if renewed in (0, len(labels)):
+            outcome = "renewed" if renewed else "did not renew"
+            raise RenewalError(
+                f"{where} has {len(labels)} rows but only one outcome (every contract "
+                f"{outcome}); a model needs both: move the windows (test_months, "
+                "calibration_months, test_start, calibration_start) or add data"
+            )
+
+
 def read_oracle(data_dir: Path) -> pd.DataFrame | None:
     """truth.parquet (simulated data only): the probability each outcome was drawn from."""
     path = Path(data_dir) / "truth.parquet"
@@ -197,6 +229,7 @@ def build_training_set(
     spine, excluded = outcome_spine(contracts, accounts, config.horizon_days)
     windows = split_windows(spine["end_date"], config)
     spine["part"] = assign_parts(spine["end_date"], windows)
+    check_parts(spine, windows, config.min_rows_per_part)  # before the costly feature vectors
 
     if source is None:
         source = open_source(Path(data_dir))
@@ -210,11 +243,5 @@ def build_training_set(
         rows["contract_id"] = rows["contract_id"].astype("string")
         rows = rows.merge(oracle, on="contract_id", how="left")
     features = model_features(list(vectors.columns))
-    for part in PARTS:
-        if (rows["part"] == part).sum() < config.min_rows_per_part:
-            raise RenewalError(
-                f"the {part} part has {(rows['part'] == part).sum()} rows (< "
-                f"{config.min_rows_per_part}); windows {windows.as_dict()}"
-            )
     return TrainingSet(rows=rows, feature_columns=list(features), windows=windows,
                        excluded=excluded)

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from training.baselines import fit_logistic, predict_logistic
 from training.calibration import choose_calibrator
 from training.config import TrainConfig
-from training.dataset import LABEL, ORACLE, TrainingSet
+from training.dataset import LABEL, ORACLE, TrainingSet, check_parts
 from training.heuristic import ACTIVITY_COLUMN, fit_factor, heuristic_probability
 from training.lightgbm_model import fit_booster
 from training.scorer import FeatureSpec, RenewalScorer, encode
@@ -41,6 +41,7 @@ def fit_models(
     training_set: TrainingSet, config: TrainConfig, registry: Any = None
 ) -> FittedModels:
     """Heuristic factor, logistic baseline, LightGBM + calibrator → a RenewalScorer."""
+    check_parts(training_set.rows, training_set.windows)  # also for a ready-made training set
     train = training_set.part("train")
     calibration = training_set.part("calibration")
     y_train = train[LABEL].to_numpy(dtype=int)

@@ -7,6 +7,8 @@ atomically and tells the caller (the CLI's progress bar) which step it is on.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from renewal.datadir import atomic_path
+from renewal.errors import ConfigError
 from training.config import TrainConfig
 from training.dataset import LABEL, TrainingSet, build_training_set
 from training.evaluate import calibration_against_heuristic, model_metrics, reliability_table
@@ -130,6 +133,26 @@ def write_outputs(result: TrainResult) -> None:
     write_json(out_dir / "report.json", result.report)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` or refuse it now: a file or an unwritable place used to fail only
+    after minutes of training, with a traceback."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output directory {out_dir} exists and is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output directory {out_dir} cannot be created: "
+                          f"{exc.strerror or exc}") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {out_dir} is not writable")
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move every finished output from ``staging`` into ``out_dir`` (same file system)."""
+    for path in sorted(staging.iterdir()):
+        os.replace(path, out_dir / path.name)
+
+
 def run_training(
     data_dir: Path,
     out_dir: Path,
@@ -152,6 +175,11 @@ def run_training(
     """
     step = on_step or (lambda _name: None)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    check_out_dir(out_dir)
+    if tracking_uri is not None:
+        from training.tracking import check_tracking
+
+        check_tracking(tracking_uri, experiment, register)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -188,24 +216,46 @@ def run_training(
         "first_snapshot": training_set.summary()[0]["as_of_min"],
         "last_contract_end": training_set.windows.test_end.isoformat(),
     }
-    result = TrainResult(out_dir, report, training_set, fitted, probabilities)
     fitted.scorer.metadata.update({
         "test_metrics": report["models"]["lightgbm"],
         "heuristic_test_metrics": report["models"]["heuristic"],
         "data_fingerprint": report["data"]["fingerprint"]["sha256"],
         "test_window": report["test_window"],
     })
-    write_outputs(result)
-    lap("evaluate")
+    # Outputs are staged and moved into out_dir only when MLflow succeeded too: a failed run
+    # never overwrites a previous good run's report and scorer.
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as staging:
+        result = TrainResult(Path(staging), report, training_set, fitted, probabilities)
+        write_outputs(result)
+        lap("evaluate")
 
-    if tracking_uri is not None:
-        step("mlflow")
-        log_and_register(result, config, tracking_uri, experiment, register, promote, model_name,
-                         feature_config)
-        lap("mlflow")
-    report["timings_seconds"] = timings
-    write_json(out_dir / "report.json", report)
+        if tracking_uri is not None:
+            step("mlflow")
+            log_to_mlflow(result, config, tracking_uri, experiment, register, promote,
+                          model_name, feature_config)
+            lap("mlflow")
+        report["timings_seconds"] = timings
+        write_json(result.out_dir / "report.json", report)
+        publish(result.out_dir, out_dir)
+    result.out_dir = out_dir
     return result
+
+
+def log_to_mlflow(
+    result: TrainResult, config: TrainConfig, tracking_uri: str, experiment: str,
+    register: bool, promote: bool, model_name: str, feature_config: Any,
+) -> None:
+    """log_and_register, with MLflow's own failures (store gone mid-run) as a RenewalError."""
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import mlflow_error
+
+    try:
+        log_and_register(result, config, tracking_uri, experiment, register, promote,
+                         model_name, feature_config)
+    except (MlflowException, OSError) as exc:  # requests' errors are OSErrors too
+        raise mlflow_error("logging the run and registering the model", tracking_uri,
+                           exc) from exc
 
 
 def log_and_register(
@@ -217,7 +267,7 @@ def log_and_register(
 
     from training.pyfunc import model_input
     from training.registry import register_model
-    from training.tracking import configure, flat_params, log_pyfunc
+    from training.tracking import configure, flat_params, log_pyfunc, mask_uri
 
     configure(tracking_uri, experiment)
     report = result.report
@@ -245,7 +295,7 @@ def log_and_register(
         result.model_uri = log_pyfunc(result.scorer, example, config.explain_top_k)
         result.run_id = run.info.run_id
         report["mlflow"] = {"run_id": run.info.run_id, "model_uri": result.model_uri,
-                            "tracking_uri": tracking_uri, "experiment": experiment}
+                            "tracking_uri": mask_uri(tracking_uri), "experiment": experiment}
         if register:
             result.registration = register_model(
                 result.model_uri, report["models"]["lightgbm"],

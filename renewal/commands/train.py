@@ -7,6 +7,17 @@ from typing import Annotated
 
 import typer
 
+from renewal.errors import ConfigError
+
+MAX_SEED = 2**32 - 1  # = training.config.MAX_SEED; kept here so --help does not import training
+
+
+def check_config_files(*paths: Path | None) -> None:
+    """A directory given as a config file is a clear error, not an IsADirectoryError."""
+    for path in paths:
+        if path is not None and Path(path).is_dir():
+            raise ConfigError(f"config file {path} is a directory, not a TOML file")
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -16,7 +27,8 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Data directory (the contract's tables).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for report.json, plots, model.")],
     horizon_days: Annotated[int | None, typer.Option(
-        "--horizon-days", help="Snapshot this many days before each contract's end [90].")] = None,
+        "--horizon-days", min=1,
+        help="Snapshot this many days before each contract's end [90].")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", help="MLflow tracking URI [SQLite under RENEWAL_DATA_DIR].")] = None,
     experiment: Annotated[str, typer.Option(
@@ -29,7 +41,8 @@ def train(
         "--config", help="Feature thresholds TOML (as for `renewal features`).")] = None,
     train_config: Annotated[Path | None, typer.Option(
         "--train-config", help="Training TOML (windows, LightGBM, calibration).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [42].")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, max=MAX_SEED, help="Random seed [42].")] = None,
     validate: Annotated[bool, typer.Option(
         "--validate/--no-validate", help="Check the data contract first.")] = True,
 ) -> None:
@@ -48,9 +61,11 @@ def train(
     from renewal.console import print_table
     from renewal.settings import get_settings
     from training.config import load_train_config
+    from training.tracking import mask_uri
     from training.train import STEPS, run_training
 
     console = Console(highlight=False)
+    check_config_files(config, train_config)
     train_cfg = load_train_config(train_config, horizon_days=horizon_days, seed=seed)
     feature_cfg = load_feature_config(config)
     uri = tracking_uri or get_settings().resolved_tracking_uri
@@ -100,5 +115,5 @@ def train(
         r = result.registration
         console.print(f"registered {r.name} v{r.version} as [bold]{r.alias}[/]: {r.reason}")
     if result.run_id:
-        console.print(f"MLflow run {result.run_id} at {uri}")
+        console.print(f"MLflow run {result.run_id} at {mask_uri(uri)}")
     console.print(f"report: {Path(out) / 'report.json'}")
