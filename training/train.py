@@ -6,6 +6,7 @@ atomically and tells the caller (the CLI's progress bar) which step it is on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -133,18 +134,33 @@ def write_outputs(result: TrainResult) -> None:
     write_json(out_dir / "report.json", result.report)
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Create ``out_dir`` or refuse it now: a file or an unwritable place used to fail only
-    after minutes of training, with a traceback."""
+def check_out_dir(out_dir: Path) -> list[Path]:
+    """Create ``out_dir`` or refuse it now (a file or an unwritable place used to fail only
+    after minutes of training, with a traceback); returns the directories it created, which
+    :func:`run_training` removes again if the run fails before writing anything."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output directory {out_dir} exists and is not a directory")
+    created = []
+    missing = out_dir
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"output directory {out_dir} cannot be created: "
                           f"{exc.strerror or exc}") from exc
     if not os.access(out_dir, os.W_OK | os.X_OK):
+        _remove_empty(created)
         raise ConfigError(f"output directory {out_dir} is not writable")
+    return created
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories a failed run created, innermost first, if they are still empty."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def publish(staging: Path, out_dir: Path) -> None:
@@ -173,9 +189,24 @@ def run_training(
 
     ``training_set`` skips validation and feature building (notebooks, tests, re-fits).
     """
-    step = on_step or (lambda _name: None)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    check_out_dir(out_dir)
+    created = check_out_dir(out_dir)
+    try:
+        return _train(data_dir, out_dir, config, feature_config, tracking_uri, experiment,
+                      register, promote, model_name, registry, on_step, validate, training_set)
+    except BaseException:
+        _remove_empty(created)  # a refused run (bad data, dead store) leaves no empty --out
+        raise
+
+
+def _train(
+    data_dir: Path, out_dir: Path, config: TrainConfig, feature_config: Any,
+    tracking_uri: str | None, experiment: str, register: bool, promote: bool, model_name: str,
+    registry: Any, on_step: Callable[[str], None] | None, validate: bool,
+    training_set: TrainingSet | None,
+) -> TrainResult:
+    """:func:`run_training` once ``out_dir`` exists."""
+    step = on_step or (lambda _name: None)
     if tracking_uri is not None:
         from training.tracking import check_tracking
 
