@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ from service.predict import (
 )
 from service.workflows.config import WorkflowSettings, get_workflow_settings
 from service.workflows.webhooks.events import emit_score_events
+
+if TYPE_CHECKING:
+    from features.source import Source
 
 Progress = Callable[[str, float], None]
 ACCOUNT_COLUMNS = ("csm_id", "segment", "arr", "seats", "activated", "past_window_not_activated")
@@ -106,7 +109,7 @@ def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame |
     return merged.reset_index()[columns]
 
 
-def _install_health_inputs(source: Any, merged: pd.DataFrame | None) -> None:
+def _install_health_inputs(source: Source, merged: pd.DataFrame | None) -> None:
     """Replace the source's health_inputs table with the merged one (same types as the reader)."""
     if merged is None:
         return
@@ -152,23 +155,45 @@ def features_with_warnings(
     data_dir: Path, as_of: date, settings: Settings, stored_inputs: pd.DataFrame
 ) -> tuple[pd.DataFrame, list[str]]:
     """:func:`compute_features`, and what people should know about the data it read."""
+    return _features_of(_scoring_source(data_dir, stored_inputs), as_of, settings)
+
+
+def customer_features(
+    data_dir: Path, as_of: date, settings: Settings, stored_inputs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, list[str]]:
+    """What a scoring run scores: the vectors of the customers at ``as_of``, those of the
+    accounts lost by then with their ``lost_on`` (service.lost_accounts), and the warnings;
+    all from one opened data directory."""
+    source = _scoring_source(data_dir, stored_inputs)
+    frame, warnings = _features_of(source, as_of, settings)
+    if frame.empty:
+        raise DataContractError(
+            [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
+        )
+    customers, lost, lost_on = split_lost(frame, lost_accounts_of(source, as_of), as_of)
+    return customers, lost, lost_on, warnings
+
+
+def _scoring_source(data_dir: Path, stored_inputs: pd.DataFrame) -> Source:
+    """The data directory's tables, its health inputs merged with the API's stored ones."""
+    from features.source import open_source
+
+    source = open_source(data_dir)
+    _install_health_inputs(source, merged_health_inputs(data_dir, stored_inputs))
+    return source
+
+
+def _features_of(
+    source: Source, as_of: date, settings: Settings
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every signed account's vector as of ``as_of``, and the stale-usage warning if any."""
     from features.config import load_feature_config
     from features.freshness import stale_usage_warning
-    from features.source import open_source
     from features.vectors import features_as_of
 
     config = load_feature_config(settings.feature_config)
-    source = open_source(data_dir)
     warning = stale_usage_warning(source, as_of)
-    _install_health_inputs(source, merged_health_inputs(data_dir, stored_inputs))
     return features_as_of(source, as_of, config), [warning] if warning else []
-
-
-def lost_accounts_in(data_dir: Path, as_of: date) -> pd.Series:
-    """``lost_on`` per account of ``data_dir`` lost by ``as_of`` (service.lost_accounts)."""
-    from features.source import open_source
-
-    return lost_accounts_of(open_source(data_dir), as_of)
 
 
 def _score_chunk(
@@ -433,12 +458,8 @@ def run_scoring(
         clock = time.perf_counter()
         with factory() as session:
             stored = stored_inputs_as_table(session, as_of)
-        frame, warnings = features_with_warnings(Path(data_dir), as_of, settings, stored)
-        if frame.empty:
-            raise DataContractError(
-                [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
-            )
-        frame, lost, lost_on = split_lost(frame, lost_accounts_in(Path(data_dir), as_of), as_of)
+        frame, lost, lost_on, warnings = customer_features(Path(data_dir), as_of, settings,
+                                                           stored)
         timings["features"] = time.perf_counter() - clock
 
         say(f"scoring {len(frame):,} accounts", 0.5)

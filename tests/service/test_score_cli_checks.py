@@ -155,10 +155,8 @@ def tiny_run(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
     frame = factories.feature_frame(40, AS_OF)
     monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
     monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
-    monkeypatch.setattr(scoring, "features_with_warnings",
-                        lambda *_a, **_k: (frame.copy(), []))
-    monkeypatch.setattr(scoring, "lost_accounts_in",
-                        lambda *_a, **_k: pd.Series([], dtype="datetime64[ns]"))
+    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
+        frame.copy(), frame.iloc[:0], pd.Series([], dtype="datetime64[ns]"), []))
     settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
 
     def run(out: Path):
