@@ -10,7 +10,6 @@ hidden temporary file beside its target, and all are renamed into place only at 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 
 from features.source import is_uri
-from renewal.datadir import FORMATS
+from renewal.datadir import FORMATS, readable, temporary_beside
 from renewal.errors import ConfigError
 from renewal.tables import TABLES
 
@@ -119,20 +118,14 @@ def _check_not_in_data_dir(outputs: dict[str, Path], data_dir: Path) -> None:
         return  # reported by the validation, with the other data problems
     taken = {(Path(root) / name).resolve()
              for root, _dirs, files in os.walk(data_dir) for name in files}
-    tables = [path.resolve() for name in TABLES
-              if (path := _table_path(data_dir, name)) is not None and path.is_dir()]
+    tables = [path.resolve() for name in TABLES for fmt in FORMATS
+              if (path := data_dir / f"{name}.{fmt}").is_dir()]
     for option, path in outputs.items():
         resolved = path.resolve()
         if resolved in taken or any(resolved.is_relative_to(table) for table in tables):
             via = "" if resolved == path.absolute() else f" (it resolves to {resolved})"
             raise ConfigError(f"{option} {path} is a file of the data directory {data_dir}{via}: "
                               "it would overwrite your input; write the outputs elsewhere")
-
-
-def _table_path(data_dir: Path, name: str) -> Path | None:
-    """The file or directory holding table ``name``, either format (the contract sorts out two)."""
-    found = [p for fmt in FORMATS if (p := data_dir / f"{name}.{fmt}").exists()]
-    return found[0] if found else None
 
 
 class StagedOutputs:
@@ -148,14 +141,10 @@ class StagedOutputs:
     def write(self, option: str, target: Path, writer: Callable[[Path], None]) -> None:
         """Run ``writer`` on a new temporary file for ``target``; a failure names ``option``."""
         with _unwritable(option, target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
-            os.close(fd)
-            self._files.append((option, target, Path(name)))
-            writer(Path(name))
-            # mkstemp creates 0600; outputs are ordinary files others (e.g. the service) read.
-            os.chmod(name, 0o644)
+            tmp = temporary_beside(target)
+            self._files.append((option, target, tmp))
+            writer(tmp)
+            readable(tmp)
 
     def publish(self) -> None:
         """Rename every temporary file onto its target, the last output first.

@@ -156,18 +156,28 @@ def _is_temporal(values: pd.Series) -> bool:
     return pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type)
 
 
+def temporary_beside(target: Path) -> Path:
+    """A new hidden empty file in ``target``'s directory (made if needed): written there, it is
+    renamed onto ``target`` within one file system, so the rename is atomic."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def readable(path: Path) -> None:
+    """mkstemp creates 0600; outputs are ordinary files others (e.g. the service) read."""
+    os.chmod(path, 0o644)
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it into place only on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temporary_beside(target)
     try:
         yield tmp_path
-        # mkstemp creates 0600; outputs are ordinary files others (e.g. the service) read.
-        os.chmod(tmp_path, 0o644)
+        readable(tmp_path)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
