@@ -101,6 +101,14 @@ A missing optional table (tickets, surveys, health_inputs, value) produces no co
 With the table present, an account without rows gets 0 for counts and sums and null for
 "latest value" features. Site features exist only when usage has `site_id`.
 
+Scoring data that lacks inputs the model was trained with (a table exported at training time
+and not now, or usage without the `site_id` it had) still scores, but every account has those
+features missing, so the scores move against a run with them. `renewal score` (in process and
+with `--engine spark`) then prints which inputs are gone, grouped by source (`the model was
+trained with 7 input(s) this data does not give, ... (from tickets: bugs_90d, ... and 4
+more); ...`, `service/model_inputs.py`): add the data back, or train a model on data without
+it.
+
 ## Defaults
 
 See `features/default_config.toml` for every threshold with comments.

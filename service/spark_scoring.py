@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
 from renewal.errors import DataContractError, Problem, RenewalError
+from service.model_inputs import missing_inputs_warning
 
 Progress = Callable[[str, float], None]
 
@@ -123,6 +124,8 @@ def score_on_spark(
 
         say(f"computing features on Spark from {data_dir}", 0.2)
         vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config)
+        gone = missing_inputs_warning(feature_types, vectors.columns)
+        warnings = [*warnings, gone] if gone else warnings
         lap("features")
 
         partitions = max(spark.sparkContext.defaultParallelism,

@@ -306,3 +306,43 @@ def test_renewal_score_engine_spark_needs_out(data_dir):
     ])
     assert result.exit_code == 2
     assert "--out" in result.output
+
+
+def test_scoring_without_a_table_the_model_was_trained_with_says_so(
+    spark, data_dir, registered_model, tmp_path
+):
+    """The model was trained with tickets; scored on data without them, every account's
+    ticket features are missing and scores move: both runs score and say which inputs."""
+    from renewal.settings import Settings
+    from service.config import ServiceSettings
+    from service.scoring import run_scoring
+    from service.spark_scoring import score_on_spark
+
+    assert any(s.table == "tickets" for s in registered_model.features)
+    no_tickets = tmp_path / "data"
+    shutil.copytree(data_dir, no_tickets)
+    (no_tickets / "tickets.parquet").unlink()
+    expected = ("the model was trained with 7 input(s) this data does not give, so they are "
+                "missing for every account and the scores differ from scores with them (from "
+                "tickets: bugs_90d, feature_requests_90d, usage_questions_90d and 4 more); add "
+                "the missing data, or train a model on data without it")
+
+    on_spark = score_on_spark(str(no_tickets), T, str(tmp_path / "spark.parquet"), MODEL_URI,
+                              spark=spark)
+    assert on_spark.warnings == [expected]
+
+    end = date(2024, 10, 31)  # in process, the data may not run past the as-of
+    runs = {}
+    for name, directory in (("with", data_dir), ("without", no_tickets)):
+        summary = run_scoring(directory, end,
+                              Settings(database_url=f"sqlite:///{tmp_path}/{name}.db"),
+                              ServiceSettings(), model_uri=MODEL_URI,
+                              out=tmp_path / f"{name}.parquet")
+        runs[name] = summary
+    assert runs["with"].warnings == []
+    assert runs["without"].warnings == [expected]
+    # What the warning is about: the same accounts score differently without the table.
+    scores = {name: pd.read_parquet(tmp_path / f"{name}.parquet").set_index("account_id")
+              ["probability"] for name in runs}
+    assert scores["with"].index.equals(scores["without"].index)
+    assert (scores["with"] - scores["without"]).abs().max() > 1e-6

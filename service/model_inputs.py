@@ -1,0 +1,50 @@
+"""Whether the data gives every input the model was trained with.
+
+A vector lacks a feature when its source is absent: an optional table (tickets, surveys,
+health inputs, ...) missing from the data directory, or usage without ``site_id``. The model
+then sees that feature as missing for every account and LightGBM sends each of them down its
+default branch, so scores move against a run with the table (in one check, 17 of 253 accounts
+changed risk tier) while nothing looks wrong. Scoring goes on, since a customer may well stop
+exporting a table, but the commands say which inputs are gone so that nobody compares such
+scores with earlier ones unaware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Feature names listed per source before "and N more".
+SHOWN_PER_SOURCE = 3
+
+
+def missing_inputs(model_features: Iterable[str], columns: Iterable[str]) -> dict[str, list[str]]:
+    """The model's features absent from ``columns``, grouped by the registry table they come
+    from (in model order); empty when the data gives every input."""
+    from features.registry import FEATURES
+
+    table_of = {f.name: f.table for f in FEATURES}
+    present = set(columns)
+    missing: dict[str, list[str]] = {}
+    for name in model_features:
+        if name not in present:
+            missing.setdefault(table_of.get(name, "unknown source"), []).append(name)
+    return missing
+
+
+def missing_inputs_warning(model_features: Iterable[str], columns: Iterable[str]) -> str | None:
+    """A sentence for people when the vectors lack inputs of the model, else None."""
+    missing = missing_inputs(model_features, columns)
+    if not missing:
+        return None
+    total = sum(len(names) for names in missing.values())
+    parts = []
+    for table, names in missing.items():
+        shown = ", ".join(names[:SHOWN_PER_SOURCE])
+        more = len(names) - SHOWN_PER_SOURCE
+        parts.append(f"from {table}: {shown}" + (f" and {more} more" if more > 0 else ""))
+    return (
+        f"the model was trained with {total} input(s) this data does not give, so they are "
+        f"missing for every account and the scores differ from scores with them ("
+        + "; ".join(parts)
+        + "); add the missing data, or train a model on data without it"
+    )

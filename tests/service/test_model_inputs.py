@@ -1,0 +1,35 @@
+"""The sentence a scoring run prints when the data lacks inputs the model was trained with
+(the runs themselves, in process and on Spark: tests/scaleout/test_spark_scoring.py)."""
+
+from __future__ import annotations
+
+from service.model_inputs import missing_inputs, missing_inputs_warning
+
+MODEL = ["active_days_30d", "bugs_90d", "feature_requests_90d", "usage_questions_90d",
+         "open_high_bugs", "overdue_high_bugs", "last_survey_score", "active_site_share_30d"]
+
+
+def test_every_input_present_says_nothing():
+    assert missing_inputs(MODEL, [*MODEL, "account_id", "as_of"]) == {}
+    assert missing_inputs_warning(MODEL, MODEL) is None
+
+
+def test_missing_inputs_are_grouped_by_their_source_in_model_order():
+    columns = ["account_id", "active_days_30d", "last_survey_score"]
+    assert missing_inputs(MODEL, columns) == {
+        "tickets": ["bugs_90d", "feature_requests_90d", "usage_questions_90d",
+                    "open_high_bugs", "overdue_high_bugs"],
+        "usage": ["active_site_share_30d"],  # usage without site_id
+    }
+    said = missing_inputs_warning(MODEL, columns)
+    assert said is not None
+    assert said.startswith("the model was trained with 6 input(s) this data does not give")
+    # Three names per source, then a count: the sentence stays one line.
+    assert ("from tickets: bugs_90d, feature_requests_90d, usage_questions_90d and 2 more; "
+            "from usage: active_site_share_30d)") in said
+    assert "open_high_bugs" not in said
+
+
+def test_a_feature_unknown_to_the_registry_is_still_named():
+    said = missing_inputs_warning(["retired_feature"], ["active_days_30d"])
+    assert said is not None and "from unknown source: retired_feature" in said
