@@ -8,6 +8,7 @@ readable message and exit code 2, never a traceback.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 
@@ -36,7 +37,23 @@ def build_app() -> typer.Typer:
         register = getattr(module, "register", None)
         if register is not None:
             register(app)
+    _reflow_help(app)
     return app
+
+
+def _reflow_help(app: typer.Typer) -> None:
+    """Give each command its docstring with every paragraph on one line.
+
+    Typer keeps a docstring's single line breaks in ``--help``, so a docstring wrapped at 100
+    columns printed sentences broken mid-way at 80; the terminal's own wrapping is the right one.
+    """
+    for info in app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            paragraphs = inspect.cleandoc(info.callback.__doc__).split("\n\n")
+            info.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
 
 
 def main(argv: list[str] | None = None) -> None:

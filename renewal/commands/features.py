@@ -52,8 +52,9 @@ def features(
         "as_of, the file's other columns (your labels) kept: a training set. A local path (or "
         "file://).")] = None,
 ) -> None:
-    """Compute every account's feature vector as of T (or at each point of a spine) and write
-    it atomically."""
+    """Compute every account's feature vector as of T, or at each point of a spine.
+
+    The outputs are written atomically: a failed run leaves no file behind."""
     from rich.console import Console
 
     from features.jobs import run_features

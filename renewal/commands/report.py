@@ -34,9 +34,11 @@ def report(
         "--out", help="Also write the report as JSON (atomically; a .json path outside "
         "--data).")] = None,
 ) -> None:
-    """Backtest the renewal forecast (predicted vs actual renewed ARR and logos per month,
-    with the share of months inside the interval) and report the save rate per CSM and per
-    playbook from the interventions recorded through the API."""
+    """Backtest the renewal forecast on past months and report the save rate.
+
+    Per month: predicted vs actual renewed ARR and logos, and whether the actual falls inside
+    the interval. The save rate is per CSM and per playbook, from the interventions recorded
+    through the API."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
