@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
-from renewal.errors import DataContractError, Problem, RenewalError
+from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
 from service.model_inputs import missing_inputs_warning
 
 Progress = Callable[[str, float], None]
@@ -62,6 +62,47 @@ class SparkScoringSummary:
     lost_accounts: int = 0
 
 
+def _location_key(location: str) -> str:
+    """A location comparable with another: a local path (or file:// URI) resolved, else the
+    URI without a trailing slash."""
+    from features.outputs import local_path
+
+    try:
+        return local_path(location, "", "").resolve().as_posix().rstrip("/") or "/"
+    except ConfigError:
+        return location.rstrip("/")
+
+
+def check_spark_output(out: str, data_dir: str) -> None:
+    """Refuse an ``out`` whose replacement would delete or overwrite the input.
+
+    The write replaces ``out`` whole (the previous one is moved aside and deleted), so
+    ``--out data`` or ``--out .`` would delete the data directory, and ``--out
+    data/usage.parquet`` a table. A new location under the data directory that is no table
+    (``s3a://lake/renewal/scores/...``) is fine; checked before Spark starts.
+    """
+    from renewal.datadir import FORMATS
+    from renewal.tables import TABLES
+
+    target, data = _location_key(out), _location_key(data_dir)
+    below = data.rstrip("/") + "/"
+    top = target[len(below):].split("/")[0] if target.startswith(below) else None
+    tables = {f"{name}.{fmt}" for name in TABLES for fmt in FORMATS}
+    local_file = top is not None and Path(target).is_file()  # a remote key never is
+    if target == data:
+        where = "is the data directory"
+    elif data.startswith(target.rstrip("/") + "/"):
+        where = "contains the data directory"
+    elif top in tables:
+        where = "is a table of the data directory"
+    elif local_file:
+        where = "is a file of the data directory"
+    else:
+        return
+    raise ConfigError(f"--out {out} {where} {data_dir}: the scores replace --out whole, "
+                      "which would delete or overwrite the input; write them elsewhere")
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """The model a run scores with: its URI and what the registry calls it."""
@@ -96,6 +137,7 @@ def score_on_spark(
     # Before Spark starts: every account's usage would look stopped since the data's last day.
     check_as_of(as_of, "its scores would read every account's usage as stopped since the "
                 "data's last day (all high risk)")
+    check_spark_output(out, data_dir)
     say = progress or (lambda _step, _fraction: None)
     config = load_feature_config(config_path)
     tiers = get_service_settings()

@@ -27,7 +27,8 @@ def score(
         "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
     out: Annotated[str | None, typer.Option(
         "--out", help="Also write the scores to this Parquet file (atomically; a .parquet "
-        "path outside --data); required with --engine spark (a Parquet directory).")] = None,
+        "path outside --data); required with --engine spark (a Parquet directory, replaced "
+        "whole: neither --data, a parent of it nor one of its tables).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20,
                                        help="Risk drivers and protective factors kept.")] = 3,
     jobs: Annotated[int | None, typer.Option(

@@ -210,3 +210,49 @@ def test_a_failed_write_stores_nothing(tmp_path, tiny_run, monkeypatch):
     assert scored_rows(tmp_path) == 0
     assert not out.exists()
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(("out", "expected"), [
+    ("{data}", "is the data directory"),
+    ("{data}/", "is the data directory"),
+    ("{tmp}", "contains the data directory"),  # e.g. --out . from the data's parent
+    ("{data}/usage.parquet", "is a table of the data directory"),
+    ("{data}/../data/accounts.csv/part-0", "is a table of the data directory"),
+    ("{data}/notes.txt", "is a file of the data directory"),
+    ("file://{data}", "is the data directory"),
+])
+def test_spark_scoring_refuses_an_out_that_would_replace_the_data(
+    tmp_path, data_dir, monkeypatch, capsys, out, expected
+):
+    """Spark's write moves the previous --out aside and deletes it: --out data would delete
+    the customer's data after a successful run. Refused before Spark starts."""
+    from service import spark_scoring
+
+    monkeypatch.setattr(spark_scoring, "start_spark", no_work)
+    (data_dir / "notes.txt").write_bytes(INPUT)
+    location = out.format(data=data_dir, tmp=tmp_path)
+    code, text = run_cli(["score", "--engine", "spark", "--data", str(data_dir),
+                          "--as-of", str(AS_OF), "--out", location], capsys)
+    assert code == 2, text
+    assert expected in " ".join(text.split())
+    assert "write them elsewhere" in " ".join(text.split())
+    assert sorted(p.name for p in data_dir.iterdir()) == ["contracts.parquet", "notes.txt",
+                                                          "usage.parquet"]
+    assert (data_dir / "usage.parquet").read_bytes() == INPUT
+
+
+def test_spark_output_check_allows_new_places_beside_or_under_the_data(tmp_path, data_dir):
+    """docs/scale-out.md writes s3a://lake/renewal/scores/DAY.parquet under --data
+    s3a://lake/renewal: a new place that is no table; a rerun replaces its own output."""
+    from service.spark_scoring import check_spark_output
+
+    check_spark_output(str(tmp_path / "scores"), str(data_dir))
+    check_spark_output(str(tmp_path / "data-scores"), str(data_dir))  # a prefix, not a parent
+    (data_dir / "scores" / "2026-06-30.parquet").mkdir(parents=True)  # the previous run's
+    check_spark_output(str(data_dir / "scores" / "2026-06-30.parquet"), str(data_dir))
+    check_spark_output("s3a://lake/renewal/scores/2026-06-30.parquet", "s3a://lake/renewal")
+    check_spark_output("s3a://lake/scores", "s3a://lake/renewal")
+    for out in ("s3a://lake/renewal", "s3a://lake/renewal/usage.parquet", "s3a://lake",
+                "s3a://lake/renewal/tickets.csv/"):
+        with pytest.raises(ConfigError, match="write them elsewhere"):
+            check_spark_output(out, "s3a://lake/renewal/")
