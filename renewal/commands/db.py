@@ -31,10 +31,15 @@ def upgrade_command(
 def current_command() -> None:
     """Print the revision the database is at, and the newest one this code ships."""
     from renewal.settings import get_settings
-    from service.db.engine import make_engine
+    from service.db.engine import make_engine, missing_sqlite_file
     from service.db.migrate import current_revision, head_revision
 
-    engine = make_engine(get_settings().resolved_database_url)
+    url = get_settings().resolved_database_url
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        typer.echo(f"current: (no database at {missing}); head: {head_revision()}")
+        return
+    engine = make_engine(url)
     try:
         typer.echo(f"current: {current_revision(engine) or '(none)'}; head: {head_revision()}")
     finally:

@@ -50,8 +50,15 @@ def list_(
     from rich.table import Table
 
     from renewal.console import print_table
+    from renewal.settings import get_settings
+    from service.db.engine import missing_sqlite_file
     from service.keys import list_keys
 
+    missing = missing_sqlite_file(get_settings().resolved_database_url)
+    if missing is not None:
+        typer.echo(f"no keys: there is no score store at {missing} yet (RENEWAL_DATABASE_URL, "
+                   "RENEWAL_DATA_DIR); `renewal keys create` makes one", err=True)
+        return
     with _session_factory()() as session:
         rows = list_keys(session, include_revoked=all_keys)
     table = Table()
@@ -67,9 +74,15 @@ def list_(
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_...).")]) -> None:
     """Revoke a key; the service refuses it within RENEWAL_KEY_CACHE_SECONDS (default 5 s)."""
-    from service.db.engine import transaction
+    from renewal.errors import RenewalError
+    from renewal.settings import get_settings
+    from service.db.engine import missing_sqlite_file, transaction
     from service.keys import revoke_key
 
+    missing = missing_sqlite_file(get_settings().resolved_database_url)
+    if missing is not None:
+        raise RenewalError(f"no API key with id {key_id!r}: there is no score store at "
+                           f"{missing} (RENEWAL_DATABASE_URL, RENEWAL_DATA_DIR)")
     with transaction(_session_factory()) as session:
         row = revoke_key(session, key_id)
         when = row.revoked_at

@@ -125,12 +125,16 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
     from sqlalchemy import inspect, select
 
     from renewal.console import print_table
-    from service.db.engine import make_engine, make_session_factory
+    from service.db.engine import make_engine, make_session_factory, missing_sqlite_file
     from service.db.workflow_models import Intervention
     from service.workflows.config import get_workflow_settings
     from service.workflows.interventions import AssignedAttempt, save_rate
     from service.workflows.outcomes import load_contracts
 
+    missing = missing_sqlite_file(settings.resolved_database_url)
+    if missing is not None:
+        console.print(f"save rate: no score store at {missing} (RENEWAL_DATABASE_URL)")
+        return {}
     engine = make_engine(settings.resolved_database_url)
     try:
         if "interventions" not in inspect(engine).get_table_names():

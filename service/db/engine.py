@@ -34,6 +34,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet; None for one that does, for
+    an in-memory database and for PostgreSQL.
+
+    Commands that only read the store say so instead of creating an empty one: a misspelt
+    ``RENEWAL_DATA_DIR`` would otherwise answer "no keys" from a new file in a new directory.
+    """
+    try:
+        parsed = make_url(normalise_url(url))
+    except Exception:
+        return None  # make_engine reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; creates the parent directory of a SQLite file."""
     url = normalise_url(url)
