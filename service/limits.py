@@ -4,6 +4,9 @@ route does not declare)."""
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Sequence, Set
 from typing import Any
 
 from fastapi import Depends, Request
@@ -67,9 +70,66 @@ def declared_query_parameters(dependant: Any) -> frozenset[str]:
     return frozenset(names)
 
 
+def _takes_many(annotation: Any) -> bool:
+    """Whether a parameter's type holds several values (``list[str]``, ``tuple[int, ...]``)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _takes_many(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_takes_many(a) for a in typing.get_args(annotation))
+    candidate = origin or annotation
+    return (
+        isinstance(candidate, type)
+        and issubclass(candidate, Sequence | Set)
+        and not issubclass(candidate, str | bytes)
+    )
+
+
+def repeatable_query_parameters(dependant: Any) -> frozenset[str]:
+    """The declared query parameters that take several values (may be given repeatedly)."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(
+            field.alias
+            for field in current.query_params
+            if _takes_many(field.field_info.annotation)
+        )
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def _repeated(request: Request, dependant: Any) -> ProblemError | None:
+    """422 for a single-valued parameter given more than once: the framework would keep the
+    last value silently (``?segment=smb&segment=enterprise`` listed enterprise only, which
+    reads as "smb or enterprise"; ``?limit=5&limit=10`` answered 10)."""
+    counts: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        counts.setdefault(name, []).append(value)
+    many = repeatable_query_parameters(dependant)
+    repeated = sorted(k for k, values in counts.items() if len(values) > 1 and k not in many)
+    if not repeated:
+        return None
+
+    def message(name: str) -> str:
+        values = ", ".join(repr(v[:50]) for v in counts[name][:5])
+        return f"given {len(counts[name])} times ({values}); give it once"
+
+    return ProblemError(
+        422,
+        "validation-error",
+        f"invalid query.{repeated[0]}: {message(repeated[0])}",
+        errors=[
+            {"field": f"query.{k}", "type": "multiple_values", "message": message(k)}
+            for k in repeated[:20]
+        ],
+    )
+
+
 async def reject_unknown_query(request: Request) -> None:
     """A dependency of every route: a route that declares query parameters answers 422 for
-    one it does not declare, naming it.
+    one it does not declare, naming it, and for a single-valued one given more than once.
 
     A misspelt filter (``?segmnet=smb``) would otherwise be ignored silently and the caller
     would read an unfiltered list as a filtered one (found by fuzzing the risk list). The
@@ -93,6 +153,9 @@ async def reject_unknown_query(request: Request) -> None:
                 for k in unknown[:20]
             ],
         )
+    repeated = _repeated(request, dependant)
+    if repeated is not None:
+        raise repeated
 
 
 #: Add to a router's (or route's) ``dependencies``.

@@ -131,16 +131,38 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return text
 
 
+#: Where a rejected value is said back: the caller's own URL (never a body, which may hold a
+#: private note), cut to this many characters.
+ECHOED_LOCATIONS = ("query", "path")
+MAX_ECHOED_CHARS = 60
+
+
+def _echoed_input(error: dict[str, Any]) -> str | None:
+    """The rejected value of a query or path parameter (None for bodies and missing ones)."""
+    loc = error.get("loc", ())
+    value = error.get("input")
+    if not loc or loc[0] not in ECHOED_LOCATIONS or not isinstance(value, str):
+        return None
+    if error.get("type") == "missing":
+        return None
+    return value[:MAX_ECHOED_CHARS] + ("…" if len(value) > MAX_ECHOED_CHARS else "")
+
+
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Pydantic errors as ``{field, message, type}`` (input values are not echoed back)."""
-    return [
-        {
+    """Pydantic errors as ``{field, message, type}``; a query or path parameter's entry adds
+    the rejected ``input`` (body values are not echoed back)."""
+    out = []
+    for e in errors:
+        item = {
             "field": _field_path(e.get("loc", ())),
             "message": e.get("msg", ""),
             "type": e.get("type", ""),
         }
-        for e in errors
-    ]
+        echoed = _echoed_input(e)
+        if echoed is not None:
+            item["input"] = echoed
+        out.append(item)
+    return out
 
 
 def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
@@ -176,6 +198,8 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
         errors = validation_errors(list(exc.errors()))
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         first = errors[0]["message"] if errors else "invalid request"
+        if errors and "input" in errors[0]:  # name the bad value, not only the parameter
+            first += f" (got {errors[0]['input']!r})"
         return problem_response(
             422, "validation-error", f"invalid {fields}: {first}", errors=errors
         )

@@ -6,6 +6,7 @@ goes through the one object-level check (:func:`service.auth.check_visible_ids`)
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,13 @@ def _type_errors(model: LoadedModel, index: int, features: dict[str, Any]) -> li
         elif kind == "numeric" and (isinstance(value, bool) or not isinstance(value, int | float)):
             errors.append(
                 {"field": field, "type": "float_type", "message": "must be a number or null"}
+            )
+        elif kind == "numeric" and not math.isfinite(value):
+            # Python's JSON reader takes NaN, Infinity and 1e999: scored, they read as
+            # "inf active days in the last 30 days" (NaN: silently missing).
+            errors.append(
+                {"field": field, "type": "finite_number", "message": "must be a finite number "
+                 f"or null, not {value!r}"}
             )
     return errors
 

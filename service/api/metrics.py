@@ -94,7 +94,7 @@ def get_metric(
         raise ProblemError(
             422,
             "validation-error",
-            "invalid query.as_of: must not be after today (UTC)",
+            f"invalid query.as_of: must not be after today (UTC) (got '{as_of.isoformat()}')",
             errors=[{"field": "query.as_of", "type": "date_future", "message": "after today"}],
         )
     with ctx.sessions() as session:
