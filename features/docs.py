@@ -138,11 +138,12 @@ def render_feature_docs() -> str:
         if feature.table != table:
             table = feature.table
             lines += ["", f"### from `{table}`", "",
-                      "| feature | kind | unit | risk | certain | definition | reads as |",
-                      "|---|---|---|---|---|---|---|"]
+                      "| feature | kind | unit | range | risk | certain | definition | reads as |",
+                      "|---|---|---|---|---|---|---|---|"]
         reads = feature.description.replace("|", "\\|")
         lines.append(
             f"| `{feature.name}` | {feature.kind} | {feature.unit or '-'} | "
+            f"{feature.value_range if feature.kind == 'numeric' else '-'} | "
             f"{feature.risk or '-'} | {'yes' if feature.certain else 'no'} | "
             f"{feature.definition.replace('|', '/')} | {reads} |"
         )

@@ -8,7 +8,7 @@ The feature vectors contain exactly these columns (those whose source table is p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Risk = Literal["low", "high"]
@@ -34,6 +34,22 @@ class Feature:
     kind: Kind = "numeric"
     definition: str = ""
     description_false: str | None = None
+    # The values the pipeline can produce from valid data (None: unbounded on that side);
+    # the API refuses a what-if value outside them (see VALUE_RANGES).
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def value_range(self) -> str:
+        """The range in words for the docs: "0-30", ">= 0", "any"."""
+        low, high = self.minimum, self.maximum
+        if low is None and high is None:
+            return "any"
+        if high is None:
+            return f">= {low:g}"
+        if low is None:
+            return f"<= {high:g}"
+        return f"{low:g} to {high:g}"
 
     @property
     def levers(self) -> tuple[str, ...]:
@@ -206,6 +222,42 @@ FEATURES: tuple[Feature, ...] = (
     _f("north_star_reached", "past the north-star threshold", "", "low", True, "value",
        "cumulative_value >= north_star_threshold.", "bool", "not yet past the north-star "
        "threshold"),
+)
+
+#: What valid data can give, from the data contract's rules and each definition: counts are
+#: never negative, a window of N days holds at most N days, a change of a count is at least
+#: -100 %. Not bounded: days_to_renewal (negative once lapsed), mean_resolution_days_180d and
+#: cumulative_value (the contract puts no rule on resolved_at or value.amount), the shares
+#: of seats (usage may exceed the seats bought) and the changes upwards.
+_DAYS_30 = ("observed_days_30d", "active_days_30d", "tier_zero_days_30d", "tier_low_days_30d",
+            "tier_mid_days_30d", "tier_high_days_30d")
+_NOT_NEGATIVE = (
+    "tenure_days", "arr", "renewals_so_far", "logins_30d", "key_actions_30d",
+    "key_actions_per_seat_30d", "logins_per_seat_30d", "key_actions_per_seat_90d",
+    "logins_per_seat_90d", "logged_in_seat_days_90d", "logged_in_seat_day_share_90d",
+    "key_actions_per_logged_in_seat_day_90d", "seat_utilization_30d", "active_sites_30d",
+    "days_to_activation", "activation_window_days", "health_input_age_days", "bugs_90d",
+    "feature_requests_90d", "usage_questions_90d", "open_high_bugs", "overdue_high_bugs",
+    "overdue_bugs", "days_since_last_survey",
+)
+_CHANGES = ("last_arr_change_pct", "logins_change_30d", "key_actions_change_30d",
+            "active_users_change_30d", "peak_week_key_actions_change")
+VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "seats": (1, None),
+    **{name: (0, 30) for name in _DAYS_30},
+    "observed_days_90d": (0, 90), "active_days_90d": (0, 90),
+    "weekly_active_weeks_12w": (0, 12), "observed_weeks_12w": (0, 12),
+    "monthly_active_months_3m": (0, 3), "observed_months_3m": (0, 3),
+    **{name: (0, 1) for name in ("active_day_share_30d", "active_day_share_90d",
+                                 "activity_rate_3m", "active_site_share_30d")},
+    **{name: (0, None) for name in _NOT_NEGATIVE},
+    **{name: (-1, None) for name in _CHANGES},
+    "csm_score": (1, 5), "last_survey_score": (0, 10), "survey_score_change": (-10, 10),
+}
+FEATURES = tuple(
+    replace(f, minimum=VALUE_RANGES[f.name][0], maximum=VALUE_RANGES[f.name][1])
+    if f.name in VALUE_RANGES else f
+    for f in FEATURES
 )
 
 _BY_NAME = {f.name: f for f in FEATURES}

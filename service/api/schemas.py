@@ -51,6 +51,12 @@ _JSON_TYPES = {
 }
 
 
+def _with_range(json_type: dict[str, Any], feature: Any) -> dict[str, Any]:
+    """A numeric feature's JSON type with the range valid data gives (features.registry)."""
+    bounds = {"minimum": feature.minimum, "maximum": feature.maximum}
+    return {**json_type, **{k: v for k, v in bounds.items() if v is not None}}
+
+
 def _what_if_features_schema(schema: dict[str, Any]) -> None:
     """Document every feature a what-if vector may name: the feature registry, each with its
     JSON type and meaning; any other name is refused (422 ``unknown_feature``)."""
@@ -63,7 +69,7 @@ def _what_if_features_schema(schema: dict[str, Any]) -> None:
         "cannot move the probability.",
         properties={
             f.name: {
-                "anyOf": [_JSON_TYPES[f.kind], {"type": "null"}],
+                "anyOf": [_with_range(_JSON_TYPES[f.kind], f), {"type": "null"}],
                 "description": f.definition or f.name,
             }
             for f in FEATURES

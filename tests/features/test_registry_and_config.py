@@ -80,3 +80,51 @@ def test_describe_renders_words():
     assert describe("csm_score", None) == "csm score: unknown"
     with pytest.raises(KeyError, match="nope"):
         get_feature("nope")
+
+
+@pytest.mark.parametrize("grain", ["user", "account"])
+def test_the_pipeline_gives_only_values_inside_each_declared_range(tmp_path, grain):
+    """The API refuses a what-if value outside a feature's range, so the ranges must hold for
+    every vector valid data gives: young accounts (a few days old), drops to nothing (-100 %)
+    and the full windows, with and without sites."""
+    from datetime import date
+
+    import pandas as pd
+
+    from features.registry import VALUE_RANGES
+    from features.source import open_source
+    from features.vectors import features_as_of
+    from renewal.simulator import simulate
+
+    simulate(tmp_path / "d", accounts=120, seed=3, start=date(2024, 1, 1), months=14,
+             grain=grain)
+    source = open_source(tmp_path / "d")
+    checked: set[str] = set()
+    at_bounds: set[tuple[str, float]] = set()
+    for as_of in (date(2024, 1, 20), date(2024, 6, 30), date(2025, 2, 28)):
+        vectors = features_as_of(source, as_of, FeatureConfig())
+        for name, (low, high) in VALUE_RANGES.items():
+            if name not in vectors:
+                continue
+            values = pd.to_numeric(vectors[name]).astype(float).dropna()
+            checked.add(name)
+            if low is not None:
+                assert (values >= low).all(), (name, as_of, values.min())
+                at_bounds |= {(name, low)} if (values == low).any() else set()
+            if high is not None:
+                assert (values <= high).all(), (name, as_of, values.max())
+                at_bounds |= {(name, high)} if (values == high).any() else set()
+    assert len(checked) >= len(VALUE_RANGES) - 2  # sites exist at user grain only
+    # The bounds are tight where the data reaches them: a full window, a drop to nothing.
+    assert {("active_days_30d", 30), ("logins_change_30d", -1), ("tier_zero_days_30d", 0),
+            ("observed_weeks_12w", 12)} <= at_bounds
+
+
+def test_every_range_belongs_to_a_numeric_registry_feature():
+    from features.registry import VALUE_RANGES
+
+    kinds = {f.name: f.kind for f in FEATURES}
+    assert {kinds.get(name) for name in VALUE_RANGES} == {"numeric"}
+    assert get_feature("active_days_30d").value_range == "0 to 30"
+    assert get_feature("arr").value_range == ">= 0"
+    assert get_feature("days_to_renewal").value_range == "any"

@@ -86,3 +86,50 @@ def test_what_if_numbers_must_be_finite(service, raw):
             "message": body["errors"][0]["message"],
         }]
         assert "finite" in body["detail"]
+
+
+@pytest.mark.parametrize(("name", "value", "accepted"), [
+    ("active_days_30d", 0, True), ("active_days_30d", 30, True),
+    ("active_days_30d", -5, False), ("active_days_30d", 31, False),
+    ("csm_score", 1, True), ("csm_score", 0, False), ("csm_score", 5.5, False),
+    ("logins_change_30d", -1, True), ("logins_change_30d", -1.01, False),
+    ("logins_change_30d", 7.5, True),  # a change upwards has no bound
+    ("days_to_renewal", -400, True),  # negative once the contract has lapsed
+    ("seats", 0, False),
+])
+def test_what_if_values_valid_data_cannot_give_are_a_422(service, name, value, accepted):
+    """Before: ``active_days_30d: -5`` was scored and explained as "-5 active days in the last
+    30 days". The range is the registry's (``features.registry.VALUE_RANGES``)."""
+    response = service.post("/v1/score", service.keys.crm,
+                            json={"accounts": [{"account_id": ACC, "features": {name: value}}]})
+    if accepted:
+        assert response.status_code == 200, response.text
+        return
+    body = _problem(response)
+    assert body["errors"][0]["field"] == f"body.accounts[0].features.{name}"
+    assert body["errors"][0]["type"] == "out_of_range"
+    assert f"not {value!r}" in body["errors"][0]["message"]
+
+
+def test_the_openapi_document_states_each_range(service):
+    schema = service.get("/openapi.json", service.keys.crm).json()
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("properties", {})
+            if "active_days_30d" in props and "csm_score" in props:
+                found.append(props)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(schema)
+    assert found
+    props = found[0]
+    assert props["active_days_30d"]["anyOf"][0] == {"type": "number", "minimum": 0,
+                                                    "maximum": 30}
+    assert props["csm_score"]["anyOf"][0]["minimum"] == 1
+    assert "minimum" not in props["days_to_renewal"]["anyOf"][0]
