@@ -45,14 +45,42 @@ def beats(new: dict[str, float], old: dict[str, float], tolerance: float = 1e-9)
     return False
 
 
+# What MLflow answers when the model or the alias does not exist (yet): nothing else means that.
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def current_champion(client: Any, name: str) -> Any | None:
-    """The model version holding the champion alias, or None when there is none yet."""
+    """The model version holding the champion alias, or None when there is none yet.
+
+    Any other failure (store unreachable, permission denied) is raised: taken for "no champion"
+    it used to make the new model champion without comparing it to the one it replaced.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        raise
+
+
+def fitted_on_test_window(champion: Any, test_window: str | None) -> str | None:
+    """Why re-scoring ``champion`` on ``test_window`` would flatter it, or None when it is fair.
+
+    A model is fitted (trees, early stopping, calibrator) on contracts ending before its own
+    test window. When the new test window starts earlier (a longer ``test_months``, an earlier
+    ``test_start``, older data), the champion has seen some of the new test outcomes: its log
+    loss there is in-sample, and the comparison would keep it for the wrong reason.
+    """
+    champion_window = (getattr(champion, "tags", None) or {}).get("test_window")
+    if not champion_window or not test_window:
         return None
+    champion_start, new_start = champion_window.split("..")[0], test_window.split("..")[0]
+    if new_start >= champion_start:  # ISO dates compare as text
+        return None
+    return (f"it was fitted on contracts ending before {champion_start}, inside this test window "
+            f"({test_window})")
 
 
 def champion_metrics_on(
@@ -103,6 +131,10 @@ def register_model(
                   f"{new_metrics['log_loss']:.4f} vs {heuristic_metrics['log_loss']:.4f}")
     elif champion is None:
         alias, reason = CHAMPION, "no champion yet"
+    elif (overlap := fitted_on_test_window(champion, (tags or {}).get("test_window"))):
+        alias = CHALLENGER
+        reason = (f"not comparable with champion v{champion.version}: {overlap}; "
+                  "use --promote to replace it")
     else:
         old_metrics = champion_metrics_on(name, champion, test_features, renewed)
         if beats(new_metrics, old_metrics):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -24,29 +25,60 @@ PIP_REQUIREMENTS_PACKAGES = ("lightgbm", "numpy", "pandas", "scikit-learn", "job
 SERVER_DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy stores MLflow retries ~2 min
 # The up-front check must fail in seconds: MLflow's defaults retry a dead server for minutes.
 QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
+ARTIFACTS_SUFFIX = "-artifacts"  # mlflow.db -> mlflow-artifacts/ beside it
+PARAM_VALUE_MAX = 6000  # MLflow 3's limit for a param value (mlflow.utils.validation)
+
+
+def _user_info(uri: str) -> tuple[str | None, str | None, str]:
+    """(user name, password, host part) of ``uri``; (None, None, "") when it has no user info."""
+    try:
+        parts = urlsplit(uri)
+        username, password = parts.username, parts.password
+    except ValueError:
+        return None, None, ""
+    if "@" not in parts.netloc:
+        return None, None, ""
+    return username, password, parts.netloc.rpartition("@")[2]
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with the password of its user info replaced by ``***`` (for output and reports)."""
-    try:
-        parts = urlsplit(uri)
-        password = parts.password
-    except ValueError:
+    """``uri`` with the secret of its user info replaced by ``***`` (for output and reports).
+
+    The secret is the password or, without one, the user name itself: ``https://TOKEN@host``
+    is how a token is passed to an MLflow server (basic auth with the token as user name).
+    """
+    username, password, host = _user_info(uri)
+    if password:
+        netloc = f"{username or ''}:***@{host}"
+    elif username:
+        netloc = f"***@{host}"
+    else:
         return uri
-    if not password:
-        return uri
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    return urlunsplit(urlsplit(uri)._replace(netloc=netloc))
 
 
 def scrub(text: str, uri: str) -> str:
-    """``text`` (an error message) with ``uri``'s password masked wherever it appears."""
-    try:
-        password = urlsplit(uri).password
-    except ValueError:
-        password = None
+    """``text`` (an error message) with ``uri``'s secret masked wherever it appears.
+
+    A password is replaced everywhere (also percent-decoded). A user name without a password is
+    replaced where it stands before an ``@``, and everywhere only when it is token-long: a short
+    one (``postgresql://mlflow@db``) is a plain name that also occurs in ordinary words.
+    """
+    username, password, _host = _user_info(uri)
     text = text.replace(uri, mask_uri(uri))
-    return text.replace(password, "***") if password else text
+    if password:
+        secrets, bare = [password], True
+    elif username:
+        secrets, bare = [username], len(username) >= TOKEN_MIN_LENGTH
+    else:
+        return text
+    secrets += [unquote(s) for s in secrets if unquote(s) != s]
+    for secret in secrets:
+        text = text.replace(f"{secret}@", "***@")
+        if bare:
+            text = text.replace(secret, "***")
+    return text
 
 
 def mlflow_error(action: str, uri: str, exc: BaseException) -> RenewalError:
@@ -111,12 +143,63 @@ def check_tracking(tracking_uri: str, experiment: str, register: bool = True) ->
                           "deleted; restore it or choose another --experiment")
 
 
+def artifact_root(tracking_uri: str) -> Path | None:
+    """Where new experiments of a database store keep their artifacts, or None to let the store
+    decide (a file store keeps them inside itself, a tracking server has its own root).
+
+    With a database URI the MLflow client itself picks the artifact root: ``./mlruns`` of
+    whatever directory the command ran in, so runs from two directories scatter their models and
+    a run moved away from its working directory loses them. Instead: beside a SQLite file
+    (``mlflow.db`` -> ``mlflow-artifacts/``), or for a database server under the project's
+    ``RENEWAL_DATA_DIR``.
+    """
+    scheme = urlsplit(tracking_uri).scheme.split("+")[0]
+    if scheme == "sqlite":
+        from sqlalchemy.engine import make_url
+
+        try:
+            database = make_url(tracking_uri).database
+        except Exception:  # MLflow reports a malformed URI itself, in check_tracking
+            return None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        path = Path(database).expanduser().resolve()
+        return path.with_name(path.stem + ARTIFACTS_SUFFIX)
+    if scheme in SERVER_DATABASES:
+        from renewal.settings import get_settings
+
+        return (get_settings().data_dir / ("mlflow" + ARTIFACTS_SUFFIX)).resolve()
+    return None
+
+
+def experiment_folder(name: str) -> str:
+    """A file-system-safe folder name for an experiment (its artifacts' directory)."""
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._") or "experiment"
+    return folder[:100]
+
+
 def configure(tracking_uri: str, experiment: str) -> str:
-    """Point MLflow's tracking and registry at ``tracking_uri``; return the experiment id."""
+    """Point MLflow's tracking and registry at ``tracking_uri``; return the experiment id.
+
+    A new experiment of a database store gets its artifact location from
+    :func:`artifact_root`; an existing experiment keeps the location it was created with.
+    """
     import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    root = artifact_root(tracking_uri)
+    if found is None and root is not None:
+        try:
+            client.create_experiment(
+                experiment, artifact_location=str(root / experiment_folder(experiment)))
+        except MlflowException as exc:  # created meanwhile by another run: use that one
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
     return mlflow.set_experiment(experiment).experiment_id
 
 
@@ -125,7 +208,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
         for key, item in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
     else:
-        out[prefix] = str(value)[:500]
+        text = str(value)
+        # MLflow refuses longer values; cut visibly, never silently (report.json has it all).
+        out[prefix] = text if len(text) <= PARAM_VALUE_MAX else text[:PARAM_VALUE_MAX - 1] + "…"
 
 
 def flat_params(params: dict[str, Any]) -> dict[str, str]:

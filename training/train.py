@@ -189,6 +189,9 @@ def run_training(
 
     ``training_set`` skips validation and feature building (notebooks, tests, re-fits).
     """
+    if promote and (not register or tracking_uri is None):
+        raise ConfigError("promote=True makes the registered model the champion: it needs "
+                          "register=True and a tracking_uri")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     created = check_out_dir(out_dir)
     try:

@@ -34,11 +34,14 @@ def train(
     experiment: Annotated[str, typer.Option(
         "--experiment", help="MLflow experiment name.")] = "renewal",
     register_model: Annotated[bool, typer.Option(
-        "--register/--no-register", help="Register the model as 'renewal' with an alias.")] = True,
+        "--register/--no-register",
+        help="Register the model as RENEWAL_MODEL_NAME [renewal] with an alias.")] = True,
     promote: Annotated[bool, typer.Option(
-        "--promote", help="Make this model the champion even if it does not beat it.")] = False,
+        "--promote", help="Make this model the champion even if it does not beat it "
+        "(needs --register).")] = False,
     config: Annotated[Path | None, typer.Option(
-        "--config", help="Feature thresholds TOML (as for `renewal features`).")] = None,
+        "--config", help="Feature thresholds TOML (as for `renewal features`) "
+        "[RENEWAL_FEATURE_CONFIG, which scoring uses].")] = None,
     train_config: Annotated[Path | None, typer.Option(
         "--train-config", help="Training TOML (windows, LightGBM, calibration).")] = None,
     seed: Annotated[int | None, typer.Option(
@@ -64,11 +67,19 @@ def train(
     from training.tracking import mask_uri
     from training.train import STEPS, run_training
 
+    if promote and not register_model:
+        # A promotion that cannot happen must not pass for one (it used to be dropped silently).
+        raise typer.BadParameter("--promote makes the registered model the champion: it cannot "
+                                 "be combined with --no-register", param_hint="--promote")
     console = Console(highlight=False)
+    settings = get_settings()
+    # Scoring computes features with RENEWAL_FEATURE_CONFIG: training without it (the defaults)
+    # fitted the model to other thresholds than the ones it is served with.
+    config = config or settings.feature_config
     check_config_files(config, train_config)
     train_cfg = load_train_config(train_config, horizon_days=horizon_days, seed=seed)
     feature_cfg = load_feature_config(config)
-    uri = tracking_uri or get_settings().resolved_tracking_uri
+    uri = tracking_uri or settings.resolved_tracking_uri
     labels = {"validate": "checking the data contract", "features": "building the training set",
               "fit": "fitting heuristic, logistic, LightGBM", "evaluate": "evaluating, plotting",
               "mlflow": "logging to MLflow, registering"}
@@ -86,7 +97,7 @@ def train(
         result = run_training(
             data, out, train_cfg, feature_config=feature_cfg, tracking_uri=uri,
             experiment=experiment, register=register_model, promote=promote,
-            validate=validate, on_step=on_step,
+            model_name=settings.model_name, validate=validate, on_step=on_step,
         )
         progress.update(task, completed=len(STEPS), description="done")
 

@@ -41,3 +41,9 @@ def training_set(data_dir: Path, train_config: TrainConfig) -> TrainingSet:
 @pytest.fixture(scope="session")
 def fitted(training_set: TrainingSet, train_config: TrainConfig) -> FittedModels:
     return fit_models(training_set, train_config)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite MLflow store for the session (creating one costs seconds): use own names."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"

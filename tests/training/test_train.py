@@ -26,11 +26,6 @@ def trained(tmp_path_factory, data_dir, training_set, train_config):
     return run_training(data_dir, out, train_config, training_set=training_set)
 
 
-@pytest.fixture(scope="session")
-def tracking_uri(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 def test_report_has_the_issue_keys_and_every_model(trained):
     report = json.loads((trained.out_dir / "report.json").read_text())
     for key in ("n_train", "n_calibration", "n_test", "test_window", "factor", "models"):
