@@ -107,7 +107,9 @@ features missing, so the scores move against a run with them. `renewal score` (i
 with `--engine spark`) then prints which inputs are gone, grouped by source (`the model was
 trained with 7 input(s) this data does not give, ... (from tickets: bugs_90d, ... and 4
 more); ...`, `service/model_inputs.py`): add the data back, or train a model on data without
-it.
+it. Likewise for the thresholds: `renewal train` records the feature config it computed the
+training set with in the model, and a scoring run whose `RENEWAL_FEATURE_CONFIG` gives other
+values names them (`monthly_active_days 12 when trained, 20 now`).
 
 ## Defaults
 

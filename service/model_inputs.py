@@ -1,4 +1,4 @@
-"""Whether the data gives every input the model was trained with.
+"""Whether the data gives every input the model was trained with, computed the same way.
 
 A vector lacks a feature when its source is absent: an optional table (tickets, surveys,
 health inputs, ...) missing from the data directory, or usage without ``site_id``. The model
@@ -7,11 +7,16 @@ default branch, so scores move against a run with the table (in one check, 17 of
 changed risk tier) while nothing looks wrong. Scoring goes on, since a customer may well stop
 exporting a table, but the commands say which inputs are gone so that nobody compares such
 scores with earlier ones unaware.
+
+The same holds for the feature thresholds: a model trained with ``active_share = 0.6`` and
+served vectors computed with 0.4 reads every tier one step too high. Training records its
+thresholds in the model (``metadata["feature_config"]``); scoring compares its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 #: Feature names listed per source before "and N more".
 SHOWN_PER_SOURCE = 3
@@ -47,4 +52,25 @@ def missing_inputs_warning(model_features: Iterable[str], columns: Iterable[str]
         f"missing for every account and the scores differ from scores with them ("
         + "; ".join(parts)
         + "); add the missing data, or train a model on data without it"
+    )
+
+
+def feature_config_warning(trained: Mapping[str, Any] | None, current: Any) -> str | None:
+    """A sentence for people when ``current`` (a ``FeatureConfig``) computes features with
+    other thresholds than the model was trained with (``trained``, its recorded dump); None
+    when they agree or the model did not record them (trained before they were recorded)."""
+    if not trained:
+        return None
+    now = current.model_dump(mode="json")
+    changed = [key for key in sorted(set(trained) | set(now)) if trained.get(key) != now.get(key)]
+    if not changed:
+        return None
+    shown = "; ".join(f"{key} {trained.get(key)!r} when trained, {now.get(key)!r} now"
+                      for key in changed[:SHOWN_PER_SOURCE])
+    more = len(changed) - SHOWN_PER_SOURCE
+    return (
+        "the features are computed with other thresholds than the model was trained with ("
+        + shown + (f"; and {more} more" if more > 0 else "")
+        + "), so the scores read them wrongly; score with the training's feature config "
+        "(RENEWAL_FEATURE_CONFIG), or train a model with this one"
     )

@@ -36,7 +36,7 @@ from service.db.health_inputs import stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
 from service.lost_accounts import lost_accounts_of, split_lost
-from service.model_inputs import missing_inputs_warning
+from service.model_inputs import feature_config_warning, missing_inputs_warning
 from service.model_store import LoadedModel, ModelStore
 from service.predict import (
     ScoredVector,
@@ -462,8 +462,12 @@ def run_scoring(
         frame, lost, lost_on, warnings = customer_features(Path(data_dir), as_of, settings,
                                                            stored)
         timings["features"] = time.perf_counter() - clock
-        gone = missing_inputs_warning(model.scorer.feature_names, frame.columns)
-        warnings = [*warnings, gone] if gone else warnings
+        from features.config import load_feature_config
+
+        said = [missing_inputs_warning(model.scorer.feature_names, frame.columns),
+                feature_config_warning(model.scorer.metadata.get("feature_config"),
+                                       load_feature_config(settings.feature_config))]
+        warnings = [*warnings, *(w for w in said if w)]
 
         say(f"scoring {len(frame):,} accounts", 0.5)
         clock = time.perf_counter()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
 from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
-from service.model_inputs import missing_inputs_warning
+from service.model_inputs import feature_config_warning, missing_inputs_warning
 
 Progress = Callable[[str, float], None]
 
@@ -161,13 +161,14 @@ def score_on_spark(
         lap("spark")
         say("loading the model", 0.1)
         model = resolve_model(model_uri)
-        udf, feature_types = renewal_udf(spark, model, top_k)
+        udf, feature_types, trained_config = renewal_udf(spark, model, top_k)
         lap("model")
 
         say(f"computing features on Spark from {data_dir}", 0.2)
         vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config)
-        gone = missing_inputs_warning(feature_types, vectors.columns)
-        warnings = [*warnings, gone] if gone else warnings
+        said = [missing_inputs_warning(feature_types, vectors.columns),
+                feature_config_warning(trained_config, config)]
+        warnings = [*warnings, *(w for w in said if w)]
         lap("features")
 
         partitions = max(spark.sparkContext.defaultParallelism,
@@ -241,8 +242,11 @@ def resolve_model(model_uri: str) -> ModelRef:
     return ModelRef(model_uri, name, version or "latest")
 
 
-def renewal_udf(spark: Any, model: ModelRef, top_k: int) -> tuple[Any, dict[str, str]]:
-    """The pyfunc as a Spark UDF, and its input columns with their types ("double"/"string").
+def renewal_udf(
+    spark: Any, model: ModelRef, top_k: int
+) -> tuple[Any, dict[str, str], dict[str, Any] | None]:
+    """The pyfunc as a Spark UDF, its input columns with their types ("double"/"string"), and
+    the feature thresholds it was trained with (None if it did not record them).
 
     ``env_manager="local"``: executors use the installed project (no virtualenv built from
     the internet). A model that is not a renewal model is refused here, on the driver, before
@@ -253,7 +257,8 @@ def renewal_udf(spark: Any, model: ModelRef, top_k: int) -> tuple[Any, dict[str,
     from mlflow.types import DataType
 
     try:
-        signature = mlflow.models.get_model_info(model.uri).signature
+        info = mlflow.models.get_model_info(model.uri)
+        signature = info.signature
     except Exception as exc:
         raise RenewalError(
             f"model {model.uri} cannot be read: {str(exc).splitlines()[0][:300]}"
@@ -279,7 +284,8 @@ def renewal_udf(spark: Any, model: ModelRef, top_k: int) -> tuple[Any, dict[str,
         ) from exc
     types = {spec.name: "string" if spec.type == DataType.string else "double"
              for spec in signature.inputs.inputs}
-    return udf, types
+    recorded = (info.metadata or {}).get("feature_config")
+    return udf, types, json.loads(recorded) if recorded else None
 
 
 # -- features --------------------------------------------------------------------------------

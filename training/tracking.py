@@ -251,6 +251,8 @@ def log_pyfunc(scorer: RenewalScorer, input_example: pd.DataFrame, top_k: int = 
             input_example=model_input(scorer, input_example),
             pip_requirements=pip_requirements(),
             metadata={"heuristic_factor": scorer.heuristic_factor,
-                      "features": json.dumps(scorer.feature_names)},
+                      "features": json.dumps(scorer.feature_names),
+                      # None when unknown (a model fitted on a given training set)
+                      "feature_config": json.dumps(scorer.metadata.get("feature_config"))},
         )
     return info.model_uri

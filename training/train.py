@@ -231,6 +231,7 @@ def _train(
     lap("validate")
 
     step("features")
+    given_training_set = training_set is not None
     if training_set is None:
         training_set = build_training_set(data_dir, config, feature_config)
     lap("features")
@@ -256,6 +257,12 @@ def _train(
         "data_fingerprint": report["data"]["fingerprint"]["sha256"],
         "test_window": report["test_window"],
     })
+    if feature_config is not None or not given_training_set:
+        # The thresholds the features were computed with: scoring warns when its own differ.
+        from features.config import FeatureConfig
+
+        used = feature_config if feature_config is not None else FeatureConfig()
+        fitted.scorer.metadata["feature_config"] = used.model_dump(mode="json")
     # Outputs are staged and moved into out_dir only when MLflow succeeded too: a failed run
     # never overwrites a previous good run's report and scorer.
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as staging:

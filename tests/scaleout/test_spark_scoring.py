@@ -81,7 +81,8 @@ def _fit_scorer(data_dir: Path):
         num_boost_round=60,
     )
     calibrator = fit_calibrator("isotonic", booster.predict(X, raw_score=True), renewed)
-    return RenewalScorer(booster, specs, calibrator, heuristic_factor=0.9)
+    return RenewalScorer(booster, specs, calibrator, heuristic_factor=0.9,
+                         metadata={"feature_config": FeatureConfig().model_dump(mode="json")})
 
 
 @pytest.fixture(scope="module")
@@ -308,11 +309,12 @@ def test_renewal_score_engine_spark_needs_out(data_dir):
     assert "--out" in result.output
 
 
-def test_scoring_without_a_table_the_model_was_trained_with_says_so(
+def test_scoring_without_a_table_or_with_other_thresholds_than_trained_says_so(
     spark, data_dir, registered_model, tmp_path
 ):
-    """The model was trained with tickets; scored on data without them, every account's
-    ticket features are missing and scores move: both runs score and say which inputs."""
+    """The model was trained with tickets and the default thresholds; scored on data without
+    tickets, or with other thresholds, the scores move: both runs score and say why."""
+    from features.config import FeatureConfig
     from renewal.settings import Settings
     from service.config import ServiceSettings
     from service.scoring import run_scoring
@@ -322,27 +324,36 @@ def test_scoring_without_a_table_the_model_was_trained_with_says_so(
     no_tickets = tmp_path / "data"
     shutil.copytree(data_dir, no_tickets)
     (no_tickets / "tickets.parquet").unlink()
-    expected = ("the model was trained with 7 input(s) this data does not give, so they are "
-                "missing for every account and the scores differ from scores with them (from "
-                "tickets: bugs_90d, feature_requests_90d, usage_questions_90d and 4 more); add "
-                "the missing data, or train a model on data without it")
+    thresholds = tmp_path / "features.toml"
+    thresholds.write_text("monthly_active_days = 20\n")
+    missing = ("the model was trained with 7 input(s) this data does not give, so they are "
+               "missing for every account and the scores differ from scores with them (from "
+               "tickets: bugs_90d, feature_requests_90d, usage_questions_90d and 4 more); add "
+               "the missing data, or train a model on data without it")
+    other = ("the features are computed with other thresholds than the model was trained "
+             "with (monthly_active_days 12 when trained, 20 now)")
 
     on_spark = score_on_spark(str(no_tickets), T, str(tmp_path / "spark.parquet"), MODEL_URI,
-                              spark=spark)
-    assert on_spark.warnings == [expected]
+                              spark=spark, config_path=thresholds)
+    assert on_spark.warnings[0] == missing and on_spark.warnings[1].startswith(other)
+    assert len(on_spark.warnings) == 2
 
     end = date(2024, 10, 31)  # in process, the data may not run past the as-of
     runs = {}
-    for name, directory in (("with", data_dir), ("without", no_tickets)):
-        summary = run_scoring(directory, end,
-                              Settings(database_url=f"sqlite:///{tmp_path}/{name}.db"),
-                              ServiceSettings(), model_uri=MODEL_URI,
-                              out=tmp_path / f"{name}.parquet")
-        runs[name] = summary
+    for name, directory, config in (("with", data_dir, None),
+                                     ("without", no_tickets, None),
+                                     ("other", data_dir, thresholds)):
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/{name}.db",
+                            feature_config=config)
+        runs[name] = run_scoring(directory, end, settings, ServiceSettings(),
+                                 model_uri=MODEL_URI, out=tmp_path / f"{name}.parquet")
     assert runs["with"].warnings == []
-    assert runs["without"].warnings == [expected]
-    # What the warning is about: the same accounts score differently without the table.
+    assert runs["without"].warnings == [missing]
+    assert len(runs["other"].warnings) == 1 and runs["other"].warnings[0].startswith(other)
+    assert FeatureConfig().monthly_active_days == 12
+    # What the warnings are about: the same accounts score differently.
     scores = {name: pd.read_parquet(tmp_path / f"{name}.parquet").set_index("account_id")
               ["probability"] for name in runs}
-    assert scores["with"].index.equals(scores["without"].index)
-    assert (scores["with"] - scores["without"]).abs().max() > 1e-6
+    for name in ("without", "other"):
+        assert scores["with"].index.equals(scores[name].index)
+        assert (scores["with"] - scores[name]).abs().max() > 1e-6, name

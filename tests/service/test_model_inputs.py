@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from service.model_inputs import missing_inputs, missing_inputs_warning
+from features.config import FeatureConfig
+from service.model_inputs import (
+    feature_config_warning,
+    missing_inputs,
+    missing_inputs_warning,
+)
 
 MODEL = ["active_days_30d", "bugs_90d", "feature_requests_90d", "usage_questions_90d",
          "open_high_bugs", "overdue_high_bugs", "last_survey_score", "active_site_share_30d"]
@@ -33,3 +38,19 @@ def test_missing_inputs_are_grouped_by_their_source_in_model_order():
 def test_a_feature_unknown_to_the_registry_is_still_named():
     said = missing_inputs_warning(["retired_feature"], ["active_days_30d"])
     assert said is not None and "from unknown source: retired_feature" in said
+
+
+def test_the_same_thresholds_or_none_recorded_say_nothing():
+    trained = FeatureConfig().model_dump(mode="json")
+    assert feature_config_warning(trained, FeatureConfig()) is None
+    assert feature_config_warning(None, FeatureConfig(active_share=0.4)) is None  # older model
+
+
+def test_other_thresholds_are_named_with_both_values():
+    trained = FeatureConfig().model_dump(mode="json")
+    said = feature_config_warning(trained, FeatureConfig(active_share=0.4, weekly_active_days=2))
+    assert said is not None
+    assert said.startswith("the features are computed with other thresholds than the model "
+                           "was trained with (active_share 0.6 when trained, 0.4 now; "
+                           "weekly_active_days 3 when trained, 2 now)")
+    assert "RENEWAL_FEATURE_CONFIG" in said

@@ -194,6 +194,15 @@ def test_cli_trains_with_the_settings_scoring_uses_and_logs_every_feature(
     assert run.data.params["feature_config.active_share"] == "0.4"
     features = json.loads(run.data.params["features"])
     assert features == report["features"] and len(run.data.params["features"]) > 500
+    # The model carries its thresholds, so scoring can tell when its own differ.
+    import mlflow.models
+
+    info = mlflow.models.get_model_info(f"models:/{settings.model_name}/{version.version}")
+    recorded = json.loads(info.metadata["feature_config"])
+    assert recorded["active_share"] == 0.4
+    from features.config import load_feature_config
+
+    assert recorded == load_feature_config(thresholds).model_dump(mode="json")
 
 
 def test_a_champion_is_not_compared_on_outcomes_it_was_fitted_on(
