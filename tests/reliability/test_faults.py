@@ -228,9 +228,9 @@ def register(registry: Path, uri: str, scorer_or_bytes: Any, alias: str | None =
     previous = os.getcwd()
     os.chdir(registry)  # MLflow puts run artifacts under ./mlruns
     try:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        mlflow.set_experiment("reliability")
+        from training.tracking import configure
+
+        configure(uri, "reliability")
         path = registry / f"scorer-{uuid.uuid4().hex[:8]}.joblib"
         if isinstance(scorer_or_bytes, bytes):
             path.write_bytes(scorer_or_bytes)

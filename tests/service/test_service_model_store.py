@@ -24,10 +24,9 @@ DEAD_REGISTRY = "http://127.0.0.1:9"
 def log_version(tracking_uri: str, scorer_or_junk, alias: str = "champion") -> str:
     """Log a pyfunc around ``scorer_or_junk`` (as training does), register it, set ``alias``."""
     from training.pyfunc import SCORER_ARTIFACT, RenewalPyfunc
+    from training.tracking import configure
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment("service-tests")
+    configure(tracking_uri, "service-tests")  # artifacts beside the store, not in ./mlruns
     with mlflow.start_run(), pytest.MonkeyPatch.context() as patch:
         patch.chdir(Path(tracking_uri.removeprefix("sqlite:///")).parent)
         path = Path(os.getcwd()) / "scorer.joblib"
