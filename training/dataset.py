@@ -17,7 +17,7 @@ earliest test snapshot, as it would be in production.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,29 @@ def split_windows(end_dates: pd.Series, config: TrainConfig) -> SplitWindows:
         calibration_end=(test_start - day).date(),
         test_start=test_start.date(),
         test_end=last.date(),
+    )
+
+
+def horizon_gap_warning(windows: SplitWindows, horizon_days: int) -> str | None:
+    """A sentence when the horizon reaches back past the calibration window, else None.
+
+    The earliest test row is scored as of ``test_start - horizon_days``; in production only
+    the outcomes of contracts ended by then would be known. When that day falls before the
+    last training outcome, the model learned from outcomes still in the future of some test
+    snapshots, and the test metrics flatter it a little. Legitimate with a short history, so
+    said rather than refused.
+    """
+    earliest_snapshot = windows.test_start - timedelta(days=horizon_days)
+    if earliest_snapshot >= windows.train_end:
+        return None
+    gap = (windows.test_start - windows.calibration_start).days
+    return (
+        f"horizon_days {horizon_days} reaches back past the calibration window "
+        f"({windows.calibration_start}..{windows.calibration_end}, {gap} days): the earliest "
+        f"test snapshot, {earliest_snapshot}, comes before training outcomes known only by "
+        f"{windows.train_end}, so the test metrics are slightly optimistic; make the "
+        f"calibration window at least {horizon_days - 1} days (calibration_months) or the "
+        "horizon shorter"
     )
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from renewal.datadir import atomic_path
 from renewal.errors import ConfigError
 from training.config import TrainConfig
-from training.dataset import LABEL, TrainingSet, build_training_set
+from training.dataset import LABEL, TrainingSet, build_training_set, horizon_gap_warning
 from training.evaluate import calibration_against_heuristic, model_metrics, reliability_table
 from training.fit import FittedModels, fit_models, score_all
 from training.heuristic import SOURCE_FACTOR
@@ -82,6 +82,7 @@ def build_report(
         "features": fitted.scorer.feature_names,
         "horizon_days": config.horizon_days,
         "seed": config.seed,
+        "warnings": [w for w in [horizon_gap_warning(windows, config.horizon_days)] if w],
     }
     if "oracle" in models:
         lgbm, oracle = models["lightgbm"], models["oracle"]

@@ -61,7 +61,7 @@ def train(
     from rich.table import Table
 
     from features.config import load_feature_config
-    from renewal.console import print_table
+    from renewal.console import print_table, print_warning
     from renewal.settings import get_settings
     from training.config import load_train_config
     from training.tracking import mask_uri
@@ -128,3 +128,5 @@ def train(
     if result.run_id:
         console.print(f"MLflow run {result.run_id} at {mask_uri(uri)}")
     console.print(f"report: {Path(out) / 'report.json'}")
+    for warning in report.get("warnings", []):
+        print_warning(console, warning)

@@ -18,6 +18,7 @@ from training.dataset import (
     ORACLE,
     assign_parts,
     build_training_set,
+    horizon_gap_warning,
     outcome_spine,
     split_windows,
 )
@@ -89,6 +90,23 @@ def test_time_split_boundaries_are_inclusive_by_contract_end_date():
     assert windows.train_end == date(2025, 6, 30)
     assert list(assign_parts(ends, windows)) == [
         "train", "train", "calibration", "calibration", "test", "test"]
+
+
+def test_a_horizon_reaching_past_the_calibration_window_is_said():
+    """Calibration 2025-07-01..09-30 (92 days), training outcomes known by 2025-06-30. The
+    earliest test snapshot is 2025-10-01 - horizon: 93 days gives 06-30 (every training
+    outcome known then), 94 gives 06-29 (one day of training outcomes still in its future)."""
+    ends = pd.Series(pd.to_datetime(["2024-01-15", "2025-06-30", "2025-07-01", "2025-12-31"]))
+    windows = split_windows(ends, TrainConfig(test_months=3, calibration_months=3))
+    assert horizon_gap_warning(windows, 90) is None
+    assert horizon_gap_warning(windows, 93) is None
+    said = horizon_gap_warning(windows, 94)
+    assert said == (
+        "horizon_days 94 reaches back past the calibration window (2025-07-01..2025-09-30, "
+        "92 days): the earliest test snapshot, 2025-06-29, comes before training outcomes known "
+        "only by 2025-06-30, so the test metrics are slightly optimistic; make the calibration "
+        "window at least 93 days (calibration_months) or the horizon shorter"
+    )
 
 
 def test_too_little_history_is_a_clear_error():

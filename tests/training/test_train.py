@@ -30,6 +30,7 @@ def test_report_has_the_issue_keys_and_every_model(trained):
     report = json.loads((trained.out_dir / "report.json").read_text())
     for key in ("n_train", "n_calibration", "n_test", "test_window", "factor", "models"):
         assert key in report
+    assert report["warnings"] == []  # 90 days' horizon within 3 months' calibration
     assert set(report["models"]) == MODELS
     for metrics in report["models"].values():
         assert set(metrics) == METRICS
