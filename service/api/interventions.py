@@ -130,5 +130,7 @@ def get_save_rate(
     attempts = [AssignedAttempt(r.account_id, r.csm_id, r.playbook, r.assigned_at.date(),
                                 r.probability_at_assignment) for r in rows]
     level = confidence or workflows.settings.save_rate_confidence
-    return {"by": by, "outcomes_from": str(data_dir),
+    # The server's paths are for operators: other keys see the directory's name only.
+    where = str(data_dir) if principal.role == "admin" else Path(data_dir).name
+    return {"by": by, "outcomes_from": where,
             "data": save_rate(attempts, contracts, by, level)}

@@ -272,7 +272,8 @@ class SaveRateRow(BaseModel):
 
 class SaveRateOut(BaseModel):
     by: Literal["csm", "playbook", "all"]
-    outcomes_from: str = Field(description="Data directory whose contracts gave outcomes.")
+    outcomes_from: str = Field(description="Data directory whose contracts gave outcomes: its "
+                               "full path for admin keys, its name for the others.")
     data: list[SaveRateRow]
 
 

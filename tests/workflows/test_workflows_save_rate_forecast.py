@@ -83,6 +83,11 @@ def test_interventions_and_save_rate_over_http(stack):
     with stack.client(stack.keys.crm) as client:
         assert client.post(f"/v1/accounts/{own[0]}/interventions",
                            json={"playbook": "x"}).status_code == 403
+    # The server's path is for operators; a CSM sees the directory's name only.
+    assert report["outcomes_from"] == stack.data_dir.name
+    with stack.client(stack.keys.admin) as client:
+        full = client.get("/v1/save-rate").json()["outcomes_from"]
+    assert full == str(stack.data_dir.resolve()) or full == str(stack.data_dir)
 
 
 def test_forecast_over_http(stack):
