@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -333,12 +333,14 @@ def store_scores(
     drop_points: float | None = None,
     lost: pd.DataFrame | None = None,
     lost_on: pd.Series | None = None,
+    warnings: Sequence[str] = (),
 ) -> int:
     """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
     the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
     process's workflow settings, ``RENEWAL_PROBABILITY_DROP_POINTS``). ``lost``: feature rows
     of the accounts lost by ``as_of``, which get a snapshot marked with ``lost_on`` (so that
-    the service stops serving their earlier scores) and no score."""
+    the service stops serving their earlier scores) and no score. ``warnings``: what the run
+    said about its data, kept with the run (``GET /v1/scoring-runs``)."""
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
     now = utc_now()
@@ -359,6 +361,8 @@ def store_scores(
                 accounts_scored=len(frame),
                 started_at=started or now,
                 finished_at=utc_now(),
+                accounts_lost=0 if lost is None else len(lost),
+                warnings=list(warnings),
             ),
         )
         return run.id
@@ -495,6 +499,7 @@ def run_scoring(
                 drop_points=drop_points,
                 lost=lost,
                 lost_on=lost_on,
+                warnings=warnings,
             )
             timings["store"] = time.perf_counter() - clock
     finally:

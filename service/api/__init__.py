@@ -21,6 +21,7 @@ from service.api import (
     renewal_history,
     risk_list,
     score,
+    scoring_runs,
     webhooks,
     what_if,
 )
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         health_inputs,
         metrics,
         model,
+        scoring_runs,
         admin,
         # customer-success workflows (cores in service/workflows/)
         what_if,

@@ -324,6 +324,35 @@ class ModelCard(BaseModel):
     last_refusal: RefusalOut | None
 
 
+class ScoringRunOut(BaseModel):
+    """One `renewal score` run."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    run_id: int
+    as_of: date = Field(description="Date the run's features describe.")
+    model_name: str
+    model_version: str
+    accounts_scored: int
+    accounts_lost: int | None = Field(
+        description="Accounts lost by as_of (last term ended, not renewed): not scored. "
+        "Null for runs stored before it was recorded.")
+    warnings: list[str] | None = Field(
+        description="What the run said about its data (usage ending before as_of, inputs or "
+        "feature thresholds the model was trained with and the data lacks). Null for runs "
+        "stored before they were recorded.",
+        examples=[["usage ends 2025-12-21, 10 day(s) before as-of 2025-12-31: ..."]])
+    data_dir: str = Field(description="The data directory: its full path for admin keys, its "
+                          "name for the others.")
+    started_at: datetime
+    finished_at: datetime
+
+
+class ScoringRunsOut(BaseModel):
+    data: list[ScoringRunOut] = Field(description="Newest first.")
+    count: int
+
+
 class ReloadResult(BaseModel):
     outcome: Literal["swapped", "unchanged", "refused"]
     version: str | None

@@ -71,6 +71,10 @@ class ScoringRun(Base):
     accounts_scored: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # What the run said about its data (null for runs stored before revision 0004): ops read
+    # it over the API, not only on the console of whoever ran the job.
+    accounts_lost: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    warnings: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
 
 
 class Account(Base):

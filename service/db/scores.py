@@ -53,6 +53,11 @@ def latest_run(session: Session) -> ScoringRun | None:
     return session.scalars(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(1)).first()
 
 
+def recent_runs(session: Session, limit: int) -> list[ScoringRun]:
+    """The ``limit`` most recent scoring runs, newest first."""
+    return list(session.scalars(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(limit)))
+
+
 def latest_run_id(session: Session) -> int | None:
     """Id of the most recent scoring run (a new one may have marked accounts lost)."""
     return session.scalar(select(func.max(ScoringRun.id)))

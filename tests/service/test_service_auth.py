@@ -26,6 +26,7 @@ EXPECTED = {
     ("GET", "/v1/accounts/{account_id}/health-inputs"): frozenset({"csm", "admin"}),
     ("GET", "/v1/metrics/{metric}"): ALL,
     ("GET", "/v1/model"): ALL,
+    ("GET", "/v1/scoring-runs"): ALL,
     ("POST", "/v1/admin/reload"): frozenset({"admin"}),
     ("GET", "/metrics"): frozenset({"admin"}),
     ("GET", "/openapi.json"): ALL,

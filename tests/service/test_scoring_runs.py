@@ -1,0 +1,82 @@
+"""GET /v1/scoring-runs: each `renewal score` run with what it said about its data (real app,
+real SQLite store), and run_scoring keeping its warnings and lost count with the run."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import service_factories as factories
+from service_harness import LATEST
+
+import service.scoring as scoring
+from renewal.settings import Settings
+from service.config import ServiceSettings
+from service.db import scores as scores_db
+from service.db.engine import transaction
+from service.db.models import ScoringRun
+
+STALE = "usage ends 2025-06-20, 10 day(s) before as-of 2025-06-30: ..."
+
+
+def test_runs_newest_first_with_their_warnings_and_the_path_for_admins_only(service):
+    """The harness stored two runs (30 days apart, no warnings); a third says the usage ended
+    early; one from before revision 0004 knows neither warnings nor lost accounts."""
+    with transaction(service.factory) as session:
+        scores_db.record_run(session, ScoringRun(
+            as_of=LATEST - timedelta(days=60), data_dir="/srv/old", model_name="renewal",
+            model_version="0", accounts_scored=5, started_at=datetime(2025, 1, 1, tzinfo=UTC),
+            finished_at=datetime(2025, 1, 1, tzinfo=UTC)))
+        scores_db.record_run(session, ScoringRun(
+            as_of=LATEST, data_dir="/srv/customer/data", model_name="renewal", model_version="1",
+            accounts_scored=58, accounts_lost=2, warnings=[STALE],
+            started_at=datetime.now(UTC), finished_at=datetime.now(UTC)))
+
+    body = service.get("/v1/scoring-runs", service.keys.crm).json()
+    assert body["count"] == 4
+    newest, before_0004, *seeded = body["data"]  # by run id: the order they were stored in
+    assert newest["warnings"] == [STALE] and newest["accounts_lost"] == 2
+    assert newest["data_dir"] == "data"  # not the server's path
+    assert before_0004["warnings"] is None and before_0004["accounts_lost"] is None  # unknown
+    assert before_0004["model_version"] == "0"
+    assert [r["as_of"] for r in seeded] == [str(LATEST), str(LATEST - timedelta(days=30))]
+    assert all(r["warnings"] == [] and r["accounts_lost"] == 0 for r in seeded)
+    assert [r["run_id"] for r in body["data"]] == sorted((r["run_id"] for r in body["data"]),
+                                                        reverse=True)
+
+    csm = service.get("/v1/scoring-runs?limit=1", service.keys.csm_a).json()
+    assert csm["count"] == 1 and csm["data"][0]["data_dir"] == "data"
+    admin = service.get("/v1/scoring-runs?limit=1", service.keys.admin).json()
+    assert admin["data"][0]["data_dir"] == "/srv/customer/data"
+    assert service.get("/v1/scoring-runs?limit=0", service.keys.crm).status_code == 422
+    assert service.get("/v1/scoring-runs").status_code == 401
+
+
+def test_run_scoring_keeps_its_warnings_and_lost_count_with_the_run(tmp_path, monkeypatch):
+    model = factories.loaded(factories.tiny_scorer())
+    frame = factories.feature_frame(40, LATEST)
+    lost = frame.iloc[:3].copy()
+    customers = frame.iloc[3:].reset_index(drop=True)
+    lost_on = pd.Series([pd.Timestamp(LATEST - timedelta(days=5))] * 3, index=lost.index)
+    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
+    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
+    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
+        customers.copy(), lost, lost_on, [STALE]))
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+
+    summary = scoring.run_scoring(data_dir, LATEST, settings, ServiceSettings())
+    assert summary.warnings == [STALE] and summary.lost_accounts == 3
+
+    from service.db.engine import make_engine, make_session_factory
+
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        run = scores_db.latest_run(session)
+    engine.dispose()
+    assert run is not None and run.id == summary.run_id
+    assert run.warnings == [STALE] and run.accounts_lost == 3 and run.accounts_scored == 37
+    assert Path(run.data_dir) == data_dir.resolve()
+    assert date.fromisoformat(str(run.as_of)) == LATEST
