@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from service.api.scoring_runs import get_scoring_runs
 from service.auth import Reader
-from service.context import Ctx
+from service.context import Ctx, ServiceContext
+from service.keys import Principal
+from service.ui.api_calls import attempt, call_route
 from service.ui.risk_rows import (
     ACTIVATION,
     DEFAULT_DIRECTION,
@@ -54,7 +57,19 @@ def risk_list(
         total_at_risk=sum(r.arr_at_risk for r in rows),
         as_of=ctx.cache.latest_as_of, sorts=SORTS, default_direction=DEFAULT_DIRECTION,
         activation_choices=ACTIVATION, risk_tiers=RISK_TIERS,
+        run_warnings=latest_run_warnings(principal, ctx),
     )
+
+
+def latest_run_warnings(principal: Principal, ctx: ServiceContext) -> list[str]:
+    """What the run behind the listed scores said about its data (``GET /v1/scoring-runs``):
+    shown above the list, so nobody acts on scores without their caveats. Nothing when the
+    newest run is not the one whose date the list shows, or when it cannot be read."""
+    runs, _why = attempt(lambda: call_route(get_scoring_runs, principal=principal, ctx=ctx,
+                                            limit=1))
+    if not runs or not runs["data"] or runs["data"][0]["as_of"] != ctx.cache.latest_as_of:
+        return []
+    return list(runs["data"][0]["warnings"] or [])
 
 
 @router.get("/risk-list.csv")
