@@ -62,10 +62,11 @@ def feature_config_warning(trained: Mapping[str, Any] | None, current: Any) -> s
     if not trained:
         return None
     now = current.model_dump(mode="json")
-    changed = [key for key in sorted(set(trained) | set(now)) if trained.get(key) != now.get(key)]
+    # Keys only one side knows come from another release of the code, not from a choice.
+    changed = [key for key in sorted(trained) if key in now and trained[key] != now[key]]
     if not changed:
         return None
-    shown = "; ".join(f"{key} {trained.get(key)!r} when trained, {now.get(key)!r} now"
+    shown = "; ".join(f"{key} {trained[key]!r} when trained, {now[key]!r} now"
                       for key in changed[:SHOWN_PER_SOURCE])
     more = len(changed) - SHOWN_PER_SOURCE
     return (

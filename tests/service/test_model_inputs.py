@@ -54,3 +54,12 @@ def test_other_thresholds_are_named_with_both_values():
                            "was trained with (active_share 0.6 when trained, 0.4 now; "
                            "weekly_active_days 3 when trained, 2 now)")
     assert "RENEWAL_FEATURE_CONFIG" in said
+
+
+def test_a_threshold_only_one_release_knows_is_no_difference():
+    """A model from a release without a newer setting (or with a dropped one) is not told
+    that it differs: the setting did not exist for it."""
+    trained = FeatureConfig().model_dump(mode="json")
+    trained["a_setting_since_removed"] = 7
+    del trained["weekly_active_days"]
+    assert feature_config_warning(trained, FeatureConfig()) is None
