@@ -50,3 +50,19 @@ def test_a_newer_run_than_the_listed_scores_is_not_theirs(service):
     """A run recorded for another date (its scores not the ones listed) lends no caveat."""
     record(service, LATEST + timedelta(days=1), [STALE])
     assert 'id="run-warnings"' not in page(service, service.keys.crm)
+
+
+def test_the_list_stays_up_when_the_runs_cannot_be_read(service, monkeypatch):
+    """The list is served from memory; a database that fails the caveats' query must not
+    take the page down with it."""
+    from sqlalchemy.exc import OperationalError
+
+    import service.ui.routes.risk_list as risk_list
+
+    def down(principal, ctx, limit):  # noqa: ARG001 (the route's own parameters)
+        raise OperationalError("select", {}, Exception("connection refused"))
+
+    record(service, LATEST, [STALE])
+    monkeypatch.setattr(risk_list, "get_scoring_runs", down)
+    shown = page(service, service.keys.crm)
+    assert 'id="run-warnings"' not in shown and "acc-000" in shown

@@ -6,6 +6,7 @@ import math
 from typing import Annotated
 
 from fastapi import Query, Request
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import RedirectResponse, Response
 
 from service.api.scoring_runs import get_scoring_runs
@@ -64,9 +65,13 @@ def risk_list(
 def latest_run_warnings(principal: Principal, ctx: ServiceContext) -> list[str]:
     """What the run behind the listed scores said about its data (``GET /v1/scoring-runs``):
     shown above the list, so nobody acts on scores without their caveats. Nothing when the
-    newest run is not the one whose date the list shows, or when it cannot be read."""
-    runs, _why = attempt(lambda: call_route(get_scoring_runs, principal=principal, ctx=ctx,
-                                            limit=1))
+    newest run is not the one whose date the list shows, or when it cannot be read: the list
+    itself is served from memory and stays up while the database is down."""
+    try:
+        runs, _why = attempt(lambda: call_route(get_scoring_runs, principal=principal, ctx=ctx,
+                                                limit=1))
+    except SQLAlchemyError:
+        return []
     if not runs or not runs["data"] or runs["data"][0]["as_of"] != ctx.cache.latest_as_of:
         return []
     return list(runs["data"][0]["warnings"] or [])
