@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -165,6 +166,15 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+def where_raised(exc: BaseException) -> str:
+    """The traceback's frames (file, line, function, code) without the exception's message.
+
+    A message may carry what the failing code held (``KeyError('acc-00042')``, a note's text):
+    customer data that must not reach the logs. The frames say where to look.
+    """
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+
+
 def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
     """Register the handlers that turn every error into problem+json."""
 
@@ -235,7 +245,7 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
         return problem_response(400, "bad-request", str(exc))
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
-        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        log.error("unhandled %s at\n%s", type(exc).__name__, where_raised(exc))
         return problem_response(500, "internal-error", "an unexpected error occurred")
 
     app.add_exception_handler(ProblemError, on_problem)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from renewal.errors import ModelUnavailableError, RenewalError
-from service.problems import ProblemError
+from service.problems import ProblemError, where_raised
 from service.ui.routes import account, cohorts, risk_list, session
 from service.ui.security import SecurityHeadersMiddleware
 from service.ui.templating import render
@@ -71,7 +71,7 @@ def install_error_pages(ui: FastAPI) -> None:
         return error_page(request, 503, "the score database is not reachable; retry later")
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled %s on the web page", type(exc).__name__, exc_info=exc)
+        log.error("unhandled %s on the web page at\n%s", type(exc).__name__, where_raised(exc))
         return error_page(request, 500, "an unexpected error occurred")
 
     ui.add_exception_handler(ProblemError, on_problem)

@@ -132,3 +132,27 @@ def test_database_down_gives_503_with_retry_after(tmp_path, scorer):
         route = client.get("/v1/metrics/activation", headers={"Authorization": "Bearer rnw_cached"})
         assert_problem(route, 503)
         assert route.headers["retry-after"] == "5"
+
+
+def test_an_unexpected_error_logs_where_it_happened_not_its_message(
+    service, monkeypatch, caplog
+):
+    """An exception's message may hold what the failing code held (an account id, a note):
+    the log keeps the type and the frames, never the message."""
+    import logging
+
+    secret = "acc-00042: the sponsor left, renewal at risk"
+
+    def broken(_self):
+        raise KeyError(secret)
+
+    monkeypatch.setattr(ModelStore, "require", broken)
+    with caplog.at_level(logging.ERROR):
+        response = service.get("/v1/model", service.keys.crm)
+    body = assert_problem(response, 500)
+    assert secret not in body["detail"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    logged += "".join(str(r.exc_info) for r in caplog.records if r.exc_info)
+    assert "unhandled KeyError at" in logged
+    assert "in broken" in logged and "test_service_problems.py" in logged  # where to look
+    assert "acc-00042" not in logged and "sponsor" not in logged
