@@ -7,6 +7,7 @@ so a run always lands in the store the user named or in the project's SQLite fil
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -128,6 +129,7 @@ def check_tracking(tracking_uri: str, experiment: str, register: bool = True) ->
         raise ConfigError("the MLflow experiment name (--experiment) must not be blank")
     from mlflow import MlflowClient
 
+    quiet_mlflow_logs()  # the first contact creates the store's tables, with INFO lines
     try:
         with _quick_http():
             _check_database(tracking_uri)
@@ -178,6 +180,23 @@ def experiment_folder(name: str) -> str:
     return folder[:100]
 
 
+def _not_the_pickle_notice(record: logging.LogRecord) -> bool:
+    """MLflow warns on every log_model that a Python object is pickled. Ours is a class of
+    this package, loaded only from the project's own registry: the notice is noise."""
+    return "CloudPickle" not in record.getMessage()
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow's INFO lines (creating tables, validating the input example) and its pickle
+    notice drown the run's own report on the console; its warnings and errors stay."""
+    mlflow_log = logging.getLogger("mlflow")
+    if mlflow_log.getEffectiveLevel() < logging.WARNING:
+        mlflow_log.setLevel(logging.WARNING)
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    if _not_the_pickle_notice not in pyfunc_log.filters:
+        pyfunc_log.addFilter(_not_the_pickle_notice)
+
+
 def configure(tracking_uri: str, experiment: str) -> str:
     """Point MLflow's tracking and registry at ``tracking_uri``; return the experiment id.
 
@@ -188,6 +207,7 @@ def configure(tracking_uri: str, experiment: str) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    quiet_mlflow_logs()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -235,3 +235,29 @@ def test_a_champion_is_not_compared_on_outcomes_it_was_fitted_on(
     client = MlflowClient(tracking_uri, tracking_uri)
     assert str(client.get_model_version_by_alias(name, "champion").version) == (
         first.registration.version)
+
+
+def test_mlflow_info_lines_and_the_pickle_notice_stay_off_the_console(tracking_uri):
+    """`renewal train` printed MLflow's table creation, input-example validation and its
+    CloudPickle notice before its own report; warnings and errors still show."""
+    import logging
+
+    from training.tracking import configure
+
+    configure(tracking_uri, "quiet-logs")
+    mlflow_log = logging.getLogger("mlflow")
+    assert not mlflow_log.isEnabledFor(logging.INFO)
+    assert mlflow_log.isEnabledFor(logging.WARNING)
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+
+    def record(message: str) -> logging.LogRecord:
+        return pyfunc_log.makeRecord("mlflow.pyfunc", logging.WARNING, __file__, 1, message,
+                                     None, None)
+
+    notice = record("Passing a Python object as `python_model` causes it to be serialized "
+                    "using CloudPickle, it requires exercising caution ...")
+    assert not pyfunc_log.filter(notice)
+    assert pyfunc_log.filter(record("Failed to validate the input example"))
+    configure(tracking_uri, "quiet-logs")  # idempotent: one filter, not one per call
+    assert sum(f.__name__ == "_not_the_pickle_notice" for f in pyfunc_log.filters
+               if hasattr(f, "__name__")) == 1
