@@ -322,6 +322,8 @@ def model_card(model: LoadedModel) -> dict[str, Any]:
         "test_metrics": "test_metrics",
         "heuristic_metrics": "heuristic_test_metrics",
         "test_window": "test_window",
+        # The thresholds the model's features were computed with (training.train).
+        "feature_config": "feature_config",
     }
     for key, source_key in from_metadata.items():
         if metadata.get(source_key) is not None and not card.get(key):

@@ -184,3 +184,18 @@ def test_a_model_uri_is_looked_up_in_the_projects_registry(registry, tmp_path, f
     model = ModelStore(settings_for(tmp_path, uri)).load_uri(model_uri)
     assert model.version == first and model.source == "uri"
     assert model.feature_names == FEATURE_NAMES
+
+
+def test_the_card_shows_the_thresholds_the_model_was_trained_with():
+    """GET /v1/model's card: what RENEWAL_FEATURE_CONFIG must give for scores to be read
+    right (training records it; older models have none)."""
+    from service_factories import loaded
+
+    from features.config import FeatureConfig
+    from service.model_store import model_card
+
+    scorer = tiny_scorer()
+    assert "feature_config" not in model_card(loaded(scorer))
+    recorded = FeatureConfig(monthly_active_days=20).model_dump(mode="json")
+    scorer.metadata["feature_config"] = recorded
+    assert model_card(loaded(scorer))["feature_config"] == recorded
