@@ -219,8 +219,11 @@ def backtest_forecast(
                 f"{forecast_on.date()} (e.g. {examples})"
             )
         group = forecast_group(label, rows["probability"].to_numpy(), rows["arr"].to_numpy(),
-                               level, draws, seed)
+                               level, draws, seed, rows["account_id"].to_numpy())
         renewed = rows["renewed"].astype(bool).to_numpy()
+        # A logo renewed when any of its terms ending this month renewed (docs/metrics.md).
+        renewed_logos = int(rows.assign(renewed_=renewed).groupby("account_id")["renewed_"]
+                            .any().sum())
         result.months.append(MonthResult(
             month=label,
             forecast_on=forecast_on.date(),
@@ -231,7 +234,7 @@ def backtest_forecast(
             actual_renewed_arr=float(rows["arr"].to_numpy()[renewed].sum()),
             expected_logos=group.expected_logos,
             logos_interval=group.logos_interval,
-            actual_logos=int(renewed.sum()),
+            actual_logos=renewed_logos,
             in_sample=until is not None and start.date() <= until,
         ))
     say("done", len(candidates), len(candidates))

@@ -86,6 +86,13 @@ class WorkflowSettings(BaseSettings):
                 f"disagreement_low_csm_score ({self.disagreement_low_csm_score}) must be "
                 f"< disagreement_high_csm_score ({self.disagreement_high_csm_score})"
             )
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            # A send may last the whole timeout: a shorter lease lets another worker claim
+            # the delivery mid-send and send it a second time.
+            raise ValueError(
+                f"webhook_lease_seconds ({self.webhook_lease_seconds}) must be > "
+                f"webhook_timeout_seconds ({self.webhook_timeout_seconds})"
+            )
         if self.webhook_backoff_seconds > self.webhook_backoff_max_seconds:
             raise ValueError("webhook_backoff_seconds must be <= webhook_backoff_max_seconds")
         return self

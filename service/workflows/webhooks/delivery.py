@@ -34,7 +34,11 @@ from service.workflows.webhooks.signing import (
     SIGNATURE_HEADER,
     signature_header,
 )
-from service.workflows.webhooks.urls import UnsafeUrlError, validate_subscriber_url
+from service.workflows.webhooks.urls import (
+    UnresolvableHostError,
+    UnsafeUrlError,
+    validate_subscriber_url,
+)
 
 log = logging.getLogger("service.webhooks")
 USER_AGENT = "renewal-webhooks/1"
@@ -127,12 +131,31 @@ class DeliveryWorker:
                     claimed.append(delivery_id)
         return claimed
 
+    def renew(self, delivery_id: int, lease_until: datetime) -> bool:
+        """Take a fresh lease on one claimed delivery just before sending it; False when the
+        claim was lost meanwhile (the pass outlived its lease and another worker claimed the
+        delivery, or an admin re-queued it). A batch of slow receivers can take longer than
+        one lease (50 × a 5 s timeout > 60 s): sending on an expired claim sent the same
+        delivery from two workers at once."""
+        fresh = utc_now() + timedelta(seconds=self.settings.webhook_lease_seconds)
+        with self.sessions() as session, session.begin():
+            result = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
+                       WebhookDelivery.locked_until == lease_until)
+                .values(locked_until=fresh)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
     def run_once(self, now: datetime | None = None) -> int:
         """Attempt every due delivery once; returns how many were attempted."""
         now = now or utc_now()
         claimed = self.claim(now)
+        lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         for delivery_id in claimed:
             try:
+                if not self.renew(delivery_id, lease_until):
+                    continue
                 self._attempt(delivery_id)
             except Exception as exc:  # one broken row must not stop the others
                 log.warning("webhook delivery %s: %s", delivery_id, type(exc).__name__)
@@ -163,6 +186,8 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             validate_subscriber_url(url, self.settings.webhook_allow_private_urls)
+        except UnresolvableHostError as exc:  # DNS down or flapping: retry like a timeout
+            return Outcome(None, str(exc)[:500], int(1000 * (time.perf_counter() - started)))
         except UnsafeUrlError as exc:
             return Outcome(None, f"refused: {exc}"[:500], 0)
         headers = {

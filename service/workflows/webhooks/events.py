@@ -109,10 +109,14 @@ def score_events(
 def model_promoted_event(
     name: str, version: str, previous_version: str | None, alias: str | None = None
 ) -> NewEvent:
-    """The event of a new model being served (call after a reload that swapped models)."""
+    """The event of a new model being served (call after a reload that swapped models).
+
+    One event per swap from ``previous_version`` to ``version``: every worker of a server
+    makes the same swap (one event), while a rollback to a version served before (v3 → v4
+    → v3) is a swap of its own and is announced (keyed on the version alone, it was not)."""
     return NewEvent(
         "model_promoted",
-        f"model_promoted:{name}:{version}",
+        f"model_promoted:{name}:{previous_version}>{version}",
         {"model": name, "version": version, "previous_version": previous_version,
          "alias": alias},
     )

@@ -81,7 +81,16 @@ def deliveries(
 
 
 def requeue(session: Session, delivery: WebhookDelivery, now: datetime | None = None) -> None:
-    """Send a failed delivery again (attempts continue counting; the log keeps the old ones)."""
+    """Send a failed delivery again (attempts continue counting; the log keeps the old ones).
+
+    A delivery a worker holds a lease on is being sent right now: its lease is kept, else a
+    second worker would claim and send it at the same time (a duplicate the receiver sees).
+    """
+    now = now or utc_now()
+    leased = delivery.status == "pending" and delivery.locked_until is not None and (
+        delivery.locked_until > now
+    )
     delivery.status = "pending"
-    delivery.next_attempt_at = now or utc_now()
-    delivery.locked_until = None
+    delivery.next_attempt_at = now
+    if not leased:
+        delivery.locked_until = None

@@ -22,6 +22,11 @@ class UnsafeUrlError(RenewalError):
     """A subscriber URL is malformed or points at an address the service must not call."""
 
 
+class UnresolvableHostError(UnsafeUrlError):
+    """The host does not resolve (now): refused when subscribing, retried when delivering,
+    since a receiver's DNS outage is as temporary as its HTTP one."""
+
+
 def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -45,7 +50,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrlError(f"subscriber host {host!r} does not resolve") from exc
+        raise UnresolvableHostError(f"subscriber host {host!r} does not resolve") from exc
     return sorted({str(info[4][0]) for info in infos})
 
 

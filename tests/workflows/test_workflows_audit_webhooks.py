@@ -1,0 +1,238 @@
+"""Webhook delivery as a receiver and an operator live it: a DNS outage is retried, two
+workers never send one delivery at once, a re-queue never steals an in-flight send, and a
+rollback to an earlier model is announced."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from service.db.engine import make_engine, make_session_factory, transaction
+from service.db.migrate import upgrade
+from service.db.workflow_models import WebhookDelivery, WebhookEvent
+from service.workflows.config import WorkflowSettings
+from service.workflows.webhooks import store
+from service.workflows.webhooks.delivery import DeliveryWorker
+from service.workflows.webhooks.events import emit_model_promoted
+
+
+class SlowReceiver:
+    """A loopback receiver that answers 200 after ``delay`` seconds; ``hold`` blocks the
+    first request until released. Records the Idempotency-Key of every request."""
+
+    def __init__(self, delay: float = 0.0, hold: bool = False) -> None:
+        self.delay = delay
+        self.keys: list[str] = []
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+        self.first_arrived = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.keys.append(self.headers.get("Idempotency-Key", ""))
+                if len(receiver.keys) == 1:
+                    receiver.first_arrived.set()
+                    receiver.release.wait(10)
+                time.sleep(receiver.delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG, autocommit=True, connect_timeout=2)
+    except psycopg.Error:
+        pytest.skip("no PostgreSQL server answers at 127.0.0.1:5432 (database test)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield ("postgresql+psycopg://postgres@127.0.0.1:5432/test"
+               f"?options=-csearch_path%3D{schema}")
+    finally:
+        with psycopg.connect(PG, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sessions(request, tmp_path):
+    """A store of its own (migrated as the app migrates it) with no in-app worker on it; the
+    lease compares stored timestamps, so both backends."""
+    with ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'hooks.db'}" if request.param == "sqlite"
+               else stack.enter_context(pg_schema_url()))
+        engine = make_engine(url)
+        upgrade(engine)
+        yield make_session_factory(engine)
+        engine.dispose()
+
+
+def subscribe_and_emit(sessions, url: str, versions: list[str]) -> str:
+    with transaction(sessions) as session:
+        hook = store.create_subscription(session, url, ["model_promoted"], "test").id
+        previous = None
+        for version in versions:
+            emit_model_promoted(session, "renewal", version, previous)
+            previous = version
+    return hook
+
+
+def deliveries(sessions) -> list[WebhookDelivery]:
+    with sessions() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def test_a_receiver_whose_dns_is_down_is_retried_not_failed_at_once(sessions):
+    """A host that does not resolve at send time (the receiver's DNS outage) used to end the
+    delivery 'failed' on its first attempt, without any retry."""
+    settings = WorkflowSettings(webhook_allow_private_urls=False, webhook_backoff_seconds=0.05,
+                                webhook_backoff_max_seconds=0.2, webhook_max_attempts=3)
+    subscribe_and_emit(sessions, "https://renewal-hooks.invalid/hook", ["1"])
+    worker = DeliveryWorker(sessions, settings)
+    try:
+        assert worker.run_once() == 1
+        [delivery] = deliveries(sessions)
+        assert delivery.status == "pending" and delivery.attempts == 1
+        assert "does not resolve" in (delivery.last_error or "")
+        for _ in range(2):
+            time.sleep(0.25)
+            worker.run_once()
+        [delivery] = deliveries(sessions)
+        assert (delivery.status, delivery.attempts) == ("failed", 3)  # then gives up
+    finally:
+        worker.close()
+
+
+def test_two_workers_never_send_one_delivery_twice_when_a_pass_outlives_its_lease(sessions):
+    """A slow receiver makes one pass longer than the lease: the second worker claims what
+    the first has not sent yet, and the first must then leave those alone."""
+    # A pass of 8 x 0.3 s outlives the 1 s lease; each send stays well inside its timeout
+    # (0.9 s, under the lease as in production), even on a busy machine.
+    settings = WorkflowSettings(webhook_allow_private_urls=True, webhook_lease_seconds=1.0,
+                                webhook_timeout_seconds=0.9, webhook_batch=50)
+    receiver = SlowReceiver(delay=0.3)
+    subscribe_and_emit(sessions, receiver.url, [str(v) for v in range(1, 9)])
+    first, second = DeliveryWorker(sessions, settings), DeliveryWorker(sessions, settings)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            second.run_once()
+            time.sleep(0.03)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    try:
+        first_pass = threading.Thread(target=first.run_once)
+        first_pass.start()
+        time.sleep(0.05)  # the first worker has claimed the whole batch
+        thread.start()
+        first_pass.join(10)
+        deadline = time.monotonic() + 10
+        while any(d.status == "pending" for d in deliveries(sessions)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stop.set()
+        thread.join(5)
+        counts = Counter(receiver.keys)
+        assert len(counts) == 8
+        assert max(counts.values()) == 1, counts
+        assert all(d.status == "delivered" and d.attempts == 1 for d in deliveries(sessions))
+    finally:
+        stop.set()
+        first.close()
+        second.close()
+        receiver.stop()
+
+
+def test_retry_of_a_delivery_being_sent_does_not_send_it_a_second_time(stack):
+    """POST .../retry on a delivery a worker is sending right now cleared its lease, so any
+    other worker sent it again while the first send was still in flight."""
+    receiver = SlowReceiver(hold=True)
+    try:
+        with stack.client(stack.keys.admin) as client:
+            hook = client.post("/v1/webhooks", json={"url": receiver.url,
+                                                     "events": ["model_promoted"]}).json()["id"]
+        with transaction(stack.factory) as session:
+            emit_model_promoted(session, "renewal", "audit-retry", None)
+        assert receiver.first_arrived.wait(10)  # the app's worker is sending it now
+        with stack.client(stack.keys.admin) as client:
+            [delivery] = client.get(f"/v1/webhooks/{hook}/deliveries").json()["data"]
+            retry = client.post(f"/v1/webhooks/{hook}/deliveries/{delivery['id']}/retry")
+            assert retry.status_code == 202
+        other = DeliveryWorker(stack.factory, stack.settings)  # a second app worker
+        try:
+            other.run_once()
+        finally:
+            other.close()
+        assert len(receiver.keys) == 1
+        receiver.release.set()
+        deadline = time.monotonic() + 10
+        with stack.client(stack.keys.admin) as client:
+            while True:
+                [row] = client.get(f"/v1/webhooks/{hook}/deliveries").json()["data"]
+                if row["status"] == "delivered":
+                    break
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            client.delete(f"/v1/webhooks/{hook}")
+    finally:
+        receiver.stop()
+
+
+def test_a_rollback_to_an_earlier_model_is_announced(sessions):
+    """v6 → v7 → back to v6: the rollback is a swap subscribers must hear about; keyed on
+    the version alone, the second promotion of v6 was dropped as a duplicate."""
+    with transaction(sessions) as session:
+        assert emit_model_promoted(session, "renewal", "6", "5")
+        assert emit_model_promoted(session, "renewal", "7", "6")
+        rollback = emit_model_promoted(session, "renewal", "6", "7")
+        assert len(rollback) == 1 and rollback[0].payload["previous_version"] == "7"
+        # Every worker of a server makes the same swap: still one event.
+        assert emit_model_promoted(session, "renewal", "6", "7") == []
+    with sessions() as session:
+        assert len(list(session.scalars(select(WebhookEvent)))) == 3
+
+
+def test_a_lease_no_longer_than_the_timeout_is_refused():
+    """A send lasting the whole timeout would outlive such a lease: another worker could
+    claim the delivery mid-send and send it again."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="webhook_lease_seconds .* must be >"):
+        WorkflowSettings(webhook_lease_seconds=5.0, webhook_timeout_seconds=5.0)
+    assert WorkflowSettings().webhook_lease_seconds > WorkflowSettings().webhook_timeout_seconds
