@@ -41,7 +41,7 @@ class Feature:
 
     @property
     def value_range(self) -> str:
-        """The range in words for the docs: "0-30", ">= 0", "any"."""
+        """The range in words for the docs: "0 to 30", ">= 0", "any"."""
         low, high = self.minimum, self.maximum
         if low is None and high is None:
             return "any"
