@@ -9,8 +9,8 @@ exporting a table, but the commands say which inputs are gone so that nobody com
 scores with earlier ones unaware.
 
 The same holds for the feature thresholds: a model trained with ``active_share = 0.6`` and
-served vectors computed with 0.4 sees many days a tier higher than it learned them. Training records its
-thresholds in the model (``metadata["feature_config"]``); scoring compares its own.
+served vectors computed with 0.4 sees many days a tier higher than it learned them. Training
+records its thresholds in the model (``metadata["feature_config"]``); scoring compares its own.
 """
 
 from __future__ import annotations

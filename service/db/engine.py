@@ -47,6 +47,8 @@ def missing_sqlite_file(url: str) -> Path | None:
         return None  # make_engine reports the bad URL
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
+    if parsed.database.startswith("file:"):  # a SQLite URI filename: SQLite decides
+        return None
     path = Path(parsed.database)
     return None if path.exists() else path
 
