@@ -75,3 +75,13 @@ def feature_config_warning(trained: Mapping[str, Any] | None, current: Any) -> s
         + "), so the scores read them wrongly; score with the training's feature config "
         "(RENEWAL_FEATURE_CONFIG), or train a model with this one"
     )
+
+
+def model_input_warnings(
+    model_features: Iterable[str], columns: Iterable[str],
+    trained_config: Mapping[str, Any] | None, current_config: Any,
+) -> list[str]:
+    """Every sentence above that applies, for a scoring run (in process or on Spark)."""
+    said = [missing_inputs_warning(model_features, columns),
+            feature_config_warning(trained_config, current_config)]
+    return [sentence for sentence in said if sentence]

@@ -36,7 +36,7 @@ from service.db.health_inputs import stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
 from service.lost_accounts import lost_accounts_of, split_lost
-from service.model_inputs import feature_config_warning, missing_inputs_warning
+from service.model_inputs import model_input_warnings
 from service.model_store import LoadedModel, ModelStore
 from service.predict import (
     ScoredVector,
@@ -468,10 +468,10 @@ def run_scoring(
         timings["features"] = time.perf_counter() - clock
         from features.config import load_feature_config
 
-        said = [missing_inputs_warning(model.scorer.feature_names, frame.columns),
-                feature_config_warning(model.scorer.metadata.get("feature_config"),
-                                       load_feature_config(settings.feature_config))]
-        warnings = [*warnings, *(w for w in said if w)]
+        warnings = [*warnings, *model_input_warnings(
+            model.scorer.feature_names, frame.columns,
+            model.scorer.metadata.get("feature_config"),
+            load_feature_config(settings.feature_config))]
 
         say(f"scoring {len(frame):,} accounts", 0.5)
         clock = time.perf_counter()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
 from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
-from service.model_inputs import feature_config_warning, missing_inputs_warning
+from service.model_inputs import model_input_warnings
 
 Progress = Callable[[str, float], None]
 
@@ -166,9 +166,8 @@ def score_on_spark(
 
         say(f"computing features on Spark from {data_dir}", 0.2)
         vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config)
-        said = [missing_inputs_warning(feature_types, vectors.columns),
-                feature_config_warning(trained_config, config)]
-        warnings = [*warnings, *(w for w in said if w)]
+        warnings = [*warnings, *model_input_warnings(feature_types, vectors.columns,
+                                                     trained_config, config)]
         lap("features")
 
         partitions = max(spark.sparkContext.defaultParallelism,

@@ -111,6 +111,10 @@ def score_account_ids(
     ]
 
 
+#: Each registry feature's (minimum, maximum): built once, not per request.
+_RANGES = {f.name: (f.minimum, f.maximum) for f in FEATURES}
+
+
 def _in_range(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
@@ -119,7 +123,6 @@ def _type_errors(model: LoadedModel, index: int, features: dict[str, Any]) -> li
     # Any registry feature is accepted (one the served model does not read cannot move the
     # probability): the documented names do not change when a model is retrained.
     kinds = {f.name: f.kind for f in FEATURES} | {s.name: s.kind for s in model.scorer.features}
-    ranges = {f.name: (f.minimum, f.maximum) for f in FEATURES}
     errors = []
     for name, value in features.items():
         field = f"body.accounts[{index}].features.{name}"
@@ -153,10 +156,10 @@ def _type_errors(model: LoadedModel, index: int, features: dict[str, Any]) -> li
                 {"field": field, "type": "finite_number", "message": "must be a finite number "
                  f"or null, not {value!r}"}
             )
-        elif kind == "numeric" and not _in_range(value, *ranges.get(name, (None, None))):
+        elif kind == "numeric" and not _in_range(value, *_RANGES.get(name, (None, None))):
             # Valid data never gives it: "-5 active days in the last 30 days" would be
             # explained to the CSM as if it could happen.
-            low, high = ranges[name]
+            low, high = _RANGES[name]
             bounds = " and ".join(([f">= {low:g}"] if low is not None else [])
                                   + ([f"<= {high:g}"] if high is not None else []))
             errors.append(
