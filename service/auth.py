@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -252,6 +253,12 @@ def check_visible_ids(
             missing_account_ids=missing[:100],
         )
     return entries
+
+
+def shown_path(principal: Principal, path: str | Path) -> str:
+    """A server path as ``principal`` may see it: whole for admin keys, only its last name for
+    the others (the server's layout is for operators)."""
+    return str(path) if principal.role == "admin" else Path(path).name
 
 
 def principal_summary(principal: Principal) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from service.api.workflow_schemas import (
     InterventionOut,
     SaveRateOut,
 )
-from service.auth import CsmOrAdmin, Reader, visible_account
+from service.auth import CsmOrAdmin, Reader, shown_path, visible_account
 from service.context import Ctx, ServiceContext
 from service.db import scores as scores_db
 from service.db.engine import transaction
@@ -130,7 +130,5 @@ def get_save_rate(
     attempts = [AssignedAttempt(r.account_id, r.csm_id, r.playbook, r.assigned_at.date(),
                                 r.probability_at_assignment) for r in rows]
     level = confidence or workflows.settings.save_rate_confidence
-    # The server's paths are for operators: other keys see the directory's name only.
-    where = str(data_dir) if principal.role == "admin" else Path(data_dir).name
-    return {"by": by, "outcomes_from": where,
+    return {"by": by, "outcomes_from": shown_path(principal, data_dir),
             "data": save_rate(attempts, contracts, by, level)}

@@ -7,13 +7,12 @@ people reading the scores over the API need them as much, to know how far to tru
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from service.api.schemas import ScoringRunsOut
-from service.auth import Reader
+from service.auth import Reader, shown_path
 from service.context import Ctx
 from service.db import scores as scores_db
 from service.problems import problem_responses
@@ -36,7 +35,6 @@ def get_scoring_runs(
     runs stored before they were recorded (unknown, not none)."""
     with ctx.sessions() as session:
         runs = scores_db.recent_runs(session, limit)
-    admin = principal.role == "admin"
     data = [
         {
             "run_id": run.id,
@@ -46,7 +44,7 @@ def get_scoring_runs(
             "accounts_scored": run.accounts_scored,
             "accounts_lost": run.accounts_lost,
             "warnings": run.warnings,
-            "data_dir": run.data_dir if admin else Path(run.data_dir).name,
+            "data_dir": shown_path(principal, run.data_dir),
             "started_at": run.started_at,
             "finished_at": run.finished_at,
         }
