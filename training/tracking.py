@@ -157,15 +157,12 @@ def artifact_root(tracking_uri: str) -> Path | None:
     """
     scheme = urlsplit(tracking_uri).scheme.split("+")[0]
     if scheme == "sqlite":
-        from sqlalchemy.engine import make_url
+        from renewal.sqlite import sqlite_file
 
-        try:
-            database = make_url(tracking_uri).database
-        except Exception:  # MLflow reports a malformed URI itself, in check_tracking
+        database = sqlite_file(tracking_uri)  # a malformed URI: check_tracking reports it
+        if database is None:
             return None
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return None
-        path = Path(database).expanduser().resolve()
+        path = database.expanduser().resolve()
         return path.with_name(path.stem + ARTIFACTS_SUFFIX)
     if scheme in SERVER_DATABASES:
         from renewal.settings import get_settings

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from renewal.errors import ConfigError
+from renewal.sqlite import sqlite_file
 
 CONNECT_TIMEOUT_SECONDS = 3
 #: libpq ``tcp_user_timeout``: data unacknowledged this long (a network partition) ends the
@@ -41,16 +42,8 @@ def missing_sqlite_file(url: str) -> Path | None:
     Commands that only read the store say so instead of creating an empty one: a misspelt
     ``RENEWAL_DATA_DIR`` would otherwise answer "no keys" from a new file in a new directory.
     """
-    try:
-        parsed = make_url(normalise_url(url))
-    except Exception:
-        return None  # make_engine reports the bad URL
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    if parsed.database.startswith("file:"):  # a SQLite URI filename: SQLite decides
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+    path = sqlite_file(normalise_url(url))  # a bad URL: make_engine reports it
+    return None if path is None or path.exists() else path
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
