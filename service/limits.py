@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Sequence, Set
+from collections.abc import Iterator, Sequence, Set
 from typing import Any
 
 from fastapi import Depends, Request
@@ -59,15 +59,18 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def declared_query_parameters(dependant: Any) -> frozenset[str]:
-    """The query parameter names a route declares, its dependencies' included."""
-    names: set[str] = set()
+def _query_fields(dependant: Any) -> Iterator[Any]:
+    """The query parameter fields a route declares, its dependencies' included."""
     stack = [dependant]
     while stack:
         current = stack.pop()
-        names.update(field.alias for field in current.query_params)
+        yield from current.query_params
         stack.extend(current.dependencies)
-    return frozenset(names)
+
+
+def declared_query_parameters(dependant: Any) -> frozenset[str]:
+    """The query parameter names a route declares, its dependencies' included."""
+    return frozenset(field.alias for field in _query_fields(dependant))
 
 
 def _takes_many(annotation: Any) -> bool:
@@ -87,17 +90,8 @@ def _takes_many(annotation: Any) -> bool:
 
 def repeatable_query_parameters(dependant: Any) -> frozenset[str]:
     """The declared query parameters that take several values (may be given repeatedly)."""
-    names: set[str] = set()
-    stack = [dependant]
-    while stack:
-        current = stack.pop()
-        names.update(
-            field.alias
-            for field in current.query_params
-            if _takes_many(field.field_info.annotation)
-        )
-        stack.extend(current.dependencies)
-    return frozenset(names)
+    return frozenset(field.alias for field in _query_fields(dependant)
+                     if _takes_many(field.field_info.annotation))
 
 
 def _repeated(request: Request, dependant: Any) -> ProblemError | None:
