@@ -10,11 +10,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sqlalchemy import select
+from workflow_factories import Receiver
 
 from service.db.engine import make_engine, make_session_factory, transaction
 from service.db.migrate import upgrade
@@ -23,48 +22,6 @@ from service.workflows.config import WorkflowSettings
 from service.workflows.webhooks import store
 from service.workflows.webhooks.delivery import DeliveryWorker
 from service.workflows.webhooks.events import emit_model_promoted
-
-
-class SlowReceiver:
-    """A loopback receiver that answers 200 after ``delay`` seconds; ``hold`` blocks the
-    first request until released. Records the Idempotency-Key of every request."""
-
-    def __init__(self, delay: float = 0.0, hold: bool = False) -> None:
-        self.delay = delay
-        self.keys: list[str] = []
-        self.release = threading.Event()
-        if not hold:
-            self.release.set()
-        self.first_arrived = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.keys.append(self.headers.get("Idempotency-Key", ""))
-                if len(receiver.keys) == 1:
-                    receiver.first_arrived.set()
-                    receiver.release.wait(10)
-                time.sleep(receiver.delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
@@ -145,7 +102,7 @@ def test_two_workers_never_send_one_delivery_twice_when_a_pass_outlives_its_leas
     # (0.9 s, under the lease as in production), even on a busy machine.
     settings = WorkflowSettings(webhook_allow_private_urls=True, webhook_lease_seconds=1.0,
                                 webhook_timeout_seconds=0.9, webhook_batch=50)
-    receiver = SlowReceiver(delay=0.3)
+    receiver = Receiver(delay=0.3).start()
     subscribe_and_emit(sessions, receiver.url, [str(v) for v in range(1, 9)])
     first, second = DeliveryWorker(sessions, settings), DeliveryWorker(sessions, settings)
     stop = threading.Event()
@@ -168,7 +125,7 @@ def test_two_workers_never_send_one_delivery_twice_when_a_pass_outlives_its_leas
             time.sleep(0.05)
         stop.set()
         thread.join(5)
-        counts = Counter(receiver.keys)
+        counts = Counter(receiver.keys())
         assert len(counts) == 8
         assert max(counts.values()) == 1, counts
         assert all(d.status == "delivered" and d.attempts == 1 for d in deliveries(sessions))
@@ -182,7 +139,7 @@ def test_two_workers_never_send_one_delivery_twice_when_a_pass_outlives_its_leas
 def test_retry_of_a_delivery_being_sent_does_not_send_it_a_second_time(stack):
     """POST .../retry on a delivery a worker is sending right now cleared its lease, so any
     other worker sent it again while the first send was still in flight."""
-    receiver = SlowReceiver(hold=True)
+    receiver = Receiver(hold=True).start()
     try:
         with stack.client(stack.keys.admin) as client:
             hook = client.post("/v1/webhooks", json={"url": receiver.url,
@@ -199,7 +156,7 @@ def test_retry_of_a_delivery_being_sent_does_not_send_it_a_second_time(stack):
             other.run_once()
         finally:
             other.close()
-        assert len(receiver.keys) == 1
+        assert len(receiver.keys()) == 1
         receiver.release.set()
         deadline = time.monotonic() + 10
         with stack.client(stack.keys.admin) as client:

@@ -124,21 +124,33 @@ class ThreadedServer:
 
 @dataclass
 class Receiver:
-    """A webhook receiver on loopback: records requests, fails the first ``fail_first``."""
+    """A webhook receiver on loopback: records requests, fails the first ``fail_first``,
+    answers after ``delay`` seconds, and with ``hold`` keeps the first request waiting until
+    ``release`` is set (``first_arrived`` says it came)."""
 
     fail_first: int = 0
     secret: str | None = None
+    delay: float = 0.0
+    hold: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     verified: list[bool] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    first_arrived: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Receiver:
         receiver = self
+        if not self.hold:
+            self.release.set()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.requests.append({"headers": headers, "body": body})
+                if len(receiver.requests) == 1:
+                    receiver.first_arrived.set()
+                    receiver.release.wait(10)
+                time.sleep(receiver.delay)
                 ok = True
                 if receiver.secret is not None:
                     from service.workflows.webhooks.signing import SignatureError, verify
@@ -167,7 +179,12 @@ class Receiver:
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(r["body"]) for r in self.requests]
 
+    def keys(self) -> list[str]:
+        """The Idempotency-Key of every request, in arrival order."""
+        return [r["headers"].get("idempotency-key", "") for r in self.requests]
+
     def stop(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
