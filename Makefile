@@ -22,7 +22,9 @@ demo: setup
 test: setup
 	scripts/ensure-browser.sh
 	.venv/bin/ruff check .
-	.venv/bin/pytest
+	# Two workers, one per core; a test file stays on one worker, so its module fixtures
+	# (a trained model, a live server, the Spark session) are built once.
+	.venv/bin/pytest -n 2 --dist loadfile
 
 lint: setup
 	.venv/bin/ruff check .
