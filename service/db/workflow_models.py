@@ -71,7 +71,10 @@ class WebhookEvent(Base):
     (a re-run of the scoring job) a no-op."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_events_created", "created_at"),
+        Index("ix_webhook_events_account", "account_id", "type"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)

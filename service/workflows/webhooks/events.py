@@ -4,6 +4,12 @@ interested subscriber in the caller's transaction (an outbox), delivered later.
 Emitting is idempotent: every event has a ``dedupe_key`` (e.g. one tier crossing per account,
 as_of and direction), so re-running the scoring job or calling an emitter twice stores
 nothing new. Payloads carry ids, dates and numbers only: never a CSM's note.
+
+A tier crossing compares the latest score with the tier subscribers were last told for that
+as_of (its latest ``risk_tier_crossed`` event), or, before any, with the newest score of an
+earlier as_of. So a subscriber's last tier is the account's tier even when a re-score the
+same day (which replaces that day's score) goes low → medium → high → medium: compared with
+the day before only, the second "low>medium" would be deduplicated away.
 """
 
 from __future__ import annotations
@@ -51,10 +57,35 @@ class ScorePoint:
     model_version: str
 
 
+@dataclass(frozen=True)
+class AnnouncedTier:
+    """The tier crossings already stored for an account's latest as_of: how many, and the
+    last one's score (the tier its subscribers were last told)."""
+
+    count: int
+    last: ScorePoint
+
+
+def _before(point: ScorePoint) -> dict[str, Any]:
+    return {
+        "previous_as_of": point.as_of.isoformat(),
+        "previous_probability": round(point.probability, 4),
+        "previous_risk_tier": point.risk_tier,
+    }
+
+
 def score_events(
-    previous: ScorePoint | None, current: ScorePoint, drop_points: float
+    previous: ScorePoint | None,
+    current: ScorePoint,
+    drop_points: float,
+    announced: AnnouncedTier | None = None,
 ) -> list[NewEvent]:
-    """The events between an account's previous score and its current one (pure)."""
+    """The events between an account's previous score and its current one (pure).
+
+    ``previous``: the newest score of an earlier as_of (drops and missed windows compare
+    with it). ``announced``: the tier crossings already stored for ``current.as_of``; the
+    tier compares with the last of them, else with ``previous``. The n-th crossing of a day
+    (n > 1) gets ``#n-1`` on its key: the first keeps the key it always had."""
     events: list[NewEvent] = []
     account, as_of = current.account_id, current.as_of.isoformat()
     base = {
@@ -64,22 +95,22 @@ def score_events(
         "risk_tier": current.risk_tier,
         "model_version": current.model_version,
     }
-    if previous is not None:
-        before = {
-            "previous_as_of": previous.as_of.isoformat(),
-            "previous_probability": round(previous.probability, 4),
-            "previous_risk_tier": previous.risk_tier,
-        }
-        if previous.risk_tier != current.risk_tier:
-            worse = TIER_RANK.get(current.risk_tier, 0) > TIER_RANK.get(previous.risk_tier, 0)
-            events.append(
-                NewEvent(
-                    "risk_tier_crossed",
-                    f"risk_tier_crossed:{account}:{as_of}:{previous.risk_tier}>{current.risk_tier}",
-                    {**base, **before, "direction": "worse" if worse else "better"},
-                    account,
-                )
+    told = announced.last if announced is not None else previous
+    if told is not None and told.risk_tier != current.risk_tier:
+        worse = TIER_RANK.get(current.risk_tier, 0) > TIER_RANK.get(told.risk_tier, 0)
+        key = f"risk_tier_crossed:{account}:{as_of}:{told.risk_tier}>{current.risk_tier}"
+        if announced is not None:
+            key += f"#{announced.count}"
+        events.append(
+            NewEvent(
+                "risk_tier_crossed",
+                key,
+                {**base, **_before(told), "direction": "worse" if worse else "better"},
+                account,
             )
+        )
+    if previous is not None:
+        before = _before(previous)
         drop = 100.0 * (previous.probability - current.probability)
         # "Drops more than N points" (issue 8): exactly N is not enough; the tolerance keeps
         # 0.80 -> 0.70 (10.000000000000009 points in floats) at exactly 10.
@@ -165,13 +196,46 @@ def latest_two_points(
     return out
 
 
+def announced_tiers(
+    session: Session, latest: dict[str, date]
+) -> dict[str, AnnouncedTier]:
+    """Per account: the ``risk_tier_crossed`` events already stored for the as_of given
+    (oldest first by id, so the last is the newest)."""
+    by_day: dict[date, list[str]] = {}
+    for account, as_of in latest.items():
+        by_day.setdefault(as_of, []).append(account)
+    out: dict[str, AnnouncedTier] = {}
+    for as_of, accounts in by_day.items():
+        for chunk in _chunks(accounts, 900):
+            rows = session.execute(
+                select(WebhookEvent.account_id, WebhookEvent.payload)
+                .where(
+                    WebhookEvent.type == "risk_tier_crossed",
+                    WebhookEvent.account_id.in_(list(chunk)),
+                    WebhookEvent.payload["as_of"].as_string() == as_of.isoformat(),
+                )
+                .order_by(WebhookEvent.id)
+            )
+            for account, payload in rows:
+                seen = out.get(account)
+                last = ScorePoint(account, as_of, float(payload["probability"]),
+                                  str(payload["risk_tier"]), None,
+                                  str(payload.get("model_version", "")))
+                out[account] = AnnouncedTier(1 if seen is None else seen.count + 1, last)
+    return out
+
+
 def detect_score_events(
     session: Session, drop_points: float, account_ids: Sequence[str] | None = None
 ) -> list[NewEvent]:
     """Events of every account's latest score against its previous one (read only)."""
+    points = latest_two_points(session, account_ids)
+    announced = announced_tiers(
+        session, {account: current.as_of for account, (_, current) in points.items()}
+    )
     events: list[NewEvent] = []
-    for previous, current in latest_two_points(session, account_ids).values():
-        events.extend(score_events(previous, current, drop_points))
+    for account, (previous, current) in points.items():
+        events.extend(score_events(previous, current, drop_points, announced.get(account)))
     return events
 
 
