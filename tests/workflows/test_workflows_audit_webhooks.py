@@ -4,6 +4,7 @@ rollback to an earlier model is announced."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import httpx
 import pytest
 from sqlalchemy import select
 from workflow_factories import Receiver
@@ -193,3 +195,66 @@ def test_a_lease_no_longer_than_the_timeout_is_refused():
     with pytest.raises(ValidationError, match="webhook_lease_seconds .* must be >"):
         WorkflowSettings(webhook_lease_seconds=5.0, webhook_timeout_seconds=5.0)
     assert WorkflowSettings().webhook_lease_seconds > WorkflowSettings().webhook_timeout_seconds
+
+
+def rebinding_resolver(monkeypatch, name: str, first: str, then: str) -> list[str]:
+    """``name`` resolves to ``first`` on its first look-up and to ``then`` afterwards, as a
+    rebinding attacker's DNS server answers (no such server runs here, so the resolver is
+    replaced); every other name resolves as usual. Returns the answers given, in order."""
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        answers.append(first if not answers else then)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], int(port or 0)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_called(sessions, monkeypatch):
+    """The check before a send resolved the name to a public address, then the HTTP client
+    resolved it again, to 127.0.0.1 here, and posted the event to the loopback receiver.
+    The connection now uses the addresses it checks itself."""
+    receiver = Receiver().start()
+    port = receiver.httpd.server_address[1]
+    answers = rebinding_resolver(monkeypatch, "hooks.rebind.test", "93.184.215.14", "127.0.0.1")
+    settings = WorkflowSettings(webhook_allow_private_urls=False, webhook_max_attempts=1)
+    subscribe_and_emit(sessions, f"http://hooks.rebind.test:{port}/hook", ["1"])
+    worker = DeliveryWorker(sessions, settings)
+    try:
+        assert worker.run_once() == 1
+        [delivery] = deliveries(sessions)
+        assert answers == ["93.184.215.14", "127.0.0.1"]  # checked, then connected
+        assert receiver.requests == []
+        assert delivery.status == "failed" and delivery.attempts == 1
+        assert "refused" in delivery.last_error and "loopback" in delivery.last_error
+    finally:
+        worker.close()
+        receiver.stop()
+
+
+def test_the_checked_connection_keeps_the_host_name(monkeypatch):
+    """Connecting to the address it checked, the transport still sends the URL's host name
+    (virtual hosts, TLS certificates); the receiver stands in for a public server."""
+    from service.workflows.webhooks import transport
+
+    receiver = Receiver().start()
+    port = receiver.httpd.server_address[1]
+    checked: list[tuple[str, int]] = []
+
+    def public_addresses(host: str, port: int) -> list[str]:
+        checked.append((host, port))
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(transport, "public_addresses", public_addresses)
+    try:
+        with httpx.Client(transport=transport.public_only_transport(), timeout=5) as client:
+            answer = client.post(f"http://hooks.example.test:{port}/hook", content=b"{}")
+        assert answer.status_code == 200
+        assert checked == [("hooks.example.test", port)]
+        assert receiver.requests[0]["headers"]["host"] == f"hooks.example.test:{port}"
+    finally:
+        receiver.stop()

@@ -34,6 +34,7 @@ from service.workflows.webhooks.signing import (
     SIGNATURE_HEADER,
     signature_header,
 )
+from service.workflows.webhooks.transport import public_only_transport
 from service.workflows.webhooks.urls import (
     UnresolvableHostError,
     UnsafeUrlError,
@@ -93,6 +94,8 @@ class DeliveryWorker:
                 timeout=self.settings.webhook_timeout_seconds,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
+                transport=(None if self.settings.webhook_allow_private_urls
+                           else public_only_transport()),
             )
         return self._client
 
@@ -204,6 +207,10 @@ class DeliveryWorker:
                 error = f"HTTP {code}"
         except httpx.HTTPError as exc:
             code, error = None, type(exc).__name__
+        except UnresolvableHostError as exc:  # between the check and the connection
+            code, error = None, str(exc)
+        except UnsafeUrlError as exc:  # re-pointed between the check and the connection
+            return Outcome(None, f"refused: {exc}"[:500], 0)
         return Outcome(code, error, int(1000 * (time.perf_counter() - started)))
 
     def _record(self, delivery_id: int, outcome: Outcome | None, cancelled: bool = False) -> None:

@@ -4,7 +4,10 @@ addresses unless an admin setting allows them.
 The host is resolved and EVERY address it resolves to must be public, so a name that points
 at 127.0.0.1 or at the cloud metadata address (169.254.169.254) is refused like the literal
 address. Validation runs when a subscription is created and again before each delivery (a
-name may be re-pointed later); redirects are never followed.
+name may be re-pointed later); redirects are never followed. The delivery's connection
+checks again the addresses it connects to (:mod:`service.workflows.webhooks.transport`), so
+a name that resolves to a public address for the check and to a private one for the
+connection (DNS rebinding) is refused too.
 """
 
 from __future__ import annotations
@@ -46,12 +49,26 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (literal addresses resolve to themselves)."""
+    """Every address ``host`` resolves to, in the resolver's order of preference (literal
+    addresses resolve to themselves)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnresolvableHostError(f"subscriber host {host!r} does not resolve") from exc
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, if every one is public; else UnsafeUrlError."""
+    addresses = resolve(host, port)
+    for text in addresses:
+        reason = _forbidden(ipaddress.ip_address(text.split("%", 1)[0]))
+        if reason:
+            raise UnsafeUrlError(
+                f"URL host {host!r} resolves to a {reason} address ({text}); such targets are "
+                "refused unless RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS is set"
+            )
+    return addresses
 
 
 def validate_subscriber_url(url: str, allow_private: bool = False, check_dns: bool = True) -> str:
@@ -78,14 +95,6 @@ def validate_subscriber_url(url: str, allow_private: bool = False, check_dns: bo
         literal = None
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         raise UnsafeUrlError("URL points at localhost (see webhook_allow_private_urls)")
-    addresses = [str(literal)] if literal is not None else []
-    if literal is None and check_dns:
-        addresses = resolve(host, port)
-    for text in addresses:
-        reason = _forbidden(ipaddress.ip_address(text))
-        if reason:
-            raise UnsafeUrlError(
-                f"URL host {host!r} resolves to a {reason} address ({text}); such targets are "
-                "refused unless RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS is set"
-            )
+    if literal is not None or check_dns:
+        public_addresses(host, port)
     return url
