@@ -59,5 +59,5 @@ def get_forecast(
     return {
         "by": by, "as_of": as_of, "level": chosen, "method": METHOD,
         "data": [g.as_dict() for g in groups], "total": total.as_dict(),
-        "unscored": {"contracts": float(len(unscored)), "arr": float(unscored["arr"].sum())},
+        "unscored": {"contracts": len(unscored), "arr": float(unscored["arr"].sum())},
     }

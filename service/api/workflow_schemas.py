@@ -288,6 +288,11 @@ class ForecastGroup(BaseModel):
     logos_interval: list[int]
 
 
+class UnscoredRenewals(BaseModel):
+    contracts: int = Field(description="Contract terms due whose account has no score.")
+    arr: float
+
+
 class ForecastOut(BaseModel):
     by: Literal["month", "csm", "segment"]
     as_of: date
@@ -295,7 +300,7 @@ class ForecastOut(BaseModel):
     method: str
     data: list[ForecastGroup]
     total: ForecastGroup
-    unscored: dict[str, float] = Field(description="Renewals of accounts without a score.")
+    unscored: UnscoredRenewals = Field(description="Renewals of accounts without a score.")
 
 
 # -- webhooks ------------------------------------------------------------------------------------
