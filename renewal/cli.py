@@ -7,10 +7,13 @@ readable message and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import pkgutil
+import signal
 import sys
+from collections.abc import Iterator
 
 import typer
 from rich.console import Console
@@ -56,9 +59,41 @@ def _reflow_help(app: typer.Typer) -> None:
             _reflow_help(group.typer_instance)
 
 
+#: Exit status of a command stopped by SIGTERM (128 + the signal's number, as a shell says).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_sigterm() -> Iterator[None]:
+    """Make SIGTERM (a scheduler's time limit, ``docker stop``, ``kill``) end a command the way
+    Ctrl-C does: by an exception, so staged outputs, temporary files and open transactions
+    are cleaned up. By default Python dies at once and leaves them behind (a ``.staging-*``
+    directory in ``renewal train``'s ``--out``). ``renewal serve`` installs its own handler.
+    The previous handler is back afterwards (``main`` also runs inside tests)."""
+    def stop(signum: int, frame: object) -> None:
+        sys.stderr.write("stopped by SIGTERM: removing unfinished outputs\n")
+        raise SystemExit(EXIT_TERMINATED)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # only the main thread may set a handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     app = build_app()
+    with stop_cleanly_on_sigterm():
+        _run(app, argv)
+
+
+def _run(app: typer.Typer, argv: list[str] | None) -> None:
+    """Run a command, its domain errors as a message and exit status 2."""
     try:
         app(args=argv, prog_name="renewal")
     except DataContractError as exc:

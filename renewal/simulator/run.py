@@ -7,9 +7,11 @@ changes nothing but memory use.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -40,6 +42,8 @@ Progress = Callable[[str, int, int], None]
 # Stream keys of SeedSequence(seed).spawn: one per purpose; usage is further keyed by account.
 POPULATION, LATENT, CONTRACTS, USAGE, TICKETS, SURVEYS, HEALTH_INPUTS = range(7)
 CHUNK_ACCOUNTS = 500
+#: The signal tables a simulation may draw no row of (then absent, never empty).
+OPTIONAL_SIGNALS = ("tickets", "surveys", "health_inputs", "value")
 LATENT_MONTHS_AFTER_WINDOW = 14  # terms ending up to a year after the window need a decision
 
 
@@ -79,6 +83,27 @@ def simulate(
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, fmt)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Tables are written to a staging directory and moved into out_dir only once all are
+    # done: a run stopped half-way (Ctrl-C, SIGTERM, an error) leaves an earlier simulation
+    # whole, never its accounts beside another run's usage.
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as staging:
+        summary = _simulate_into(Path(staging), accounts, seed, start, months, fmt, grain,
+                                 report, params, chunk_accounts)
+        for path in sorted(Path(staging).iterdir()):
+            os.replace(path, out_dir / path.name)
+    for name in OPTIONAL_SIGNALS:  # optional tables may be absent, never empty
+        if summary.rows.get(name) == 0:
+            (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
+    return replace(summary, out_dir=out_dir, elapsed_seconds=time.perf_counter() - began)
+
+
+def _simulate_into(
+    out_dir: Path, accounts: int, seed: int, start: date, months: int,
+    fmt: Literal["parquet", "csv"], grain: Literal["account", "user"], report: Progress,
+    params: SimulatorParams, chunk_accounts: int,
+) -> SimulationSummary:
+    """:func:`simulate` into an empty (staging) directory."""
+    began = time.perf_counter()
     fmt_: Format = fmt
 
     calendar = build_calendar(start, months, months + LATENT_MONTHS_AFTER_WINDOW, params)
@@ -120,10 +145,8 @@ def simulate(
     }
     for done, (name, frame) in enumerate(signal_frames.items(), start=1):
         rows[name] = len(frame)
-        if len(frame):
+        if len(frame):  # a tiny simulation can draw none: the table is then absent
             write_table(frame, out_dir, name, fmt_)
-        else:  # optional tables may be absent, never empty (a tiny simulation can draw none)
-            (out_dir / f"{name}.{fmt_}").unlink(missing_ok=True)
         report("signals", done, 4)
 
     decided = contracts.decided
