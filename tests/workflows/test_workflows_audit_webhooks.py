@@ -183,8 +183,19 @@ def test_a_rollback_to_an_earlier_model_is_announced(sessions):
         assert len(rollback) == 1 and rollback[0].payload["previous_version"] == "7"
         # Every worker of a server makes the same swap: still one event.
         assert emit_model_promoted(session, "renewal", "6", "7") == []
+        # v7 again, then v6 again: swaps made before, announced again (they were dropped as
+        # duplicates of the first v6 → v7 and v7 → v6), each once however many workers.
+        again = emit_model_promoted(session, "renewal", "7", "6")
+        assert emit_model_promoted(session, "renewal", "7", "6") == []
+        assert emit_model_promoted(session, "renewal", "7", None) == []  # a late worker
+        back = emit_model_promoted(session, "renewal", "6", "7")
+        assert [e.payload["version"] for e in again + back] == ["7", "6"]
     with sessions() as session:
-        assert len(list(session.scalars(select(WebhookEvent)))) == 3
+        keys = [e.dedupe_key for e in session.scalars(
+            select(WebhookEvent).order_by(WebhookEvent.id))]
+    assert keys == ["model_promoted:renewal:5>6", "model_promoted:renewal:6>7",
+                    "model_promoted:renewal:7>6", "model_promoted:renewal:6>7#1",
+                    "model_promoted:renewal:7>6#1"]
 
 
 def test_a_lease_no_longer_than_the_timeout_is_refused():

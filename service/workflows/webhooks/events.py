@@ -138,16 +138,20 @@ def score_events(
 
 
 def model_promoted_event(
-    name: str, version: str, previous_version: str | None, alias: str | None = None
+    name: str, version: str, previous_version: str | None, alias: str | None = None,
+    repeat: int = 0,
 ) -> NewEvent:
     """The event of a new model being served (call after a reload that swapped models).
 
     One event per swap from ``previous_version`` to ``version``: every worker of a server
     makes the same swap (one event), while a rollback to a version served before (v3 → v4
-    → v3) is a swap of its own and is announced (keyed on the version alone, it was not)."""
+    → v3) is a swap of its own and is announced (keyed on the version alone, it was not).
+    ``repeat``: how many times this same swap was announced before (v3 → v4 again after a
+    rollback), ``#repeat`` on the key."""
+    suffix = f"#{repeat}" if repeat else ""
     return NewEvent(
         "model_promoted",
-        f"model_promoted:{name}:{previous_version}>{version}",
+        f"model_promoted:{name}:{previous_version}>{version}{suffix}",
         {"model": name, "version": version, "previous_version": previous_version,
          "alias": alias},
     )
@@ -327,5 +331,18 @@ def emit_model_promoted(
     session: Session, name: str, version: str, previous_version: str | None,
     alias: str | None = None,
 ) -> list[WebhookEvent]:
-    """Store a model_promoted event (once per model version)."""
-    return store_events(session, [model_promoted_event(name, version, previous_version, alias)])
+    """Store a model_promoted event, unless the model's latest one already announced
+    ``version``: every worker of a server makes the swap, one event tells it. A swap made
+    again later (v3 → v4, rolled back to v3, then v4 again) is announced again."""
+    told = session.execute(
+        select(WebhookEvent.payload)
+        .where(WebhookEvent.type == "model_promoted",
+               WebhookEvent.payload["model"].as_string() == name)
+        .order_by(WebhookEvent.id)
+    ).scalars().all()
+    if told and told[-1].get("version") == version:
+        return []
+    repeat = sum(1 for p in told if (p.get("previous_version"), p.get("version"))
+                 == (previous_version, version))
+    return store_events(
+        session, [model_promoted_event(name, version, previous_version, alias, repeat)])
