@@ -5,8 +5,11 @@ null is reported as ``contracts_undecided`` and kept out of the rates: it is nei
 nor churned yet, and counting it either way would bias the rate.
 
 The logo renewal rate counts accounts, NDR counts money (``../shared/domain.md``): an account
-with several terms ending in one month is one logo, renewed when any of them renewed (it is
-still a customer), churned when all of them are decided and none renewed, undecided otherwise.
+with several terms ending in one month is one logo, *kept* (counted renewed) when any of them
+renewed or when another of its terms, already started, runs past the last of them (an add-on
+lapsing while the main term runs on: it is still a customer), churned when all of them are
+decided and none of that holds, undecided otherwise. So a logo with an add-on ending in March
+and a main term ending (not renewed) in May churns once, in May, not in both months.
 """
 
 from __future__ import annotations
@@ -42,7 +45,31 @@ def ended_contracts(
     """Contracts ending on or before ``as_of``, with their renewal month and group."""
     ended = contracts[contracts["end_date"] <= pd.Timestamp(as_of)].copy()
     ended[PERIOD] = month_label(ended["end_date"])
+    ended["runs_on"] = runs_on(ended, contracts)
     return attach_group(ended, accounts, by)
+
+
+def runs_on(ended: pd.DataFrame, contracts: pd.DataFrame) -> pd.Series:
+    """Whether another term of the account, started on or before this term's end, is still in
+    force the day after it (``start <= end < other end``): the account stays a customer.
+
+    Only terms started by that day count (a later win-back is a new start, not a kept logo),
+    and since they started on or before ``end <= as_of``, nothing dated after T is read.
+    """
+    if ended.empty:
+        return pd.Series(False, index=ended.index, dtype=bool)
+    # Per account, the latest end among the terms started by each day (a running maximum in
+    # order of start), looked up as of each term's end: linear, not every pair of terms (an
+    # account on monthly terms has hundreds).
+    started = contracts[["account_id", "start_date", "end_date"]].sort_values(
+        ["start_date", "account_id"], kind="stable")
+    started["reach"] = started.groupby("account_id", sort=False)["end_date"].cummax()
+    terms = ended[["account_id", "end_date"]].assign(term=ended.index).sort_values(
+        "end_date", kind="stable")
+    found = pd.merge_asof(terms, started[["account_id", "start_date", "reach"]],
+                          left_on="end_date", right_on="start_date", by="account_id")
+    covered = found.loc[found["reach"] > found["end_date"], "term"]
+    return pd.Series(ended.index.isin(covered), index=ended.index)
 
 
 def renewal_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
@@ -61,8 +88,13 @@ def renewal_table(ended: pd.DataFrame, by: GroupBy | None) -> pd.DataFrame:
         contracts_churned=("churned", "sum"),
         contracts_undecided=("undecided", "sum"),
     )
+    # A term running on past the account's last term end of the month keeps the logo; one
+    # running past an earlier term only (both ending this month) does not.
+    last_end = flags.groupby([*keys, "account_id"], sort=False, dropna=False)[
+        "end_date"].transform("max")
+    flags["kept"] = flags["renewed_"] | (flags["runs_on"] & (flags["end_date"] == last_end))
     logos = flags.groupby([*keys, "account_id"], sort=True, dropna=False).agg(
-        renewed_=("renewed_", "any"), undecided=("undecided", "any")
+        renewed_=("kept", "any"), undecided=("undecided", "any")
     )
     logos["undecided"] &= ~logos["renewed_"]
     logos["churned"] = ~logos["renewed_"] & ~logos["undecided"]
