@@ -52,6 +52,10 @@ class FeatureConfig(BaseModel):
     activation_window_by_segment: dict[str, int] = Field(
         default_factory=dict, description="Segment -> window in days; overrides the seat rule."
     )
+    usage_history_starts: date | None = Field(
+        None, description="First day the usage table covers, when it starts after some "
+        "accounts signed (an export of the last year): their activation is unknown (null), "
+        "not 'not activated'. None: usage covers every account from its signing.")
     north_star_threshold: float = Field(80000, ge=0)
     bug_deadline_days_by_severity: dict[Severity, int] = Field(
         default_factory=lambda: {"high": 7, "medium": 30, "low": 90}

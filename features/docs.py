@@ -81,7 +81,12 @@ or the sum of the given `active_users` over sites (account grain). With `S` = se
   not; with 45, day 45 counts. As of T the activation is known only if its date <= T;
   `past_window_not_activated` = `T - signed_at >= window` and not activated (as of T the data
   of day T counts: an account not activated by the end of day 30 after signing can no longer
-  activate within a 30-day window, the same rule as the cohort metrics).
+  activate within a 30-day window, the same rule as the cohort metrics). Usage that starts
+  after some accounts signed (an export of the last year) cannot show their activation: set
+  `usage_history_starts` in the feature config to that first day, and `activated`,
+  `days_to_activation` and `past_window_not_activated` are null (unknown) for the accounts
+  signed before it, instead of "not activated" (the commands warn when accounts signed
+  before the usage's first day and the setting is left out).
 - **Trends**: last 30 days `(T-30, T]` vs the 30 before `(T-60, T-30]`, as
   `(now - before) / before`. Peak week: the busiest 7-day block (blocks counted back from T)
   of the last 4 vs of the 4 before.

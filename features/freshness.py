@@ -1,17 +1,26 @@
-"""Whether the usage reaches the as-of date: an export older than T makes every account look idle.
+"""Whether the usage covers the time it is read for: its end and its start.
 
-The days after the last usage row count as days without usage (tier zero) for every account,
-so vectors as of a T past the export's end show a fall in activity that did not happen, and
-scores turn healthy accounts into risks. The commands warn and go on: a last day without any
-usage is possible (a holiday), and the figures are still exact for the data given.
+The end: the days after the last usage row count as days without usage (tier zero) for every
+account, so vectors as of a T past the export's end show a fall in activity that did not
+happen, and scores turn healthy accounts into risks.
+
+The start: an export of the last year holds no usage of older accounts' first weeks, so they
+look as if they never activated within their window (``past_window_not_activated``, a risk
+driver) unless ``usage_history_starts`` says where the usage begins.
+
+The commands warn and go on: a last day without any usage is possible (a holiday), accounts
+may truly have signed long before anyone used the product, and the figures are still exact
+for the data given.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import ibis
 import pandas as pd
 
+from features.config import FeatureConfig
 from features.source import Source
 
 
@@ -33,3 +42,40 @@ def stale_usage_warning(source: Source, as_of: date) -> str | None:
         "days count as days without usage for every account, so recent activity looks lower "
         f"than it was; an as-of on or before {end.isoformat()} reads complete data"
     )
+
+
+def usage_start(source: Source) -> date | None:
+    """The first day with a usage row (None for an empty table): one cheap aggregate."""
+    start = source.tables["usage"].date.min().to_pandas()
+    return None if start is None or pd.isna(start) else pd.Timestamp(start).date()
+
+
+def usage_start_warning(source: Source, config: FeatureConfig) -> str | None:
+    """A sentence for people when accounts signed more than the shortest activation window
+    before the usage's first day and ``usage_history_starts`` is not set, else None.
+
+    Only a count is said (warnings are stored with a scoring run and shown to every role)."""
+    if config.usage_history_starts is not None:
+        return None
+    start = usage_start(source)
+    if start is None:
+        return None
+    window = min(config.activation_window_days_small, config.activation_window_days_large,
+                 *config.activation_window_by_segment.values())
+    accounts = source.tables["accounts"]
+    cutoff = ibis.literal(start - timedelta(days=window), "date")
+    count = int(accounts.filter(accounts.signed_at < cutoff).count().to_pandas())
+    if count == 0:
+        return None
+    return (
+        f"usage begins {start.isoformat()}, more than {window} days after {count} account(s) "
+        "signed: the data cannot show whether they activated, so they count as not activated "
+        "within their window; if the usage export starts there, set usage_history_starts = "
+        f"{start.isoformat()} in the feature config to mark their activation unknown"
+    )
+
+
+def data_warnings(source: Source, as_of: date, config: FeatureConfig) -> list[str]:
+    """What people should know about how far the usage reaches, as sentences (maybe none)."""
+    found = [stale_usage_warning(source, as_of), usage_start_warning(source, config)]
+    return [w for w in found if w is not None]

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from features.config import load_feature_config
 from features.daily import daily_activity, materialized
-from features.freshness import stale_usage_warning
+from features.freshness import data_warnings
 from features.outputs import check_outputs, local_output, local_path, staged_outputs
 from features.source import (
     ENGINES,
@@ -98,9 +98,9 @@ def run_features(
         if as_of is not None:
             _check_someone_signed(source, as_of)
         last = as_of if points is None else points.as_of.max().date()
-        warning = stale_usage_warning(source, last)
-        if warning is not None and on_warning is not None:
-            on_warning(warning)
+        for warning in data_warnings(source, last, config):
+            if on_warning is not None:
+                on_warning(warning)
 
         def vectors_of(daily: ir.Table | None) -> pd.DataFrame:
             step("computing point-in-time feature vectors")

@@ -168,17 +168,20 @@ FEATURES: tuple[Feature, ...] = (
        True, "usage", "active_sites_30d / distinct sites seen on or before T."),
     # --- activation -----------------------------------------------------------------------
     _f("activated", "activated within its window", "", "low", True, "usage",
-       "days_to_activation <= activation_window_days, and the activation date <= T.", "bool",
+       "days_to_activation <= activation_window_days, and the activation date <= T; null if "
+       "signed before usage_history_starts.", "bool",
        "not activated within its window"),
     _f("days_to_activation", "activated {value:.0f} days after signing", "days", "high", False,
-       "usage", "Activation date - signed_at; null if not activated on or before T. The "
+       "usage", "Activation date - signed_at; null if not activated on or before T, or if "
+       "signed before usage_history_starts. The "
        "activation date is the Nth active day (N = activation_week_active_days) of the first "
        "ISO week having N active days on or after signed_at."),
     _f("activation_window_days", "activation window of {value:.0f} days", "days", None, False,
        "accounts", "Segment override, else activation_window_days_small for seats <= "
        "activation_seat_threshold, else activation_window_days_large."),
     _f("past_window_not_activated", "past its activation window and not activated", "", "high",
-       True, "usage", "T - signed_at >= activation_window_days and not activated.", "bool",
+       True, "usage", "T - signed_at >= activation_window_days and not activated; null if signed "
+       "before usage_history_starts.", "bool",
        "within its activation window or activated"),
     # --- manual health --------------------------------------------------------------------
     _f("exec_sponsor_active", "the executive sponsor uses the product", "", "low", True,

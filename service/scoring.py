@@ -187,14 +187,14 @@ def _scoring_source(data_dir: Path, stored_inputs: pd.DataFrame) -> Source:
 def _features_of(
     source: Source, as_of: date, settings: Settings
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Every signed account's vector as of ``as_of``, and the stale-usage warning if any."""
+    """Every signed account's vector as of ``as_of``, and what the usage's reach warns of."""
     from features.config import load_feature_config
-    from features.freshness import stale_usage_warning
+    from features.freshness import data_warnings
     from features.vectors import features_as_of
 
     config = load_feature_config(settings.feature_config)
-    warning = stale_usage_warning(source, as_of)
-    return features_as_of(source, as_of, config), [warning] if warning else []
+    warnings = data_warnings(source, as_of, config)
+    return features_as_of(source, as_of, config), warnings
 
 
 def _score_chunk(

@@ -296,7 +296,7 @@ def spark_vectors(
     """``features.vectors.features_as_of`` on Spark: one row per account still a customer at
     ``as_of``, on the driver; what people should know about the data
     (``features.freshness``); and how many accounts were lost by then (not in the rows)."""
-    from features.freshness import stale_usage_warning
+    from features.freshness import data_warnings
     from features.vectors import features_as_of
     from service.lost_accounts import lost_accounts_of, split_lost
 
@@ -310,10 +310,10 @@ def spark_vectors(
         raise DataContractError(
             [Problem("accounts", "signed_at", f"no account is signed on or before {as_of}")]
         )
-    warning = stale_usage_warning(source, as_of)
+    warnings = data_warnings(source, as_of, config)
     vectors = features_as_of(source, as_of, config)
     customers, lost, _ = split_lost(vectors, lost_accounts_of(source, as_of), as_of)
-    return customers, [warning] if warning else [], len(lost)
+    return customers, warnings, len(lost)
 
 
 def open_spark_source(spark: Any, data_dir: str) -> Any:

@@ -245,6 +245,13 @@ def _train(
     test = training_set.part("test")
     probabilities = score_all(fitted, test)
     report = build_report(training_set, fitted, config, probabilities)
+    if not given_training_set:  # what the data's reach warns of (its start: activation)
+        from features.config import FeatureConfig
+        from features.freshness import usage_start_warning
+        from features.source import open_source
+
+        warning = usage_start_warning(open_source(data_dir), feature_config or FeatureConfig())
+        report["warnings"] += [warning] if warning else []
     from training.lineage import data_fingerprint
 
     report["data"] = {

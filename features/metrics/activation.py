@@ -3,7 +3,9 @@
 ``activation rate = accounts activated within their window / accounts whose window has closed``
 (``signed_at + window_days <= as_of``). Accounts still inside their window cannot have failed
 yet; they are counted apart as ``accounts_pending`` (with how many already activated) instead of
-being dropped or counted as failures.
+being dropped or counted as failures. Accounts signed before the usage data begins
+(``usage_history_starts``) cannot show their activation: they are ``accounts_unobserved``,
+in neither count.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from features.source import Source
 PERIOD = "signing_month"
 ACTIVATION_COLUMNS = (
     "accounts_signed", "accounts_window_closed", "accounts_activated", "accounts_not_activated",
-    "activation_rate", "accounts_pending", "accounts_pending_activated",
+    "activation_rate", "accounts_pending", "accounts_pending_activated", "accounts_unobserved",
 )
 
 
@@ -37,14 +39,17 @@ def activation_table(
     status = activation_per_account(source, as_of, config, days)
     frame = accounts.merge(status, on="account_id", how="left")
     window_end = frame["signed_at"] + pd.to_timedelta(frame["activation_window_days"], unit="D")
-    closed = window_end <= pd.Timestamp(as_of)
-    activated = frame["activated"].fillna(False).astype(bool)
+    unobserved = frame["activated"].isna().to_numpy(bool)
+    closed = (window_end <= pd.Timestamp(as_of)).to_numpy(bool) & ~unobserved
+    open_ = ~(window_end <= pd.Timestamp(as_of)).to_numpy(bool) & ~unobserved
+    activated = frame["activated"].fillna(False).to_numpy(bool)
     frame = frame.assign(
         closed=closed,
         activated_closed=closed & activated,
         not_activated=closed & ~activated,
-        pending=~closed,
-        pending_activated=~closed & activated,
+        pending=open_,
+        pending_activated=open_ & activated,
+        unobserved=unobserved,
     )
     frame[PERIOD] = month_label(frame["signed_at"])
     if by is not None:
@@ -56,6 +61,7 @@ def activation_table(
         accounts_not_activated=("not_activated", "sum"),
         accounts_pending=("pending", "sum"),
         accounts_pending_activated=("pending_activated", "sum"),
+        accounts_unobserved=("unobserved", "sum"),
     ).reset_index()
     table["activation_rate"] = safe_ratio(
         table["accounts_activated"], table["accounts_window_closed"]

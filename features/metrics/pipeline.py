@@ -51,7 +51,8 @@ def activation_per_account(
     source: Source, as_of: date, config: FeatureConfig, days: ir.Table
 ) -> pd.DataFrame:
     """Per account signed on or before ``as_of``: ``activation_window_days``, ``activated``
-    (within its window, from data dated <= ``as_of``) and ``days_to_activation``.
+    (within its window, from data dated <= ``as_of``; null when unknown) and
+    ``days_to_activation``.
 
     Runs the vectors' own activation family on a spine of every account at ``as_of``;
     ``days`` is :func:`shared_days`.
@@ -68,7 +69,8 @@ def activation_per_account(
     )
     frame = source.backend.execute(activation)
     frame["account_id"] = frame["account_id"].astype("string")
-    frame["activated"] = frame["activated"].astype("boolean").fillna(False).astype(bool)
+    # Null: signed before ``usage_history_starts`` (activation unknown).
+    frame["activated"] = frame["activated"].astype("boolean")
     frame["days_to_activation"] = frame["days_to_activation"].astype("Int64")
     frame["activation_window_days"] = frame["activation_window_days"].astype("int64")
     return frame

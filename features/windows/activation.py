@@ -33,7 +33,8 @@ def activation_features(window: Window) -> ir.Table:
     As of T the data of day T counts, so an account signed on day 0 with a 30-day window
     that has not activated by the end of day 30 can no longer activate inside it: it is past
     its window from ``T - signed_at >= window`` on (the cohort metrics' "window closed when
-    signed_at + window <= T").
+    signed_at + window <= T"). With ``usage_history_starts`` set, all but the window are
+    null for an account signed before that day.
     """
     accounts = window.source.tables["accounts"]
     spine = window.spine
@@ -52,12 +53,19 @@ def activation_features(window: Window) -> ir.Table:
         days_between(rows.activation_date, rows.signed_at), ibis.null("int64")
     )
     activated = (known & (days_to <= rows.window_days)).fill_null(False)
+    past_window = (days_between(rows.as_of, rows.signed_at) >= rows.window_days) & ~activated
+    starts = window.config.usage_history_starts
+    if starts is not None:
+        # Signed before the usage data begins: an activation may lie where the data cannot
+        # show it, and the first week found after it would be a wrong date.
+        observed = rows.signed_at >= ibis.literal(starts, "date")
+        activated = observed.ifelse(activated, ibis.null("boolean"))
+        days_to = observed.ifelse(days_to, ibis.null("int64"))
+        past_window = observed.ifelse(past_window, ibis.null("boolean"))
     return rows.select(
         *KEYS,
         activated=activated,
         days_to_activation=days_to,
         activation_window_days=rows.window_days,
-        past_window_not_activated=(
-            (days_between(rows.as_of, rows.signed_at) >= rows.window_days) & ~activated
-        ),
+        past_window_not_activated=past_window,
     )

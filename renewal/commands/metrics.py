@@ -68,7 +68,7 @@ def metrics(
     from rich.console import Console
 
     from features.config import load_feature_config
-    from features.freshness import stale_usage_warning
+    from features.freshness import data_warnings
     from features.metrics import METRICS, all_metrics, cohort_metrics, to_records
     from features.source import open_source
     from features.validation import check_data_dir
@@ -87,13 +87,13 @@ def metrics(
     with spinner or nullcontext():
         source = open_source(data)
         _quiet_engine(source)
-        warning = stale_usage_warning(source, day)
+        warnings = data_warnings(source, day, feature_config)
         if metric is None:
             tables = all_metrics(source, day, feature_config, by=group)
         else:
             tables = {metric.value: cohort_metrics(source, day, feature_config, metric.value,
                                                    by=group)}
-    if warning is not None:  # on stderr: the JSON on stdout stays one document
+    for warning in warnings:  # on stderr: the JSON on stdout stays one document
         print_warning(progress, warning)
     if as_json:
         document = {name: to_records(tables[name]) for name in METRICS if name in tables}

@@ -148,21 +148,21 @@ def test_activation_per_signing_month(source) -> None:
         # R1-R5 signed in March 2023, no usage: windows long closed, none activated.
         dict(signing_month="2023-03", accounts_signed=5, accounts_window_closed=5,
              accounts_activated=0, accounts_not_activated=5, activation_rate=0.0,
-             accounts_pending=0, accounts_pending_activated=0),
+             accounts_pending=0, accounts_pending_activated=0, accounts_unobserved=0),
         # A1 (day 3), A2 (day 2), B30 (day 30 of 30), B45 (day 45 of 45) in; B31 (day 31 of
         # 30) and B46 (day 46 of 45) out: 4 / 6.
         dict(signing_month="2024-01", accounts_signed=6, accounts_window_closed=6,
              accounts_activated=4, accounts_not_activated=2, activation_rate=4 / 6,
-             accounts_pending=0, accounts_pending_activated=0),
+             accounts_pending=0, accounts_pending_activated=0, accounts_unobserved=0),
         # C1: signed Mar 16 + 30 days = Apr 15 = T -> closed, not activated. P1: window ends
         # Apr 19 -> pending, already activated on Mar 27.
         dict(signing_month="2024-03", accounts_signed=2, accounts_window_closed=1,
              accounts_activated=0, accounts_not_activated=1, activation_rate=0.0,
-             accounts_pending=1, accounts_pending_activated=1),
+             accounts_pending=1, accounts_pending_activated=1, accounts_unobserved=0),
         # P2: pending; its usage after T does not count. No closed window -> rate null.
         dict(signing_month="2024-04", accounts_signed=1, accounts_window_closed=0,
              accounts_activated=0, accounts_not_activated=0, activation_rate=None,
-             accounts_pending=1, accounts_pending_activated=0),
+             accounts_pending=1, accounts_pending_activated=0, accounts_unobserved=0),
         # F1 (signed after T) appears nowhere.
     ]
 
@@ -468,7 +468,7 @@ def test_cli_tables_are_whole_when_piped(data_dir: Path) -> None:
     cells = [[cell.strip() for cell in line.strip("│").split("│")]
              for line in lines if line.startswith("│")]
     # January's SMB signings: A1 (day 3) and B30 (day 30) activated, B31 (day 31) not.
-    assert ["2024-01", "SMB", "3", "3", "2", "1", "66.7%", "0", "0"] in cells
+    assert ["2024-01", "SMB", "3", "3", "2", "1", "66.7%", "0", "0", "0"] in cells
 
 
 def test_cli_warns_on_stderr_when_the_usage_ends_before_as_of(data_dir: Path) -> None:
@@ -481,7 +481,7 @@ def test_cli_warns_on_stderr_when_the_usage_ends_before_as_of(data_dir: Path) ->
     assert "usage ends 2024-05-03, 7 day(s) before as-of 2024-05-10" in late.stderr
     assert list(json.loads(late.stdout)) == ["activity"]
     complete = CliRunner().invoke(build_app(), [*args, "--as-of", "2024-05-03"])
-    assert complete.exit_code == 0 and "warning" not in complete.stderr
+    assert complete.exit_code == 0 and "usage ends" not in complete.stderr
 
 
 def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path, capsys) -> None:
