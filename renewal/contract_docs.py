@@ -52,8 +52,8 @@ EXAMPLES: dict[str, str] = {
     "accounts": "account_id,signed_at,seats,segment,csm_id,industry,region,acquisition_channel,"
     "name\nA00001,2024-01-15,12,smb,csm_03,retail,emea,inbound,Acme Bakeries",
     "contracts": "contract_id,account_id,start_date,end_date,arr,renewed,next_arr\n"
-    "C000001,A00001,2024-01-15,2025-01-15,4800.0,true,5400.0\n"
-    "C000002,A00001,2025-01-15,2026-01-15,5400.0,,",
+    "C000001,A00001,2024-01-15,2025-01-14,4800.0,true,5400.0\n"
+    "C000002,A00001,2025-01-15,2026-01-14,5400.0,,",
     "usage": "account_id,date,user_id,site_id,logins,key_actions\n"
     "A00001,2024-02-01,U0000101,S1,2,14",
     "tickets": "ticket_id,account_id,opened_at,type,severity,resolved_at\n"

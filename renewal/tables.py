@@ -78,7 +78,8 @@ CONTRACTS = Table(
         Column("contract_id", "str", description="Unique contract key."),
         Column("account_id", "str", description="The account (must exist in accounts)."),
         Column("start_date", "date", description="First day of the term."),
-        Column("end_date", "date", description="Must be after start_date."),
+        Column("end_date", "date", description="Last day of the term, included (a renewal's "
+               "next term starts the day after). Must be after start_date."),
         Column("arr", "float", min=0, description="Annual recurring revenue of the term."),
         Column("renewed", "bool", nullable=True, description="Null = not decided yet."),
         Column("next_arr", "float", required=False, nullable=True, min=0,
