@@ -150,10 +150,12 @@ def forecast_table(
 
 def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
                       until: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Contracts in force on ``as_of`` that end after it (and by ``until``): the renewals
-    ahead. A contract starting later is not forecast: its account renews it only after
-    the current one, which is the one in question now."""
-    mask = (contracts["start_date"] <= as_of) & (contracts["end_date"] > as_of)
+    """Contracts in force on ``as_of`` (``start_date <= as_of <= end_date``, the end date being
+    the term's last day) and ending by ``until``: the renewals ahead, a term ending on
+    ``as_of`` included (its account is scored as a customer that day). A contract starting
+    later is not forecast: its account renews it only after the current one, which is the
+    one in question now."""
+    mask = (contracts["start_date"] <= as_of) & (contracts["end_date"] >= as_of)
     if until is not None:
         mask &= contracts["end_date"] <= until
     out = contracts.loc[mask, ["contract_id", "account_id", "end_date", "arr", "renewed"]].copy()

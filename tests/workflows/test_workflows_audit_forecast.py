@@ -57,3 +57,23 @@ def test_forecast_counts_an_account_with_two_terms_ending_as_one_logo(stack):
     assert august["logos_interval"][1] <= 1
     assert body["unscored"] == {"contracts": 1, "arr": 700.0}
     assert type(body["unscored"]["contracts"]) is int  # a count, not 1.0
+
+
+def test_a_term_ending_on_the_scoring_day_is_a_renewal_ahead():
+    """The end date is the term's last day: a term ending on as_of is in force that day (its
+    account is scored as a customer) and its renewal is still ahead, so it is forecast. It
+    was left out of every month, scored or not."""
+    from service.workflows.forecast import upcoming_renewals
+
+    day = pd.Timestamp("2025-06-30")
+    contracts = pd.DataFrame({
+        "contract_id": ["ends-yesterday", "ends-today", "ends-in-a-year", "starts-tomorrow"],
+        "account_id": ["a", "b", "c", "d"],
+        "start_date": pd.to_datetime(["2024-06-29", "2024-07-01", "2025-06-30", "2025-07-01"]),
+        "end_date": pd.to_datetime(["2025-06-29", "2025-06-30", "2026-06-29", "2026-06-30"]),
+        "arr": [1.0, 2.0, 3.0, 4.0],
+        "renewed": pd.array([None, None, None, None], dtype="boolean"),
+    })
+    due = upcoming_renewals(contracts, day, day + pd.DateOffset(months=12))
+    assert due["contract_id"].tolist() == ["ends-today", "ends-in-a-year"]
+    assert due["month"].tolist() == ["2025-06", "2026-06"]
