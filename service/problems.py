@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from renewal.errors import ConfigError, DataContractError, ModelUnavailableError, RenewalError
 
@@ -175,8 +177,68 @@ def where_raised(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took with ``handler``'s response, and stops it there.
+
+    Starlette's outermost error middleware answers with the app's ``Exception`` handler and
+    then re-raises, so the server logged the exception a second time, message included
+    (uvicorn's "Exception in ASGI application" traceback): ``KeyError('acc-00042')`` or a
+    note's text in the server log. Installed inside the app, this one keeps such exceptions
+    from reaching the server; ``handler`` logs the type and frames only (:func:`where_raised`).
+    """
+
+    def __init__(self, app: ASGIApp, handler: ErrorHandler) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - answered and logged (type and frames) here
+            response = await self.handler(Request(scope), exc)
+            if not started:  # else the client sees the connection end mid-response
+                await response(scope, receive, send)
+
+
+def _is_admin(request: Request) -> bool:
+    from service.auth import PRINCIPAL_SCOPE_KEY  # auth imports this module
+
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    return getattr(principal, "role", None) == "admin"
+
+
+def data_contract_detail(request: Request, exc: DataContractError) -> str:
+    """What a 503 says about a broken data directory: every problem for admin keys; for the
+    others only how many and in which tables. A problem names server paths ("required table
+    is missing in /srv/...") and example cell values of any account, which the API shows only
+    to operators (as ``data_dir`` of ``GET /v1/scoring-runs``)."""
+    if _is_admin(request):
+        return "the scored data directory cannot be read: " + str(exc)[:500]
+    tables = ", ".join(sorted({p.table for p in exc.problems})) or "its tables"
+    return (
+        f"the scored data directory cannot be read: {len(exc.problems)} problem(s) in "
+        f"{tables} (an admin key sees them)"
+    )
+
+
 def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn every error into problem+json (an unexpected error is
+    answered inside the app and never reaches the server: see
+    :class:`UnexpectedErrorMiddleware`)."""
 
     async def on_problem(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)
@@ -223,7 +285,7 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
             headers={"Retry-After": str(retry_after_seconds)},
         )
 
-    async def on_domain(_request: Request, exc: Exception) -> Response:
+    async def on_domain(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ModelUnavailableError):
             return problem_response(
                 503,
@@ -236,7 +298,7 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
             return problem_response(
                 503,
                 "data-unavailable",
-                "the scored data directory cannot be read: " + str(exc)[:500],
+                data_contract_detail(request, exc),
                 headers={"Retry-After": str(retry_after_seconds)},
             )
         if isinstance(exc, ConfigError):
@@ -254,7 +316,8 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
     for db_error in (OperationalError, DBAPIError, PoolTimeoutError):
         app.add_exception_handler(db_error, on_database)
     app.add_exception_handler(RenewalError, on_domain)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(Exception, on_unexpected)  # errors of the outer middlewares
+    app.add_middleware(UnexpectedErrorMiddleware, handler=on_unexpected)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from renewal.errors import ModelUnavailableError, RenewalError
-from service.problems import ProblemError, where_raised
+from service.problems import ProblemError, UnexpectedErrorMiddleware, where_raised
 from service.ui.routes import account, cohorts, risk_list, session
 from service.ui.security import SecurityHeadersMiddleware
 from service.ui.templating import render
@@ -80,6 +80,8 @@ def install_error_pages(ui: FastAPI) -> None:
     ui.add_exception_handler(RenewalError, on_domain)
     ui.add_exception_handler(SQLAlchemyError, on_database)
     ui.add_exception_handler(Exception, on_unexpected)
+    # Answered here, not re-raised to the server, which would log the message (customer data).
+    ui.add_middleware(UnexpectedErrorMiddleware, handler=on_unexpected)
 
 
 def create_ui_app(parent: FastAPI) -> FastAPI:

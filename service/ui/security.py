@@ -11,7 +11,12 @@
   double-submit cookie (random value in a SameSite=Strict cookie and in the form).
 - Headers: a Content-Security-Policy that allows nothing but this origin (no inline script
   or style: the page's JavaScript and CSS are static files), no framing, no MIME sniffing,
-  no referrer to other sites.
+  no referrer to other sites; HSTS over https.
+- "Over https" includes a TLS-terminating proxy that says so (``X-Forwarded-Proto: https``
+  or ``Forwarded: proto=https``): uvicorn rewrites the scheme only for proxies on 127.0.0.1,
+  and a session cookie set without ``Secure`` behind any other proxy would be sent in clear
+  text over a plain-http request. Claiming https can only make the caller's own cookie
+  stricter, so the header needs no list of trusted proxies here.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import hmac
 import secrets
 
 from fastapi import Request
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +39,8 @@ LOGIN_CSRF_COOKIE = "renewal_ui_login"
 #: A signed-in page lasts a working day; the key itself is checked on every request.
 SESSION_MAX_AGE_SECONDS = 8 * 3600
 _CSRF_LABEL = b"renewal-ui-csrf-v1"
+#: Sent on responses to https requests: browsers then never use plain http for this host.
+HSTS = "max-age=31536000"
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -82,8 +89,26 @@ def check_login_token(request: Request, sent: str | None) -> bool:
     return bool(expected and sent and hmac.compare_digest(expected, sent))
 
 
+def _forwarded_https(headers: Headers) -> bool:
+    """A proxy says the browser's connection is https (the first, client-side hop)."""
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if proto == "https":
+        return True
+    first_hop = headers.get("forwarded", "").split(",")[0]
+    for pair in first_hop.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.strip().lower() == "proto" and value.strip().strip('"').lower() == "https":
+            return True
+    return False
+
+
+def is_https(scope: Scope) -> bool:
+    """Whether the browser reached the page over https (directly or through a TLS proxy)."""
+    return scope.get("scheme") == "https" or _forwarded_https(Headers(scope=scope))
+
+
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return is_https(request.scope)
 
 
 def set_login_cookie(response: Response, request: Request, token: str) -> None:
@@ -122,6 +147,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         static = scope.get("path", "").startswith(f"{UI_PREFIX}/static/")
+        https = is_https(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -130,6 +156,8 @@ class SecurityHeadersMiddleware:
                     headers.setdefault(name, value)
                 if not static:
                     headers["cache-control"] = "no-store"
+                if https:
+                    headers.setdefault("strict-transport-security", HSTS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
