@@ -362,6 +362,18 @@ class ModelStore:
     def current(self) -> LoadedModel | None:
         return self._current
 
+    @property
+    def public_reason(self) -> str:
+        """``status_reason`` without what only operators may read: ``status_reason`` names
+        model paths and the registry's error (its URI), and ``/readyz`` answers anyone."""
+        model = self._current
+        if model is None:
+            return "no model is loaded (an admin key sees why: GET /v1/model)"
+        where = {"registry": "from the registry",
+                 "last-known-good": "from the last-known-good copy (the registry failed)",
+                 "uri": "from a model URI"}.get(model.source, "")
+        return f"serving v{model.version} {where}".rstrip()
+
     def require(self) -> LoadedModel:
         """The model, or a 503-mapped error when none could be loaded."""
         model = self._current

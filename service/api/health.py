@@ -98,7 +98,7 @@ async def readyz(ctx: Ctx) -> JSONResponse:
         status=status,
         model={
             "status": ctx.models.status,
-            "reason": ctx.models.status_reason,
+            "reason": ctx.models.public_reason,  # answers anyone: no paths, no URIs
             "version": model.version if model else None,
             "source": model.source if model else None,
         },

@@ -410,6 +410,8 @@ def test_registry_unreachable_at_start(world: World, live: Server):
         assert state["model"]["source"] == "last-known-good"
         assert state["model"]["version"] == copy_version
         assert "last-known-good" in state["model"]["reason"]
+        # /readyz answers anyone: the copy's path and the registry's URI stay out of it.
+        assert str(world.root) not in str(state) and "127.0.0.1" not in str(state)
         with offline.client(world.keys.crm) as client:
             scored = client.post("/v1/score", json={"account_ids": ids})
             assert scored.status_code == 200, scored.text

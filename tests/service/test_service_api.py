@@ -252,9 +252,15 @@ def test_a_reload_that_cannot_reach_the_registry_is_refused_and_visible(service)
     response = service.post("/v1/admin/reload", service.keys.admin)
     assert response.status_code == 200
     assert response.json()["outcome"] == "refused"
-    card = service.get("/v1/model", service.keys.crm).json()
+    card = service.get("/v1/model", service.keys.admin).json()
     assert card["version"] == "1" and "registry" in card["last_refusal"]["reason"]
     assert service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm).status_code == 200
+    # The reason names the registry's URI and model paths: admin keys only.
+    told = service.get("/v1/model", service.keys.crm).json()
+    assert told["last_refusal"]["reason"] == "refused (an admin key sees why)"
+    assert told["last_reload"]["detail"].startswith("refused (an admin key sees why)")
+    assert told["status_reason"] == "serving v1 from the registry"
+    assert "127.0.0.1" in card["last_refusal"]["reason"] and "127.0.0.1" not in str(told)
 
 
 def test_readiness_and_prometheus_metrics(service):
