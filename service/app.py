@@ -24,7 +24,7 @@ from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import upgrade
 from service.limits import BodyLimitMiddleware
 from service.model_store import ModelStore
-from service.problems import Problem, install_handlers
+from service.problems import Problem, guard_outer_middlewares, install_handlers
 from service.telemetry import Telemetry, TelemetryMiddleware
 from service.ui import install_ui
 from service.workflows.config import WorkflowSettings
@@ -213,6 +213,7 @@ def create_app(
         retry_after_seconds=service_settings.db_retry_after_seconds,
     )
     app.add_middleware(TelemetryMiddleware, telemetry=ctx.telemetry)
+    guard_outer_middlewares(app)  # outermost
     _document_problem_schema(app)
     return app
 

@@ -306,17 +306,26 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
             return problem_response(500, "configuration-error", "the service is misconfigured")
         return problem_response(400, "bad-request", str(exc))
 
-    async def on_unexpected(_request: Request, exc: Exception) -> Response:
-        log.error("unhandled %s at\n%s", type(exc).__name__, where_raised(exc))
-        return problem_response(500, "internal-error", "an unexpected error occurred")
-
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     for db_error in (OperationalError, DBAPIError, PoolTimeoutError):
         app.add_exception_handler(db_error, on_database)
     app.add_exception_handler(RenewalError, on_domain)
-    app.add_exception_handler(Exception, on_unexpected)  # errors of the outer middlewares
+    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(UnexpectedErrorMiddleware, handler=on_unexpected)
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> Response:
+    """A 500 problem; the log gets the exception's type and frames, never its message."""
+    log.error("unhandled %s at\n%s", type(exc).__name__, where_raised(exc))
+    return problem_response(500, "internal-error", "an unexpected error occurred")
+
+
+def guard_outer_middlewares(app: FastAPI) -> None:
+    """Call after adding the app's last middleware: an unexpected error in one of them
+    (authentication, telemetry) is answered here rather than re-raised to the server,
+    whose traceback would print its message."""
     app.add_middleware(UnexpectedErrorMiddleware, handler=on_unexpected)
 
 

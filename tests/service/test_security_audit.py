@@ -91,6 +91,25 @@ def test_an_unexpected_api_error_reaches_the_server_log_without_its_message(
     assert "acc-00042" not in logged and "sponsor" not in logged, logged[-2000:]
 
 
+def test_an_error_in_the_authentication_middleware_reaches_the_log_without_its_message(
+    service, monkeypatch
+):
+    """The middlewares around the routes (authentication, telemetry) sit outside the guard
+    of the routes' errors: one failing there was re-raised to uvicorn, message included."""
+    from service.auth import KeyVerifier
+
+    monkeypatch.setattr(KeyVerifier, "cached", _broken)
+    with ThreadedServer(service.client.app) as server, \
+            server_log("uvicorn.error", "uvicorn", "service") as log:
+        response = httpx.get(f"{server.base}/v1/model",
+                             headers={"Authorization": f"Bearer {service.keys.crm}"})
+    assert response.status_code == 500
+    assert response.json()["detail"] == "an unexpected error occurred"
+    logged = "\n".join(log.lines)
+    assert "unhandled KeyError at" in logged
+    assert "acc-00042" not in logged and "sponsor" not in logged, logged[-2000:]
+
+
 def test_an_unexpected_page_error_reaches_the_server_log_without_its_message(
     service, monkeypatch
 ):
