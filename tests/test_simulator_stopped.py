@@ -4,18 +4,13 @@ was: an earlier simulation stays whole, never its usage beside a new run's accou
 from __future__ import annotations
 
 import hashlib
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+from stopped_commands import terminate_when
 
 from renewal.cli import EXIT_TERMINATED
 from renewal.simulator import simulate
-
-RENEWAL = str(Path(sys.executable).parent / "renewal")
 
 
 def digests(directory: Path) -> dict[str, str]:
@@ -27,23 +22,12 @@ def test_sigterm_mid_simulation_keeps_the_earlier_simulation_whole(tmp_path: Pat
     out = tmp_path / "data"
     simulate(out, accounts=30, seed=1, months=3)
     before = digests(out)
-    process = subprocess.Popen(
-        [RENEWAL, "simulate", "--out", str(out), "--accounts", "20000", "--seed", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        # Stop it once the new accounts are written, while its usage is being drawn.
-        while not any((s / "accounts.parquet").exists() for s in out.glob(".staging-*")):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the new accounts never appeared"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == EXIT_TERMINATED, stderr
+    # Stopped once the new accounts are written, while its usage is being drawn.
+    code, stderr = terminate_when(
+        ["simulate", "--out", str(out), "--accounts", "20000", "--seed", "2"],
+        lambda: any((s / "accounts.parquet").exists() for s in out.glob(".staging-*")),
+        "the new accounts' staging", wait=120)
+    assert code == EXIT_TERMINATED, stderr
     assert digests(out) == before  # no staging directory, no new table, nothing changed
 
 
