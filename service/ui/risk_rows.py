@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -52,7 +53,7 @@ class RiskRow:
     arr: float | None
     probability: float
     change_30d: float | None
-    arr_at_risk: float
+    arr_at_risk: float | None  # None when the ARR is unknown (not "0 at risk")
     risk_tier: str
     activation: str  # a key of ACTIVATION
     inputs_stale: bool
@@ -150,12 +151,19 @@ def activation_status(entry: CachedScore) -> str:
     return "unknown"
 
 
+def _known(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
 def row_of(entry: CachedScore) -> RiskRow:
+    """One row; an unknown ARR leaves ARR at risk unknown too (the API's ``arr_at_risk``
+    counts it as 0, which on the page would read as "nothing at risk" and sort as such)."""
     inputs = inputs_status(entry)
+    arr = _known(entry.arr)
     return RiskRow(
         account_id=entry.account_id, csm_id=entry.csm_id, segment=entry.segment,
-        arr=entry.arr, probability=entry.probability, change_30d=entry.change_30d,
-        arr_at_risk=entry.arr_at_risk, risk_tier=entry.risk_tier,
+        arr=arr, probability=entry.probability, change_30d=entry.change_30d,
+        arr_at_risk=None if arr is None else entry.arr_at_risk, risk_tier=entry.risk_tier,
         activation=activation_status(entry), inputs_stale=bool(inputs.get("stale")),
         inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),
         top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
@@ -227,7 +235,8 @@ def to_csv(rows: list[RiskRow]) -> str:
             _cell(r.account_id), _cell(r.csm_id or ""), _cell(r.segment or ""),
             f"{r.probability:.4f}",
             "" if r.change_30d is None else f"{100 * r.change_30d:.1f}",
-            "" if r.arr is None else f"{r.arr:.2f}", f"{r.arr_at_risk:.2f}", r.risk_tier,
+            "" if r.arr is None else f"{r.arr:.2f}",
+            "" if r.arr_at_risk is None else f"{r.arr_at_risk:.2f}", r.risk_tier,
             r.activation, "true" if r.inputs_stale else "false",
             "" if r.inputs_age_days is None else r.inputs_age_days,
             _cell(r.top_risk_driver or ""), r.as_of.isoformat(),

@@ -26,14 +26,22 @@ def percent(value: float | None, digits: int = 0) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
-def points(change: float | None, scale: float = 100.0) -> str:
-    """A probability change in percentage points, signed: "+4 pts", "−14 pts"."""
+def points(change: float | None, scale: float = 100.0, digits: int | None = None) -> str:
+    """A probability change in percentage points, signed: "+4 pts", "−14 pts". ``digits``
+    fixes the decimals (default: one below 10 points, none above), e.g. to match the
+    value written on a chart's bar beside it."""
     if change is None:
         return "n/a"
-    value = round(change * scale, 1 if abs(change * scale) < 10 else 0)
+    fixed = digits is not None
+    if digits is None:
+        digits = 1 if abs(change * scale) < 10 else 0
+    value = round(change * scale, digits)
     if value == 0:
         return "0 pts"
-    text = f"{abs(value):g} pt{'s' if abs(value) != 1 else ''}"
+    if fixed:
+        text = f"{abs(value):.{digits}f} pts"
+    else:
+        text = f"{abs(value):g} pt{'s' if abs(value) != 1 else ''}"
     return ("+" if value > 0 else MINUS) + text
 
 

@@ -33,6 +33,8 @@ from service.workflows.install import WorkflowContext, Workflows
 router = signed_in_router()
 AccountId = Annotated[str, Path(min_length=1, max_length=200)]
 Choice = Annotated[str, Form(max_length=10)]
+NOTHING_CHOSEN = ("nothing to record: choose the executive sponsor, the core process or a "
+                  "CSM score, or write a note")
 
 
 def _is_htmx(request: Request) -> bool:
@@ -79,11 +81,15 @@ def record_inputs(
     before = visible_account(ctx.cache, principal, account_id).probability
     if csm_score not in ("", "unchanged", "1", "2", "3", "4", "5"):
         raise ProblemError(422, "validation-error", "CSM score: choose 1 to 5 or no change")
+    sponsor = _flag(exec_sponsor_active, "Executive sponsor")
+    process = _flag(core_process_live, "Core process")
+    score = int(csm_score) if csm_score.isdigit() else None
+    if sponsor is None and process is None and score is None and not note.strip():
+        # The API's message names its JSON fields; the form's user knows its labels.
+        raise ProblemError(422, "validation-error", NOTHING_CHOSEN)
     try:
         body = HealthInputIn(
-            exec_sponsor_active=_flag(exec_sponsor_active, "Executive sponsor"),
-            core_process_live=_flag(core_process_live, "Core process"),
-            csm_score=int(csm_score) if csm_score.isdigit() else None,
+            exec_sponsor_active=sponsor, core_process_live=process, csm_score=score,
             note=note.strip() or None,
         )
     except ValidationError as exc:

@@ -24,6 +24,7 @@ from service.ui.risk_rows import (
     parse_filters,
     risk_rows,
     to_csv,
+    visible_entries,
 )
 from service.ui.routes import signed_in_router
 from service.ui.templating import render, ui_base
@@ -51,11 +52,13 @@ def risk_list(
     page = min(page, pages)
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     tiers = {t: sum(1 for r in rows if r.risk_tier == t) for t in RISK_TIERS}
+    visible = len(visible_entries(order, principal))
     return render(
         request, "risk_list.html", active="risk",
-        rows=shown, count=len(rows), page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
+        rows=shown, count=len(rows), scored=len(order), visible=visible, page=page,
+        pages=pages, first=(page - 1) * PAGE_SIZE + 1,
         filters=filters, options=options(order, principal), tiers=tiers,
-        total_at_risk=sum(r.arr_at_risk for r in rows),
+        total_at_risk=sum(r.arr_at_risk for r in rows if r.arr_at_risk is not None),
         as_of=ctx.cache.latest_as_of, sorts=SORTS, default_direction=DEFAULT_DIRECTION,
         activation_choices=ACTIVATION, risk_tiers=RISK_TIERS,
         run_warnings=latest_run_warnings(principal, ctx),
