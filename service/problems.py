@@ -221,6 +221,15 @@ def _is_admin(request: Request) -> bool:
     return getattr(principal, "role", None) == "admin"
 
 
+def model_unavailable_detail(request: Request, exc: ModelUnavailableError) -> str:
+    """What a 503 says when no model is loaded: why (the registry's error with its URI, the
+    last-known-good copy's path) for admin keys; that it is so, for the others."""
+    if _is_admin(request):
+        return str(exc)[:1000]
+    return ("no model is loaded; train and promote one, or ask an admin (an admin key sees "
+            "why in this answer)")
+
+
 def data_contract_detail(request: Request, exc: DataContractError) -> str:
     """What a 503 says about a broken data directory: every problem for admin keys; for the
     others only how many and in which tables. A problem names server paths ("required table
@@ -290,7 +299,7 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
             return problem_response(
                 503,
                 "model-unavailable",
-                str(exc),
+                model_unavailable_detail(request, exc),
                 headers={"Retry-After": str(retry_after_seconds)},
             )
         if isinstance(exc, DataContractError):

@@ -104,6 +104,16 @@ def test_no_model_means_503_with_retry_after_not_a_crash(tmp_path):
             client.get("/v1/model", headers={"Authorization": f"Bearer {secret}"}), 503
         )
         assert body["type"].endswith("model-unavailable")
+        # Why names the registry's URI and the models directory: admin keys only.
+        assert "127.0.0.1:9" in body["detail"]
+        csm = "rnw_test-csm"
+        ctx.keys._cache[hash_key(csm)] = (Principal("key_c", "csm", "csm_01", "c"), 1e12)
+        told = assert_problem(
+            client.get("/v1/model", headers={"Authorization": f"Bearer {csm}"}), 503
+        )
+        assert told["type"].endswith("model-unavailable")
+        assert told["detail"].startswith("no model is loaded")
+        assert "127.0.0.1" not in told["detail"] and str(tmp_path) not in told["detail"]
 
 
 @pytest.mark.postgres
