@@ -269,3 +269,26 @@ def test_the_checked_connection_keeps_the_host_name(monkeypatch):
         assert receiver.requests[0]["headers"]["host"] == f"hooks.example.test:{port}"
     finally:
         receiver.stop()
+
+
+def test_a_proxy_set_in_the_environment_still_carries_the_deliveries(sessions, monkeypatch):
+    """Review finding: passing the checked transport made httpx ignore HTTP(S)_PROXY, so a
+    deployment whose only way out is an egress proxy lost every delivery. The proxy (here
+    the loopback receiver) gets the request for the subscriber's URL."""
+    proxy = Receiver().start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.httpd.server_address[1]}")
+    rebinding_resolver(monkeypatch, "hooks.proxied.test", "93.184.215.14", "93.184.215.14")
+    settings = WorkflowSettings(webhook_allow_private_urls=False, webhook_max_attempts=1,
+                                webhook_timeout_seconds=2.0, webhook_lease_seconds=10.0)
+    subscribe_and_emit(sessions, "http://hooks.proxied.test/hook", ["1"])
+    worker = DeliveryWorker(sessions, settings)
+    try:
+        assert worker.run_once() == 1
+        [delivery] = deliveries(sessions)
+        assert delivery.status == "delivered", delivery.last_error
+        assert [r["headers"]["host"] for r in proxy.requests] == ["hooks.proxied.test"]
+    finally:
+        worker.close()
+        proxy.stop()

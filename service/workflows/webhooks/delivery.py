@@ -42,6 +42,13 @@ from service.workflows.webhooks.urls import (
 )
 
 log = logging.getLogger("service.webhooks")
+
+
+def _environment_proxies() -> bool:
+    """Whether ``HTTP(S)_PROXY``/``ALL_PROXY`` are set (what httpx would route through)."""
+    import urllib.request
+
+    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())
 USER_AGENT = "renewal-webhooks/1"
 MAX_LOGGED_ATTEMPTS = 50
 
@@ -94,10 +101,18 @@ class DeliveryWorker:
                 timeout=self.settings.webhook_timeout_seconds,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
-                transport=(None if self.settings.webhook_allow_private_urls
-                           else public_only_transport()),
+                transport=self._transport(),
             )
         return self._client
+
+    def _transport(self) -> httpx.HTTPTransport | None:
+        """The checked transport (:mod:`.transport`), unless private addresses are allowed
+        or the environment sets a proxy: httpx honours ``HTTPS_PROXY`` only without a
+        transport of ours, and behind a proxy the proxy resolves and connects (the check
+        before each send still applies)."""
+        if self.settings.webhook_allow_private_urls or _environment_proxies():
+            return None
+        return public_only_transport()
 
     def close(self) -> None:
         if self._client is not None:

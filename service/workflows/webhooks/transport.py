@@ -41,9 +41,9 @@ class PublicOnlyBackend(httpcore.SyncBackend):
 
 
 def public_only_transport() -> httpx.HTTPTransport:
-    """An httpx transport whose direct connections go through :class:`PublicOnlyBackend`
-    (a proxy set in the environment is mounted separately by httpx and resolves names
-    itself; the check before each send still applies to it)."""
+    """An httpx transport whose connections go through :class:`PublicOnlyBackend` (for
+    direct connections only: with a transport given, httpx ignores proxies set in the
+    environment, so the delivery worker uses none of ours then)."""
     transport = httpx.HTTPTransport(retries=0)
     pool = transport._pool  # httpx builds its pool without a backend argument
     if not isinstance(pool, httpcore.ConnectionPool):
