@@ -229,6 +229,9 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_called(sessions,
     """The check before a send resolved the name to a public address, then the HTTP client
     resolved it again, to 127.0.0.1 here, and posted the event to the loopback receiver.
     The connection now uses the addresses it checks itself."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # a direct connection is what is checked
     receiver = Receiver().start()
     port = receiver.httpd.server_address[1]
     answers = rebinding_resolver(monkeypatch, "hooks.rebind.test", "93.184.215.14", "127.0.0.1")
