@@ -13,6 +13,7 @@ import inspect
 import pkgutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 import typer
@@ -61,6 +62,9 @@ def _reflow_help(app: typer.Typer) -> None:
 
 #: Exit status of a command stopped by SIGTERM (128 + the signal's number, as a shell says).
 EXIT_TERMINATED = 128 + signal.SIGTERM
+#: Set once SIGTERM arrived: an engine interrupted by it (DuckDB answers the signal with
+#: "Query interrupted") raises an error of its own, which must not read as bad data.
+TERMINATED = threading.Event()
 
 
 @contextlib.contextmanager
@@ -71,6 +75,7 @@ def stop_cleanly_on_sigterm() -> Iterator[None]:
     directory in ``renewal train``'s ``--out``). ``renewal serve`` installs its own handler.
     The previous handler is back afterwards (``main`` also runs inside tests)."""
     def stop(signum: int, frame: object) -> None:
+        TERMINATED.set()
         sys.stderr.write("stopped by SIGTERM: removing unfinished outputs\n")
         raise SystemExit(EXIT_TERMINATED)
 
@@ -93,21 +98,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(app: typer.Typer, argv: list[str] | None) -> None:
-    """Run a command, its domain errors as a message and exit status 2."""
+    """Run a command: bad data, a setting or a store that does not answer is a message and
+    exit status 2; anything else is a bug and keeps its traceback. After SIGTERM any error
+    (the engine's "Query interrupted" included) is the stop itself: exit status 143."""
     try:
         app(args=argv, prog_name="renewal")
-    except DataContractError as exc:
-        report_error("the data breaks the contract", [p.render() for p in exc.problems])
-        sys.exit(EXIT_BAD_INPUT)
-    except RenewalError as exc:
-        report_error(str(exc), [])
-        sys.exit(EXIT_BAD_INPUT)
     except Exception as exc:
-        if not _store_unreachable(exc):
+        if TERMINATED.is_set():
+            sys.exit(EXIT_TERMINATED)
+        if isinstance(exc, DataContractError):
+            report_error("the data breaks the contract", [p.render() for p in exc.problems])
+        elif isinstance(exc, RenewalError):
+            report_error(str(exc), [])
+        elif _store_unreachable(exc):
+            # The driver's own first line names host and port, never the URL's password.
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            report_error("cannot reach the score store (RENEWAL_DATABASE_URL): " + reason, [])
+        else:
             raise
-        # The driver's own first line names host and port, never the password of the URL.
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-        report_error("cannot reach the score store (RENEWAL_DATABASE_URL): " + reason, [])
         sys.exit(EXIT_BAD_INPUT)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,21 @@ def test_the_report_save_rate_does_not_create_a_score_store(tmp_path):
     assert save_rate_section(settings, tmp_path / "data", console) == {}
     assert f"save rate: no score store at {store}" in console.export_text()
     assert not store.parent.exists()
+
+
+def test_after_sigterm_an_engine_error_is_the_stop_not_bad_data(tmp_path, monkeypatch, capsys):
+    """DuckDB answers SIGTERM mid-query with its own "Query interrupted" error, which the
+    contract check reported as bad data (exit 2, "the data breaks the contract"): once the
+    signal has arrived, any error is the stop, exit status 143, with no error message."""
+    from renewal import cli
+
+    monkeypatch.setattr(cli, "TERMINATED", threading.Event())
+    cli.TERMINATED.set()
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["metrics", "--data", str(tmp_path / "missing"), "--as-of", "2024-04-15"])
+    assert stopped.value.code == cli.EXIT_TERMINATED
+    assert "error" not in capsys.readouterr().err
+    cli.TERMINATED.clear()
+    with pytest.raises(SystemExit) as refused:  # without the signal: the usual message
+        cli.main(["metrics", "--data", str(tmp_path / "missing"), "--as-of", "2024-04-15"])
+    assert refused.value.code == 2 and "is not a directory" in capsys.readouterr().err
