@@ -73,7 +73,7 @@ class WebhookEvent(Base):
     __tablename__ = "webhook_events"
     __table_args__ = (
         Index("ix_webhook_events_created", "created_at"),
-        Index("ix_webhook_events_account", "account_id", "type"),
+        Index("ix_webhook_events_type_account", "type", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

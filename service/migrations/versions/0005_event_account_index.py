@@ -1,5 +1,6 @@
-"""An index of webhook events by account and type: a tier crossing is compared with the
-crossings already told for the account's day, looked up for every account a run scores.
+"""An index of webhook events by type and account: a tier crossing is compared with the
+crossings already told for the account's day, looked up for every account a run scores,
+and a model swap with the model's earlier announcements (type alone).
 
 Revision ID: 0005_event_account_index
 Revises: 0004_run_warnings
@@ -17,8 +18,8 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_webhook_events_account", "webhook_events", ["account_id", "type"])
+    op.create_index("ix_webhook_events_type_account", "webhook_events", ["type", "account_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_webhook_events_account", table_name="webhook_events")
+    op.drop_index("ix_webhook_events_type_account", table_name="webhook_events")
