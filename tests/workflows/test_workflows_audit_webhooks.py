@@ -295,3 +295,27 @@ def test_a_proxy_set_in_the_environment_still_carries_the_deliveries(sessions, m
     finally:
         worker.close()
         proxy.stop()
+
+
+def test_connecting_to_several_addresses_takes_one_timeout_in_all(monkeypatch):
+    """A name with several addresses that do not answer: each attempt had the whole connect
+    timeout, so a send could outlast the delivery's lease (longer than one timeout only)
+    and another worker send it again. The attempts now share one timeout."""
+    import httpcore
+
+    from service.workflows.webhooks import transport
+
+    given: list[float | None] = []
+
+    def hanging(self, host, port, timeout=None, local_address=None, socket_options=None):
+        given.append(timeout)
+        time.sleep(timeout)
+        raise httpcore.ConnectTimeout("no answer")
+
+    monkeypatch.setattr(transport, "public_addresses",
+                        lambda host, port: ["192.0.2.1", "192.0.2.2", "192.0.2.3"])
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", hanging)
+    with pytest.raises(httpcore.ConnectTimeout):
+        transport.PublicOnlyBackend().connect_tcp("hooks.example.test", 443, timeout=0.3)
+    # The first address used up the timeout: the others got none left, not 0.3 s each.
+    assert len(given) == 1 and 0 < given[0] <= 0.3

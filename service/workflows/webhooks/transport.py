@@ -10,6 +10,7 @@ it and connections are pooled per name, never shared between two names of one ad
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import httpcore
@@ -32,9 +33,15 @@ class PublicOnlyBackend(httpcore.SyncBackend):
         socket_options: Iterable[tuple[int, int, int | bytes]] | None = None,
     ) -> httpcore.NetworkStream:
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        # One connect timeout for all the addresses together, not one each: a send must
+        # stay within the delivery's lease, which only exceeds one timeout.
+        deadline = None if timeout is None else time.monotonic() + timeout
         for address in public_addresses(host, port):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise httpcore.ConnectTimeout(f"connecting to {host!r} timed out")
             try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+                return super().connect_tcp(address, port, left, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc  # the next address may answer, as create_connection does
         raise failure or httpcore.ConnectError(f"no address to connect to for {host!r}")
