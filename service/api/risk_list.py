@@ -66,7 +66,8 @@ def _item(entry: CachedScore) -> dict[str, Any]:
         "arr": entry.arr,
         "probability": rounded(entry.probability),
         "risk_tier": entry.risk_tier,
-        "arr_at_risk": round(entry.arr_at_risk, 2),
+        # Unknown ARR: unknown at risk (null), though it sorts with 0 (the cursor needs a number).
+        "arr_at_risk": None if entry.arr is None else round(entry.arr_at_risk, 2),
         "change_30d": entry.change_30d,
         "activated": entry.activated,
         "past_window_not_activated": entry.past_window_not_activated,

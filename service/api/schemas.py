@@ -207,7 +207,8 @@ class RiskListItem(BaseModel):
     arr: float | None
     probability: float
     risk_tier: RiskTier
-    arr_at_risk: float = Field(description="arr × (1 − probability)")
+    arr_at_risk: float | None = Field(
+        description="arr × (1 − probability); null when arr is unknown (listed with 0)")
     change_30d: float | None
     activated: bool | None
     past_window_not_activated: bool | None

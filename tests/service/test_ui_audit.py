@@ -192,3 +192,13 @@ def test_the_drivers_list_reads_the_same_points_as_the_chart(service):
             assert bars[words] == amount, (entry.account_id, words)
             checked += 1
     assert checked > 20
+
+
+def test_the_api_says_unknown_arr_at_risk_too(service, unknown_arr):
+    """The API said 0 at risk where the page says n/a: both say unknown now (null)."""
+    csm_id = cache_of(service).get(unknown_arr).csm_id
+    page = service.get("/v1/risk-list", service.keys.admin,
+                       params={"csm_id": csm_id, "limit": 200}).json()
+    [item] = [i for i in page["data"] if i["account_id"] == unknown_arr]
+    assert item["arr"] is None and item["arr_at_risk"] is None
+    assert all(i["arr_at_risk"] is not None for i in page["data"] if i["arr"] is not None)
