@@ -3,10 +3,12 @@ the tiny real model installed, and one key per role (plus a revoked one)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import service_factories as factories
 from fastapi.testclient import TestClient
@@ -97,3 +99,13 @@ def build_service(
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(client, keys, settings, service_settings, factory, frame)
     engine.dispose()
+
+
+def sign_in_page(client: Any, key: str) -> Any:
+    """Sign ``key`` in on the ops page through its form (a fresh session: cookies cleared;
+    the form's hidden ``login_token``); the answer to the form, i.e. the risk list."""
+    client.cookies.clear()
+    form = client.get("/ui/login").text
+    token = re.search(r'name="login_token" value="([^"]+)"', form)
+    assert token, form[:300]
+    return client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)})

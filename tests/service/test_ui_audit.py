@@ -12,6 +12,7 @@ import io
 import re
 
 import pytest
+from service_harness import sign_in_page
 
 from service.db.engine import transaction
 from service.keys import create_key
@@ -20,12 +21,7 @@ from service.ui.templating import templates
 
 def sign_in(service, key: str) -> str:
     """Sign ``key`` in on the page; returns the session's CSRF token."""
-    client = service.client
-    client.cookies.clear()
-    form = client.get("/ui/login").text
-    token = re.search(r'name="login_token" value="([^"]+)"', form)
-    assert token, form[:300]
-    page = client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)})
+    page = sign_in_page(service.client, key)
     assert page.status_code == 200 and "<h1>Risk list</h1>" in page.text, page.text[:300]
     csrf = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
     assert csrf

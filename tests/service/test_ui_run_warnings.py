@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
-from service_harness import LATEST
+from service_harness import LATEST, sign_in_page
 
 from service.db import scores as scores_db
 from service.db.engine import transaction
@@ -26,11 +25,7 @@ def record(service, as_of, warnings):
 def page(service, key) -> str:
     """The risk list as a person signed in with ``key`` sees it (the page's own sign-in)."""
     client = service.client
-    client.cookies.clear()
-    form = client.get("/ui/login").text
-    token = re.search(r'name="login_token" value="([^"]+)"', form)
-    assert token, form[:300]
-    signed_in = client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)})
+    signed_in = sign_in_page(client, key)
     assert signed_in.status_code == 200 and "Risk list" in signed_in.text, signed_in.text[:300]
     response = client.get("/ui/risk-list")
     assert response.status_code == 200, response.text[:300]

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
 
 import service_factories as factories  # noqa: E402
 import workflow_factories as wf  # noqa: E402
-from ui_harness import AS_OFS, CHROMIUM, CHROMIUM_ARGS, UiStack  # noqa: E402
+from ui_harness import AS_OFS, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, UiStack  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,13 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (its own cookies) with a 1280 x 900 window."""
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        yield ctx
+    finally:
+        ctx.close()

@@ -5,11 +5,10 @@ already on the page (a region inserted together with its text is not announced).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ui_harness import UiStack
+from ui_harness import UiStack, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -22,24 +21,6 @@ MARK_LIVE_REGIONS = """() => {
 SURVIVING_LIVE_TEXT = """() => Array.from(document.querySelectorAll(
     '[data-audit-before][aria-live], [data-audit-before][role=status]'))
   .map(e => e.textContent.trim()).join(' | ')"""
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-def sign_in(context: Any, stack: UiStack, role: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{stack.base}/ui/login")
-    page.get_by_label("API key").fill(stack.keys[role])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/ui/risk-list"))
-    return page
 
 
 def focused(page: Any) -> str:

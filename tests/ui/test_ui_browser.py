@@ -7,36 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-from ui_harness import AXE, UiStack, save_screenshot
+from ui_harness import AXE, VIEWPORT, UiStack, save_screenshot, sign_in
 
 pytestmark = pytest.mark.slow
-
-VIEWPORT = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-def sign_in(context: Any, stack: UiStack, role: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{stack.base}/ui/login")
-    page.get_by_label("API key").fill(stack.keys[role])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/ui/risk-list"))
-    return page
 
 
 def table_account_ids(page: Any) -> list[str]:

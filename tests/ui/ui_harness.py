@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,10 @@ AS_OFS = (date(2024, 9, 30), date(2024, 12, 31), date(2025, 3, 31), date(2025, 5
           date(2025, 6, 30))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+
+
+#: The browser window of every page test.
+VIEWPORT = {"width": 1280, "height": 900}
 
 
 @dataclass
@@ -52,3 +57,13 @@ def save_screenshot(page: Any, stack: UiStack, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy2(target, SCREENSHOTS / name)
     return target
+
+
+def sign_in(context: Any, stack: UiStack, role: str) -> Any:
+    """A new page of ``context`` signed in with ``role``'s key through the sign-in form."""
+    page = context.new_page()
+    page.goto(f"{stack.base}/ui/login")
+    page.get_by_label("API key").fill(stack.keys[role])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/ui/risk-list"))
+    return page
