@@ -26,6 +26,15 @@ def percent(value: float | None, digits: int = 0) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
+def chance(probability: float | None) -> str:
+    """A renewal probability in whole percent, rounded down, so that it agrees with the risk
+    tier shown beside it: with high risk below 50 %, 0.4996 reads "49%" (rounded, "50%"
+    next to a "High" badge). The small tolerance keeps 0.57 (56.99999… in floats) at 57."""
+    if probability is None or (isinstance(probability, float) and math.isnan(probability)):
+        return "n/a"
+    return f"{math.floor(100 * probability + 1e-9)}%"
+
+
 def points(change: float | None, scale: float = 100.0, digits: int | None = None) -> str:
     """A probability change in percentage points, signed: "+4 pts", "−14 pts". ``digits``
     fixes the decimals (default: one below 10 points, none above), e.g. to match the
@@ -75,7 +84,7 @@ def templates() -> Jinja2Templates:
     """The page's template set, built on first use (nothing at import time)."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
-    env.filters.update(percent=percent, points=points, money=money, yes_no=yes_no,
+    env.filters.update(percent=percent, chance=chance, points=points, money=money, yes_no=yes_no,
                        trend=trend, days=days,
                        q=lambda value: quote(str(value), safe=""))
     env.globals.update(urlencode=urlencode)

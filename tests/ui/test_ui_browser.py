@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ def table_account_ids(page: Any) -> list[str]:
 
 
 def probability_text(value: float) -> str:
-    return f"{100 * value:.0f}%"
+    """As the page writes a renewal probability: whole percent, rounded down (templating)."""
+    return f"{math.floor(100 * value + 1e-9)}%"
 
 
 def api_probability(stack: UiStack, account_id: str) -> float:

@@ -10,6 +10,7 @@ from datetime import date
 from service.ui import charts
 from service.ui.risk_rows import RiskRow, sort_rows, to_csv
 from service.ui.security import csrf_token
+from service.ui.templating import chance
 
 ROW = RiskRow(
     account_id="acc-1", csm_id="csm-a", segment="smb", arr=1000.0, probability=0.4,
@@ -48,3 +49,11 @@ def test_the_csrf_token_depends_on_the_key_and_does_not_reveal_it() -> None:
     assert csrf_token(key) == csrf_token(key)
     assert csrf_token(key) != csrf_token(key + "x")
     assert key not in csrf_token(key) and len(csrf_token(key)) == 64
+
+
+def test_a_renewal_probability_reads_on_the_side_of_its_tier() -> None:
+    """Rounded, 0.4996 read "50%" beside a "High" badge (high risk is below 0.5) and 0.7496
+    "75%" beside "Medium": whole percent rounded down agrees with the cut-offs."""
+    assert [chance(p) for p in (0.4996, 0.5, 0.7496, 0.75, 0.57, 0.0, 1.0)] == [
+        "49%", "50%", "74%", "75%", "57%", "0%", "100%"]
+    assert chance(None) == "n/a" and chance(float("nan")) == "n/a"
