@@ -26,14 +26,33 @@ log = logging.getLogger("service.ui")
 _TARGET = re.compile(r"[a-z][a-z0-9-]{0,40}")
 
 
+#: Error headings in a CS user's words (HTTP's own phrases, "Unprocessable Entity", are not).
+TITLES = {
+    400: "Something in the request is not right",
+    403: "Not allowed with this key",
+    404: "Not found",
+    409: "Changed meanwhile",
+    413: "Too much at once",
+    422: "Please check what you entered",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+    503: "Not available right now",
+}
+
+
+def error_title(status: int) -> str:
+    """The heading of an error page or message."""
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def error_page(request: Request, status: int, detail: str) -> Response:
     """The error as a page, or for an htmx request as a message in the status line of the
     part of the page that asked (every htmx target ``#x`` holds a ``#x-status``)."""
     if request.headers.get("hx-request") != "true":
         return render(request, "error.html", status_code=status, status=status,
-                      title=HTTPStatus(status).phrase, detail=detail)
+                      title=error_title(status), detail=detail)
     response = render(request, "partials/error.html", status_code=status, status=status,
-                      title=HTTPStatus(status).phrase, detail=detail)
+                      title=error_title(status), detail=detail)
     target = request.headers.get("hx-target", "")
     if _TARGET.fullmatch(target):
         response.headers["HX-Retarget"] = f"#{target}-status"

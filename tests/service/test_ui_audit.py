@@ -158,6 +158,9 @@ def test_recording_no_input_names_the_form_s_fields_not_the_api_s(service):
     assert answer.headers["hx-retarget"] == "#inputs-status"
     assert "exec_sponsor_active" not in answer.text and "csm_score" not in answer.text
     assert "executive sponsor" in answer.text and "CSM score" in answer.text
+    # The heading is the user's words too, not HTTP's phrase.
+    assert "Please check what you entered:" in answer.text
+    assert "Unprocessable" not in answer.text
 
 
 def test_recorded_times_say_their_time_zone(service):
