@@ -184,6 +184,19 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextmanager
+def staged_directory(out_dir: Path) -> Iterator[Path]:
+    """A hidden ``.staging-*`` directory inside ``out_dir`` to write a run's files into. They
+    are moved into ``out_dir`` (each rename atomic: one file system) only when the block ends
+    without an error, and the directory is removed either way, so a failed or stopped run
+    leaves ``out_dir`` as it was (a previous good run's files included)."""
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as name:
+        staging = Path(name)
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, Path(out_dir) / path.name)
+
+
 def write_table(frame: pd.DataFrame, out_dir: Path, name: str, fmt: Format = "parquet") -> Path:
     """Write one table atomically as ``<out_dir>/<name>.<fmt>``."""
     target = Path(out_dir) / f"{name}.{fmt}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from renewal.datadir import atomic_path
+from renewal.datadir import atomic_path, staged_directory
 from renewal.errors import ConfigError
 from training.config import TrainConfig
 from training.dataset import LABEL, TrainingSet, build_training_set, horizon_gap_warning
@@ -164,12 +163,6 @@ def _remove_empty(directories: list[Path]) -> None:
             directory.rmdir()
 
 
-def publish(staging: Path, out_dir: Path) -> None:
-    """Move every finished output from ``staging`` into ``out_dir`` (same file system)."""
-    for path in sorted(staging.iterdir()):
-        os.replace(path, out_dir / path.name)
-
-
 def run_training(
     data_dir: Path,
     out_dir: Path,
@@ -273,8 +266,8 @@ def _train(
         fitted.scorer.metadata["feature_config"] = used.model_dump(mode="json")
     # Outputs are staged and moved into out_dir only when MLflow succeeded too: a failed run
     # never overwrites a previous good run's report and scorer.
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as staging:
-        result = TrainResult(Path(staging), report, training_set, fitted, probabilities)
+    with staged_directory(out_dir) as staging:
+        result = TrainResult(staging, report, training_set, fitted, probabilities)
         write_outputs(result)
         lap("evaluate")
 
@@ -285,7 +278,6 @@ def _train(
             lap("mlflow")
         report["timings_seconds"] = timings
         write_json(result.out_dir / "report.json", report)
-        publish(result.out_dir, out_dir)
     result.out_dir = out_dir
     return result
 

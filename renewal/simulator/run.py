@@ -7,8 +7,6 @@ changes nothing but memory use.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from renewal.datadir import Format, write_table
+from renewal.datadir import Format, staged_directory, write_table
 from renewal.errors import RenewalError
 from renewal.simulator.calendar import build_calendar
 from renewal.simulator.latent import draw_health
@@ -86,24 +84,21 @@ def simulate(
     # Tables are written to a staging directory and moved into out_dir only once all are
     # done: a run stopped half-way (Ctrl-C, SIGTERM, an error) leaves an earlier simulation
     # whole, never its accounts beside another run's usage.
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as staging:
-        summary = _simulate_into(Path(staging), accounts, seed, start, months, fmt, grain,
-                                 report, params, chunk_accounts)
-        for path in sorted(Path(staging).iterdir()):
-            os.replace(path, out_dir / path.name)
+    with staged_directory(out_dir) as staging:
+        summary = _simulate_into(staging, accounts, seed, start, months, fmt, grain, report,
+                                 params, chunk_accounts, began)
     for name in OPTIONAL_SIGNALS:  # optional tables may be absent, never empty
         if summary.rows.get(name) == 0:
             (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
-    return replace(summary, out_dir=out_dir, elapsed_seconds=time.perf_counter() - began)
+    return replace(summary, out_dir=out_dir)
 
 
 def _simulate_into(
     out_dir: Path, accounts: int, seed: int, start: date, months: int,
     fmt: Literal["parquet", "csv"], grain: Literal["account", "user"], report: Progress,
-    params: SimulatorParams, chunk_accounts: int,
+    params: SimulatorParams, chunk_accounts: int, began: float,
 ) -> SimulationSummary:
-    """:func:`simulate` into an empty (staging) directory."""
-    began = time.perf_counter()
+    """:func:`simulate` into an empty (staging) directory; ``began``: the run's start."""
     fmt_: Format = fmt
 
     calendar = build_calendar(start, months, months + LATENT_MONTHS_AFTER_WINDOW, params)
