@@ -157,6 +157,16 @@ def model_promoted_event(
     )
 
 
+#: Rows per statement when storing events (well under SQLite's bound-parameter limit).
+STORE_CHUNK = 500
+#: Account ids per ``IN (...)`` look-up (under SQLite's old limit of 999 parameters).
+LOOKUP_CHUNK = 900
+
+
+def _chunks(items: Sequence[Any], size: int = STORE_CHUNK) -> Iterable[Sequence[Any]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
 def latest_two_points(
     session: Session, account_ids: Sequence[str] | None = None
 ) -> dict[str, tuple[ScorePoint | None, ScorePoint]]:
@@ -179,8 +189,7 @@ def latest_two_points(
     )
     out: dict[str, tuple[ScorePoint | None, ScorePoint]] = {}
     chunks: Iterable[Sequence[str] | None] = (
-        [None] if account_ids is None
-        else [account_ids[i : i + 900] for i in range(0, len(account_ids), 900)]
+        [None] if account_ids is None else _chunks(account_ids, LOOKUP_CHUNK)
     )
     for chunk in chunks:
         stmt = inner if chunk is None else inner.where(Score.account_id.in_(list(chunk)))
@@ -210,7 +219,7 @@ def announced_tiers(
         by_day.setdefault(as_of, []).append(account)
     out: dict[str, AnnouncedTier] = {}
     for as_of, accounts in by_day.items():
-        for chunk in _chunks(accounts, 900):
+        for chunk in _chunks(accounts, LOOKUP_CHUNK):
             rows = session.execute(
                 select(WebhookEvent.account_id, WebhookEvent.payload)
                 .where(
@@ -241,14 +250,6 @@ def detect_score_events(
     for account, (previous, current) in points.items():
         events.extend(score_events(previous, current, drop_points, announced.get(account)))
     return events
-
-
-#: Rows per statement when storing events (well under SQLite's bound-parameter limit).
-STORE_CHUNK = 500
-
-
-def _chunks(items: Sequence[Any], size: int = STORE_CHUNK) -> Iterable[Sequence[Any]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEvent]:
