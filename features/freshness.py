@@ -24,16 +24,27 @@ from features.config import FeatureConfig
 from features.source import Source
 
 
-def usage_end(source: Source) -> date | None:
-    """The last day with a usage row (None for an empty table): one cheap aggregate."""
+def _day(value: object) -> date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def usage_span(source: Source) -> tuple[date | None, date | None]:
+    """The first and the last day with a usage row (None for an empty table): one cheap
+    aggregate, one read of the date column for both."""
     usage = source.tables["usage"]
-    end = usage.date.max().to_pandas()
-    return None if end is None or pd.isna(end) else pd.Timestamp(end).date()
+    row = usage.aggregate(first=usage.date.min(), last=usage.date.max()).to_pandas()
+    return _day(row["first"].iloc[0]), _day(row["last"].iloc[0])
 
 
-def stale_usage_warning(source: Source, as_of: date) -> str | None:
-    """A sentence for people when the usage ends before ``as_of``, else None."""
-    end = usage_end(source)
+def usage_end(source: Source) -> date | None:
+    """The last day with a usage row (None for an empty table)."""
+    return usage_span(source)[1]
+
+
+def stale_usage_warning(source: Source, as_of: date, end: date | None = None) -> str | None:
+    """A sentence for people when the usage ends before ``as_of``, else None (``end``: the
+    usage's last day when already known)."""
+    end = end or usage_end(source)
     if end is None or end >= as_of:
         return None
     days = (as_of - end).days
@@ -44,20 +55,17 @@ def stale_usage_warning(source: Source, as_of: date) -> str | None:
     )
 
 
-def usage_start(source: Source) -> date | None:
-    """The first day with a usage row (None for an empty table): one cheap aggregate."""
-    start = source.tables["usage"].date.min().to_pandas()
-    return None if start is None or pd.isna(start) else pd.Timestamp(start).date()
-
-
-def usage_start_warning(source: Source, config: FeatureConfig) -> str | None:
+def usage_start_warning(
+    source: Source, config: FeatureConfig, start: date | None = None
+) -> str | None:
     """A sentence for people when accounts signed more than the shortest activation window
-    before the usage's first day and ``usage_history_starts`` is not set, else None.
+    before the usage's first day (``start`` when already known) and ``usage_history_starts``
+    is not set, else None.
 
     Only a count is said (warnings are stored with a scoring run and shown to every role)."""
     if config.usage_history_starts is not None:
         return None
-    start = usage_start(source)
+    start = start or usage_span(source)[0]
     if start is None:
         return None
     window = min(config.activation_window_days_small, config.activation_window_days_large,
@@ -76,6 +84,8 @@ def usage_start_warning(source: Source, config: FeatureConfig) -> str | None:
 
 
 def data_warnings(source: Source, as_of: date, config: FeatureConfig) -> list[str]:
-    """What people should know about how far the usage reaches, as sentences (maybe none)."""
-    found = [stale_usage_warning(source, as_of), usage_start_warning(source, config)]
+    """What people should know about how far the usage reaches, as sentences (maybe none):
+    its end and its start, from one read of the usage's dates."""
+    start, end = usage_span(source)
+    found = [stale_usage_warning(source, as_of, end), usage_start_warning(source, config, start)]
     return [w for w in found if w is not None]
