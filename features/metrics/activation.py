@@ -40,8 +40,8 @@ def activation_table(
     frame = accounts.merge(status, on="account_id", how="left")
     window_end = frame["signed_at"] + pd.to_timedelta(frame["activation_window_days"], unit="D")
     unobserved = frame["activated"].isna().to_numpy(bool)
-    closed = (window_end <= pd.Timestamp(as_of)).to_numpy(bool) & ~unobserved
-    open_ = ~(window_end <= pd.Timestamp(as_of)).to_numpy(bool) & ~unobserved
+    ended = (window_end <= pd.Timestamp(as_of)).to_numpy(bool)
+    closed, open_ = ended & ~unobserved, ~ended & ~unobserved
     activated = frame["activated"].fillna(False).to_numpy(bool)
     frame = frame.assign(
         closed=closed,
