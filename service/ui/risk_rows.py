@@ -205,13 +205,20 @@ def sort_rows(rows: list[RiskRow], sort: str, direction: str) -> list[RiskRow]:
     return present + missing
 
 
-def options(order: list[CachedScore], principal: Principal) -> dict[str, list[str]]:
-    """Values the filter menus offer: segments and CSMs among the visible accounts."""
+def options(
+    order: list[CachedScore], principal: Principal, chosen: PageFilters
+) -> dict[str, list[str]]:
+    """Values the filter menus offer: segments and CSMs among the visible accounts, plus the
+    chosen ones. A bookmarked link may name a segment or CSM that no longer has an account;
+    without it in the menu, the menu would say "All segments" over a list it filters."""
     visible = visible_entries(order, principal)
-    return {
-        "segments": sorted({e.segment for e in visible if e.segment}),
-        "csms": sorted({e.csm_id for e in visible if e.csm_id}),
-    }
+    segments = {e.segment for e in visible if e.segment}
+    csms = {e.csm_id for e in visible if e.csm_id}
+    if chosen.segment is not None:
+        segments.add(chosen.segment)
+    if chosen.csm is not None:
+        csms.add(chosen.csm)
+    return {"segments": sorted(segments), "csms": sorted(csms)}
 
 
 CSV_COLUMNS = ("account_id", "csm_id", "segment", "probability", "change_30d_points", "arr",

@@ -57,7 +57,7 @@ def risk_list(
         request, "risk_list.html", active="risk",
         rows=shown, count=len(rows), scored=len(order), visible=visible, page=page,
         pages=pages, first=(page - 1) * PAGE_SIZE + 1,
-        filters=filters, options=options(order, principal), tiers=tiers,
+        filters=filters, options=options(order, principal, filters), tiers=tiers,
         total_at_risk=sum(r.arr_at_risk for r in rows if r.arr_at_risk is not None),
         as_of=ctx.cache.latest_as_of, sorts=SORTS, default_direction=DEFAULT_DIRECTION,
         activation_choices=ACTIVATION, risk_tiers=RISK_TIERS,
