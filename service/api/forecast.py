@@ -18,7 +18,8 @@ from service.workflows.outcomes import load_contracts
 
 router = APIRouter(prefix="/v1", tags=["workflows: forecast"])
 METHOD = ("logos: exact Poisson-binomial (normal approximation above 5,000 contracts); "
-          "ARR: seeded Monte Carlo of Σ arr·Bernoulli(p)")
+          "ARR: seeded Monte Carlo of Σ arr·Bernoulli(p); terms already decided count as "
+          "known outcomes")
 
 
 @router.get(
@@ -35,8 +36,8 @@ def get_forecast(
     level: Annotated[float | None, Query(ge=MIN_CONFIDENCE, le=MAX_CONFIDENCE)] = None,
 ) -> dict[str, Any]:
     """Contracts in force on the latest scoring as_of that end within ``months``; each
-    renews with its account's latest calibrated probability, independently. CSM keys see
-    their own accounts only."""
+    renews with its account's latest calibrated probability, independently, unless its
+    outcome is already recorded. CSM keys see their own accounts only."""
     as_of = ctx.cache.latest_as_of
     if as_of is None:
         raise ProblemError(404, "no-scoring-run", "no scores yet: run `renewal score` first")

@@ -281,6 +281,9 @@ class SaveRateOut(BaseModel):
 class ForecastGroup(BaseModel):
     key: str = Field(examples=["2026-03"])
     contracts: int
+    contracts_decided: int = Field(
+        description="Of `contracts`, terms whose outcome is already recorded (`renewed` set "
+        "before the term ends: an early renewal or a notice): counted as known, not forecast.")
     arr_up_for_renewal: float
     expected_renewed_arr: float
     renewed_arr_interval: list[float] = Field(description="[low, high] at `level`.")

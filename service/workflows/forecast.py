@@ -84,11 +84,13 @@ class GroupForecast:
     renewed_arr_interval: tuple[float, float]
     expected_logos: float
     logos_interval: tuple[int, int]
+    contracts_decided: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "contracts": self.contracts,
+            "contracts_decided": self.contracts_decided,
             "arr_up_for_renewal": round(self.arr_up_for_renewal, 2),
             "expected_renewed_arr": round(self.expected_renewed_arr, 2),
             "renewed_arr_interval": [round(v, 2) for v in self.renewed_arr_interval],
@@ -97,54 +99,97 @@ class GroupForecast:
         }
 
 
+@dataclass(frozen=True)
+class AccountOutcomes:
+    """One row per account of a group: its random part is ONE Bernoulli(``probability``)
+    over the ARR of its undecided terms (``open_arr``); ``renewed_arr`` is already known to
+    renew; its logo renews with ``logo_probability`` (1 or 0 once known)."""
+
+    probability: np.ndarray
+    open_arr: np.ndarray
+    renewed_arr: np.ndarray
+    logo_probability: np.ndarray
+
+
 def per_account(
-    accounts: np.ndarray, probabilities: np.ndarray, arr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One (probability, summed ARR) per account: an account's terms ending in one group
-    renew or churn together (one probability, one decision) and make ONE logo, as the logo
-    renewal rate counts them (docs/metrics.md). Treating them as independent contracts
-    counted the logo twice and narrowed the ARR interval."""
-    frame = pd.DataFrame({"account": np.asarray(accounts), "p": np.asarray(probabilities,
-                          dtype=float), "arr": np.asarray(arr, dtype=float)})
-    grouped = frame.groupby("account", sort=True).agg(p=("p", "first"), arr=("arr", "sum"))
-    return grouped["p"].to_numpy(), grouped["arr"].to_numpy()
+    accounts: np.ndarray, probabilities: np.ndarray, arr: np.ndarray,
+    renewed: np.ndarray | None = None,
+) -> AccountOutcomes:
+    """An account's terms ending in one group renew or churn together (one probability, one
+    decision) and make ONE logo, as the logo renewal rate counts them (docs/metrics.md).
+    Treating them as independent contracts counted the logo twice and narrowed the ARR
+    interval.
+
+    A term whose outcome is already recorded (``renewed`` not null before its end: an early
+    renewal, a notice of cancellation) is not forecast: its ARR renews or not for certain, and
+    a term renewed keeps the logo, as in the logo renewal rate. Only the account's undecided
+    terms are left to its probability; its logo is lost for certain only when every term is
+    decided and none renewed."""
+    frame = pd.DataFrame({
+        "account": np.asarray(accounts),
+        "p": np.asarray(probabilities, dtype=float),
+        "arr": np.asarray(arr, dtype=float),
+        "renewed": pd.array([pd.NA] * len(arr) if renewed is None else renewed,
+                            dtype="boolean"),
+    })
+    open_term = frame["renewed"].isna().to_numpy()
+    renewed_term = frame["renewed"].fillna(False).to_numpy(dtype=bool)
+    frame["open_arr"] = np.where(open_term, frame["arr"], 0.0)
+    frame["renewed_arr"] = np.where(renewed_term, frame["arr"], 0.0)
+    frame["open"] = open_term
+    frame["kept"] = renewed_term
+    grouped = frame.groupby("account", sort=True).agg(
+        p=("p", "first"), open_arr=("open_arr", "sum"), renewed_arr=("renewed_arr", "sum"),
+        open=("open", "any"), kept=("kept", "any"))
+    p = grouped["p"].to_numpy()
+    logo = np.where(grouped["kept"], 1.0, np.where(grouped["open"], p, 0.0))
+    return AccountOutcomes(p, grouped["open_arr"].to_numpy(), grouped["renewed_arr"].to_numpy(),
+                           logo)
 
 
 def forecast_group(
     key: str, probabilities: np.ndarray, arr: np.ndarray, level: float, draws: int, seed: int,
-    accounts: np.ndarray | None = None,
+    accounts: np.ndarray | None = None, renewed: np.ndarray | None = None,
 ) -> GroupForecast:
     """The forecast of one group of contracts (``accounts``: each contract's account; its
-    contracts then renew together and count as one logo)."""
+    contracts then renew together and count as one logo; ``renewed``: outcomes already
+    recorded, null where undecided; the backtest passes none, as its outcomes are what it
+    measures)."""
     p = np.asarray(probabilities, dtype=float)
     w = np.asarray(arr, dtype=float)
     contracts = len(p)
-    if accounts is not None:
-        p, w = per_account(accounts, p, w)
+    if accounts is None:
+        accounts = np.arange(contracts)
+    outcomes = per_account(accounts, p, w, renewed)
+    known = float(outcomes.renewed_arr.sum())
+    low, high = arr_interval(outcomes.probability, outcomes.open_arr, level, draws, seed)
+    decided = 0 if renewed is None else int((~pd.array(renewed, dtype="boolean").isna()).sum())
     return GroupForecast(
         key=key,
         contracts=contracts,
+        contracts_decided=decided,
         arr_up_for_renewal=float(w.sum()),
-        expected_renewed_arr=float(p @ w),
-        renewed_arr_interval=arr_interval(p, w, level, draws, seed),
-        expected_logos=float(p.sum()),
-        logos_interval=count_interval(p, level),
+        expected_renewed_arr=known + float(outcomes.probability @ outcomes.open_arr),
+        renewed_arr_interval=(known + low, known + high),
+        expected_logos=float(outcomes.logo_probability.sum()),
+        logos_interval=count_interval(outcomes.logo_probability, level),
     )
 
 
 def forecast_table(
     rows: pd.DataFrame, by: str, level: float, draws: int, seed: int
 ) -> tuple[list[GroupForecast], GroupForecast]:
-    """Per group of ``rows[by]`` and in total; ``rows`` has ``account_id``, ``probability``
-    and ``arr`` (one row per contract; logos count accounts)."""
+    """Per group of ``rows[by]`` and in total; ``rows`` has ``account_id``, ``probability``,
+    ``arr`` and ``renewed`` (one row per contract; logos count accounts)."""
     groups = []
     for key, part in rows.groupby(by, sort=True, dropna=False):
         label = "(none)" if pd.isna(key) else str(key)
         groups.append(forecast_group(label, part["probability"].to_numpy(),
                                      part["arr"].to_numpy(), level, draws, seed,
-                                     part["account_id"].to_numpy()))
+                                     part["account_id"].to_numpy(), part["renewed"].array))
     total = forecast_group("total", rows["probability"].to_numpy(), rows["arr"].to_numpy(),
-                           level, draws, seed, rows["account_id"].to_numpy())
+                           level, draws, seed, rows["account_id"].to_numpy(),
+                           rows["renewed"].array)
     return groups, total
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,3 +78,61 @@ def test_a_term_ending_on_the_scoring_day_is_a_renewal_ahead():
     due = upcoming_renewals(contracts, day, day + pd.DateOffset(months=12))
     assert due["contract_id"].tolist() == ["ends-today", "ends-in-a-year"]
     assert due["month"].tolist() == ["2025-06", "2026-06"]
+
+
+def test_recorded_outcomes_are_known_not_forecast():
+    """Hand-computed: A renewed early (1,000, p 0.2), B gave notice (2,000, p 0.9), C is
+    undecided (4,000, p 0.5), D has a renewed add-on (500) and an undecided base (3,000, p 0.4),
+    E has both terms decided, not renewed (700 + 300, p 0.8)."""
+    from service.workflows.forecast import forecast_group
+
+    accounts = np.array(["A", "B", "C", "D", "D", "E", "E"])
+    p = np.array([0.2, 0.9, 0.5, 0.4, 0.4, 0.8, 0.8])
+    arr = np.array([1000.0, 2000.0, 4000.0, 500.0, 3000.0, 700.0, 300.0])
+    renewed = pd.array([True, False, None, True, None, False, False], dtype="boolean")
+    group = forecast_group("all", p, arr, 0.9, 20_000, 0, accounts, renewed)
+    assert group.contracts == 7 and group.contracts_decided == 5
+    assert group.arr_up_for_renewal == 11_500.0
+    # Known: 1,000 (A) + 500 (D's add-on); open: 4,000 x 0.5 + 3,000 x 0.4.
+    assert group.expected_renewed_arr == pytest.approx(1500 + 2000 + 1200)
+    # Logos: A and D kept for certain, B and E lost for certain, C with 0.5.
+    assert group.expected_logos == pytest.approx(2.5)
+    assert group.logos_interval == (2, 3)
+    # Only C's and D's open ARR is random: 1,500 known + {0, 3,000, 4,000, 7,000}.
+    low, high = group.renewed_arr_interval
+    assert {low, high} <= {1500.0, 4500.0, 5500.0, 8500.0}
+    assert low == 1500.0 and high == 8500.0
+
+
+def test_without_recorded_outcomes_the_forecast_is_the_model_s():
+    """The backtest passes no outcomes (they are what it measures): every term is forecast."""
+    from service.workflows.forecast import forecast_group
+
+    accounts = np.array(["A", "B"])
+    group = forecast_group("all", np.array([0.2, 0.9]), np.array([1000.0, 2000.0]), 0.9,
+                           1000, 0, accounts)
+    assert group.contracts_decided == 0
+    assert group.expected_renewed_arr == pytest.approx(200 + 1800)
+    assert group.expected_logos == pytest.approx(1.1)
+
+
+def test_the_forecast_endpoint_counts_an_early_renewal_as_known(stack):
+    ids = stack.frame["account_id"].astype(str).tolist()
+    a, b = ids[:2]
+    with stack.client(stack.keys.admin) as client:
+        p_b = client.get(f"/v1/accounts/{b}/renewal").json()["probability"]
+    book = pd.DataFrame([
+        contract("a-1", a, -300, 40, 1000.0),
+        contract("b-1", b, -200, 70, 2000.0),
+    ])
+    book["renewed"] = pd.array([True, None], dtype="boolean")
+    write_table(book, stack.data_dir, "contracts", "parquet")
+    with stack.client(stack.keys.admin) as client:
+        body = client.get("/v1/forecast", params={"by": "month", "months": 12}).json()
+    total = body["total"]
+    assert total["contracts"] == 2 and total["contracts_decided"] == 1
+    # p is served to 4 places: 2,000 x 0.00005 of rounding.
+    assert total["expected_renewed_arr"] == pytest.approx(1000 + 2000 * p_b, abs=0.15)
+    assert total["expected_logos"] == pytest.approx(1 + p_b, abs=0.01)
+    assert total["logos_interval"][0] >= 1
+    assert total["renewed_arr_interval"][0] >= 1000.0
