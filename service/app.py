@@ -23,6 +23,7 @@ from service.db import scores as scores_db
 from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import upgrade
 from service.limits import BodyLimitMiddleware
+from service.metric_results import MetricResults
 from service.model_store import ModelStore
 from service.problems import Problem, guard_outer_middlewares, install_handlers
 from service.telemetry import Telemetry, TelemetryMiddleware
@@ -134,6 +135,9 @@ def build_context(
         keys=KeyVerifier(sessions, service_settings.key_cache_seconds),
         telemetry=telemetry,
         stale_input_days=stale_input_days,
+        metric_results=MetricResults(service_settings.metrics_cached_results,
+                                     service_settings.metrics_concurrency,
+                                     service_settings.metrics_wait_seconds),
     )
     store.sample_vectors = lambda: _sample_vectors(ctx)
     store.on_swap = lambda m: telemetry.set_model(m.name, m.version, m.source)

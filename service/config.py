@@ -46,6 +46,18 @@ class ServiceSettings(BaseSettings):
     db_retry_after_seconds: int = Field(
         5, ge=1, description="Retry-After sent when the DB is down."
     )
+    metrics_concurrency: int = Field(
+        1, ge=1, description="Cohort-metric computations run at once per worker (each reads "
+        "the whole data directory with every core)."
+    )
+    metrics_wait_seconds: float = Field(
+        30.0, gt=0, description="How long a metrics request waits for a computation slot "
+        "before it is answered 503 with Retry-After."
+    )
+    metrics_cached_results: int = Field(
+        64, ge=1, description="Cohort-metric results kept per worker (least recently used "
+        "dropped first; all dropped on a new scoring run)."
+    )
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> ServiceSettings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -13,6 +13,7 @@ from renewal.settings import Settings
 from service.auth import KeyVerifier
 from service.cache import ScoreCache
 from service.config import ServiceSettings
+from service.metric_results import MetricResults
 from service.model_store import ModelStore
 from service.risk_index import RiskIndexHolder
 from service.telemetry import Telemetry
@@ -31,7 +32,7 @@ class ServiceContext:
     keys: KeyVerifier
     telemetry: Telemetry
     stale_input_days: int = 90
-    metric_results: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    metric_results: MetricResults = field(default_factory=MetricResults)
     risk_index: RiskIndexHolder = field(default_factory=RiskIndexHolder)
 
 

@@ -5,6 +5,7 @@ A CSM key gets the metrics of its own accounts only (crm and admin: all accounts
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,13 +18,13 @@ from service.auth import Reader
 from service.context import Ctx, ServiceContext
 from service.db import scores as scores_db
 from service.keys import Principal
+from service.metric_results import MetricsBusy
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 MetricName = Literal["activation", "activity", "renewal", "ndr"]
 GroupBy = Literal["segment", "csm_id", "cohort"]
-MAX_CACHED_RESULTS = 64
 #: ``as_of`` as the document states it: ISO 8601 ``YYYY-MM-DD``, years 1900-2099 (and, said
 #: in the description, not after today). Fuzzing found ``?as_of=0.0`` read as 1970-01-01 (lax
 #: pydantic date), and 500s for years the pipeline's nanosecond timestamps cannot hold.
@@ -65,6 +66,21 @@ def compute_metric(
     if csm_id is not None:
         source = csm_source(source, csm_id)
     return to_records(cohort_metrics(source, as_of, config, metric, by))  # type: ignore[arg-type]
+
+
+def kept_or_computed(ctx: ServiceContext, key: tuple[Any, ...],
+                     compute: Callable[[], Any]) -> Any:
+    """``ctx.metric_results``' kept or newly computed result; 503 ``metrics-busy`` when no
+    computation slot frees up in time (see :mod:`service.metric_results`)."""
+    try:
+        return ctx.metric_results.get_or_compute(key, compute)
+    except MetricsBusy:
+        raise ProblemError(
+            503, "metrics-busy",
+            "other cohort metrics are being computed; retry shortly (results are kept, so a "
+            "retry of one already computed answers at once)",
+            headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
+        ) from None
 
 
 @router.get(
@@ -114,8 +130,6 @@ def get_metric(
                 "the data directory of the latest scoring run is not readable here",
                 headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
             )
-        rows = compute_metric(ctx, data_dir, when, metric, by, scope)
-        if len(ctx.metric_results) >= MAX_CACHED_RESULTS:
-            ctx.metric_results.clear()
-        ctx.metric_results[key] = rows
+        rows = kept_or_computed(
+            ctx, key, lambda: compute_metric(ctx, data_dir, when, metric, by, scope))
     return {"metric": metric, "by": by, "as_of": when, "rows": rows}

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from service.api.forecast import get_forecast
 from service.api.interventions import outcomes_dir
-from service.api.metrics import get_metric
+from service.api.metrics import get_metric, kept_or_computed
 from service.auth import Reader
 from service.context import Ctx, ServiceContext
 from service.keys import Principal
@@ -117,11 +117,8 @@ def _reliability(ctx: ServiceContext, principal: Principal,
     label = f"model v{model.version}" if model is not None else "model"
     scope = principal.csm_id if principal.role == "csm" else None
     key = ("ui-reliability", label, scope, ctx.cache.loaded_at, len(contracts))
-    hit = ctx.metric_results.get(key)
-    if hit is None:
-        hit = reliability(ctx, principal, contracts, "model (as scored)")
-        ctx.metric_results[key] = hit
-    return hit
+    return kept_or_computed(
+        ctx, key, lambda: reliability(ctx, principal, contracts, "model (as scored)"))
 
 
 @router.get("/cohorts")
