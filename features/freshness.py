@@ -11,6 +11,9 @@ driver) unless ``usage_history_starts`` says where the usage begins.
 The commands warn and go on: a last day without any usage is possible (a holiday), accounts
 may truly have signed long before anyone used the product, and the figures are still exact
 for the data given.
+
+With them come the data contract's warnings (:func:`features.validation.contract_warnings`:
+more logged-in users than seats, a next term starting on a term's last day), said as counts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.source import Source
+from features.validation import contract_warnings
 
 
 def _day(value: object) -> date | None:
@@ -83,9 +87,21 @@ def usage_start_warning(
     )
 
 
+def contract_warning_sentences(source: Source) -> list[str]:
+    """The data contract's warnings as sentences: the rule and a row count, never example
+    keys (they name accounts, and these warnings are shown to every role); ``renewal validate``
+    lists examples to whoever reads the data directory."""
+    return [
+        f"{w.table}.{w.column}: {w.rule} ({w.rows} row{'s' if w.rows != 1 else ''}; "
+        "renewal validate lists examples)"
+        for w in contract_warnings(source)
+    ]
+
+
 def data_warnings(source: Source, as_of: date, config: FeatureConfig) -> list[str]:
-    """What people should know about how far the usage reaches, as sentences (maybe none):
-    its end and its start, from one read of the usage's dates."""
+    """What people should know about the data, as sentences (maybe none): how far the usage
+    reaches (its end and its start, from one read of its dates), then the contract's
+    warnings."""
     start, end = usage_span(source)
     found = [stale_usage_warning(source, as_of, end), usage_start_warning(source, config, start)]
-    return [w for w in found if w is not None]
+    return [w for w in found if w is not None] + contract_warning_sentences(source)

@@ -12,6 +12,12 @@ Before that, :func:`features.raw_values.unparsable_values` counts what the engin
 would hide: text that does not parse (per column), fractional or out-of-range numbers in an
 int column (the cast would round them), dates with a time zone (refused, as by
 ``renewal validate``). On well-typed Parquet it reads nothing.
+
+The rules across rows of a table that ``contract_problems`` does not know are here, worded
+by :mod:`renewal.contract`: a contract term twice (:func:`term_problems`, an error), and the
+warnings (:func:`contract_warnings`: a next term starting on a term's last day, more
+logged-in users than seats), which the commands say through
+:func:`features.freshness.data_warnings`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ import pyarrow.parquet as pq
 
 from features.raw_values import unparsable_values
 from features.source import Source, contract_problems, example_keys, open_source
+from renewal.contract import (
+    ABOVE_SEATS_RULE,
+    DUPLICATE_TERM_RULE,
+    SHARED_END_DAY_RULE,
+    TERM_KEY,
+)
 from renewal.datadir import find_table
 from renewal.errors import DataContractError, Problem
 from renewal.tables import TABLES
@@ -83,6 +95,9 @@ def check_data_dir(data_dir: Path, as_of: date | None = None) -> None:
             problems, unparsed = unparsable_values(source, data_dir)
             problems += [p for p in _name_columns(source, contract_problems(source))
                          if not _skipped(p, unparsed)]
+            if not any(p.table == "contracts" and p.rule.startswith("cannot be read or cast")
+                       for p in problems):  # else the engine fails to cast the contracts
+                problems += term_problems(source)
             if as_of is not None:
                 problems += future_date_problems(source, as_of)
         finally:
@@ -142,3 +157,64 @@ def future_date_problems(source: Source, as_of: date) -> list[Problem]:
                     example_keys(late.select(key).distinct()),
                 ))
     return problems
+
+
+def term_problems(source: Source) -> list[Problem]:
+    """Contract terms present more than once (same account, start_date and end_date), every
+    such row counted, worded as :mod:`renewal.contract`. The contracts table is small: one
+    aggregation, on any engine."""
+    contracts = source.tables["contracts"]
+    if not set(TERM_KEY) <= set(contracts.columns):
+        return []
+    terms = contracts.filter(*[contracts[k].notnull() for k in TERM_KEY])
+    groups = terms.group_by(list(TERM_KEY)).aggregate(n=terms.count())
+    twice = groups.filter(groups.n > 1)
+    rows = twice.n.sum().to_pandas()
+    if not rows or rows != rows:  # None or NaN: no term twice
+        return []
+    return [Problem("contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, int(rows),
+                    example_keys(twice.select(list(TERM_KEY))))]
+
+
+def contract_warnings(source: Source) -> list[Problem]:
+    """What :func:`renewal.contract.validate_data_dir` warns about, by the engine, worded the
+    same: terms whose end_date is the start_date of another term of the account, and usage
+    account-days with more logged-in users than seats (account grain: the only grain with an
+    ``active_users`` column)."""
+    return [w for w in (_shared_end_days(source), _above_seats(source)) if w is not None]
+
+
+def _shared_end_days(source: Source) -> Problem | None:
+    contracts = source.tables["contracts"]
+    if not set(TERM_KEY) <= set(contracts.columns):
+        return None
+    valid = contracts.filter(contracts.end_date > contracts.start_date)
+    starts = valid.select(next_account=valid.account_id, next_start=valid.start_date).distinct()
+    shared = valid.semi_join(starts, [valid.account_id == starts.next_account,
+                                      valid.end_date == starts.next_start])
+    rows = int(shared.count().to_pandas())
+    if not rows:
+        return None
+    key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [contracts.columns[0]]
+    return Problem("contracts", "end_date", SHARED_END_DAY_RULE, rows,
+                   example_keys(shared.select(key).distinct()))
+
+
+def _above_seats(source: Source) -> Problem | None:
+    usage, accounts = source.tables["usage"], source.tables["accounts"]
+    if "active_users" not in usage.columns or "seats" not in accounts.columns:
+        return None
+    seats = accounts.filter(accounts.account_id.notnull() & (accounts.seats > 0))
+    seats = seats.group_by("account_id").aggregate(seats=seats.seats.max())
+    rows = usage.filter(usage.account_id.notnull() & usage.date.notnull())
+    if source.has_sites:  # the features sum the sites' active_users per account-day
+        days = rows.group_by(["account_id", "date"]).aggregate(
+            active_users=rows.active_users.sum(), rows=rows.count())
+    else:  # the key (account_id, date): each row is an account-day, no aggregation needed
+        days = rows.select("account_id", "date", "active_users", rows=ibis.literal(1, "int64"))
+    above = days.join(seats, "account_id").filter(lambda t: t.active_users > t.seats)
+    found = above.aggregate(rows=above.rows.sum()).to_pandas()["rows"].iloc[0]
+    if not found or found != found:  # None or NaN: none above
+        return None
+    return Problem("usage", "active_users", ABOVE_SEATS_RULE, int(found),
+                   example_keys(above.select("account_id", "date")))

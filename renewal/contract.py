@@ -1,8 +1,13 @@
 """Validation of a data directory against the data contract (``docs/data-contract.md``).
 
 Per-table rules (nulls, ranges, enums, unique keys) are a pandera schema built from
-:mod:`renewal.tables`; cross-table rules (unknown accounts, end before start, dates after
-``as_of``) are checked here. Every problem is reported at once, never only the first.
+:mod:`renewal.tables`; cross-table rules (unknown accounts, end before start, a contract term
+exported twice, dates after ``as_of``) are checked here. Every problem is reported at once,
+never only the first.
+
+Warnings are data that is probably right but changes what the features mean (more logged-in
+users than seats; a next term starting on the previous term's last day): reported with the
+same table, column, row count and examples, they do not make the directory invalid.
 """
 
 from __future__ import annotations
@@ -32,6 +37,27 @@ ZONED_RULE = "dates carry a time zone: write the local calendar date (YYYY-MM-DD
 #: The int64 range: a larger number is not an int of the contract (and would not cast).
 INT_RANGE = (-(2**63), 2**63)
 
+#: One contract term is one row: the same account, start_date and end_date twice is a double
+#: export (its ARR, renewal and training label would count twice). Overlapping terms with other
+#: dates are allowed (add-ons running alongside the main term).
+TERM_KEY = ("account_id", "start_date", "end_date")
+DUPLICATE_TERM_RULE = (
+    f"duplicate contract term ({', '.join(TERM_KEY)}): one row per term, else its ARR and "
+    "renewal count twice; merge contracts of the same term into one row"
+)
+#: Warning: a term whose end_date is another term's start_date (same account) shares that day
+#: with it, the mark of an export writing the next term's first day as end_date.
+SHARED_END_DAY_RULE = (
+    "the account's next term starts on this end_date, the last day of the term (included): "
+    "if the export writes the next term's first day there, subtract one day"
+)
+#: Warning: logged-in users of an account-day (active_users summed over its rows) above seats.
+ABOVE_SEATS_RULE = (
+    "more logged-in users than the account's seats that day: seat_utilization_30d exceeds "
+    "1 and the high tier's 60% of seats is easier to reach; fine if the customer over-deploys, "
+    "else correct accounts.seats"
+)
+
 
 @dataclass
 class ValidationReport:
@@ -40,6 +66,7 @@ class ValidationReport:
     data_dir: Path
     tables: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +80,9 @@ class ValidationReport:
         else:
             lines.append(f"invalid: {len(self.problems)} problem(s)")
             lines += [f"  - {p.render()}" for p in self.problems]
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s) (the data is accepted)")
+            lines += [f"  - {w.render()}" for w in self.warnings]
         return "\n".join(lines)
 
     def raise_for_problems(self) -> None:
@@ -74,7 +104,9 @@ def validate_data_dir(data_dir: Path, as_of: date | None = None) -> ValidationRe
             frames[spec.name] = frame
     _check_references(frames, report)
     _check_contract_dates(frames, report)
+    _check_contract_terms(frames, report)
     _check_usage_grain(frames, report)
+    _check_active_users_within_seats(frames, report)
     if as_of is not None:
         _check_future_dates(frames, as_of, report)
     return report
@@ -311,6 +343,60 @@ def _check_contract_dates(frames: dict[str, pd.DataFrame], report: ValidationRep
             Problem("contracts", "end_date", "end_date must be after start_date",
                     int(bad.sum()), _example_keys(contracts, TABLES["contracts"], bad[bad].index))
         )
+
+
+def _check_contract_terms(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    """A term twice (error) and a next term starting on a term's last day (warning)."""
+    contracts = frames.get("contracts")
+    if contracts is None or not set(TERM_KEY) <= set(contracts.columns):
+        return
+    terms = contracts[list(TERM_KEY)].dropna()
+    twice = terms[terms.duplicated(keep=False)]
+    if not twice.empty:
+        report.problems.append(Problem(
+            "contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, len(twice),
+            _sorted_examples(twice.drop_duplicates(), list(TERM_KEY))))
+    valid = terms[terms["end_date"] > terms["start_date"]]
+    starts = valid[["account_id", "start_date"]].drop_duplicates()
+    shared = valid.reset_index().merge(
+        starts, left_on=["account_id", "end_date"], right_on=["account_id", "start_date"],
+        suffixes=("", "_next"))
+    if not shared.empty:
+        rows = shared.set_index("index").index.unique()
+        key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [
+            contracts.columns[0]]
+        report.warnings.append(Problem(
+            "contracts", "end_date", SHARED_END_DAY_RULE, len(rows),
+            _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key)))
+
+
+def _check_active_users_within_seats(
+    frames: dict[str, pd.DataFrame], report: ValidationReport
+) -> None:
+    """Warn where an account-day's active_users (summed over its sites, as the features do)
+    exceed the account's seats; counted in usage rows of those account-days."""
+    usage, accounts = frames.get("usage"), frames.get("accounts")
+    if (usage is None or accounts is None or "active_users" not in usage.columns
+            or not {"account_id", "date"} <= set(usage.columns)
+            or not {"account_id", "seats"} <= set(accounts.columns)):
+        return
+    seats = accounts.dropna(subset=["account_id", "seats"])
+    seats = seats[seats["seats"] > 0].groupby("account_id")["seats"].max()
+    rows = usage.dropna(subset=["account_id", "date"])
+    days = rows.groupby(["account_id", "date"]).agg(
+        active_users=("active_users", "sum"), rows=("active_users", "size")).reset_index()
+    days["seats"] = days["account_id"].map(seats)
+    above = days[(days["active_users"] > days["seats"]).fillna(False).astype(bool)]
+    if not above.empty:
+        report.warnings.append(Problem(
+            "usage", "active_users", ABOVE_SEATS_RULE, int(above["rows"].sum()),
+            _sorted_examples(above, ["account_id", "date"])))
+
+
+def _sorted_examples(keys: pd.DataFrame, columns: list[str]) -> tuple[str, ...]:
+    """The first three keys in key order, rendered as the engine's check renders them."""
+    sample = keys.sort_values(columns, kind="stable")[columns].head(EXAMPLES)
+    return tuple("/".join(_fmt(v) for v in values) for values in sample.itertuples(index=False))
 
 
 def _check_usage_grain(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:

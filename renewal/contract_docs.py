@@ -43,7 +43,39 @@ counting values that do not parse per column as pandas does.
   it has: one row per account-day, user-day or user-site-day);
 - references to accounts that are not in `accounts`; a contract whose `end_date` is not after
   its `start_date`; `usage` without `user_id` must carry `active_users`;
+- the same contract term twice: two rows with the same `account_id`, `start_date` and
+  `end_date` (whatever their `contract_id`). That is almost surely a double export, and it
+  would count the term's ARR (NDR), its renewal (logo and contract renewal rates) and its
+  training label twice; two contracts that truly cover the same term (two products on one
+  order) are one row per term here, with their ARR summed;
 - with `--as-of`: dates after that day.
+
+Contract terms of one account **may overlap** when their dates differ: an add-on running
+alongside the main term, a co-termed expansion. They are not an error (only a one-day
+overlap is warned about, below). The features read the current term (the latest
+`start_date` on or before the as-of date); the renewal metrics count an account whose add-on
+lapses while another already-started term runs on as kept, not as a lost logo. Two terms
+overlap when one starts on or before the other's `end_date`: `end_date` is the term's last
+day, included, so a renewal starting the day after `end_date` is adjacent, not overlapping.
+
+## Warnings
+Data that is probably right but changes what the figures mean. `renewal validate` lists each
+warning like a problem (table, column, rule, rows, example keys) after the verdict and still
+exits 0; `features`, `metrics` and `score` print them as `warning:` lines with the row count
+only (they are stored with a scoring run and seen by every role, so they name no account)
+and go on.
+- a term whose `end_date` is the `start_date` of another term of the same account: the two
+  share that day. Exports that write the next term's first day as `end_date` (an exclusive
+  end) do this on every renewal; subtract one day there, or ignore the warning for a true
+  one-day overlap. Longer overlaps are add-ons and are not warned about.
+- `usage.active_users` above the account's `seats` on an account-day (with `site_id`: the
+  sites' `active_users` summed per account-day, as the features sum them). Customers do
+  deploy more users than they bought, so the value is kept as given: `seat_utilization_30d`
+  then exceeds 1 (it is not capped: over-deployment is a real signal, of expansion rather
+  than risk), and the high tier's login condition (logged-in seats `>= 60% * seats`) is met
+  as the data says. If `seats` is out of date, correct `accounts.seats`. With user-grain
+  usage, distinct users above `seats` are possible too and read the same way; they are not
+  counted (that would need a distinct count over the whole usage).
 
 ## Tables
 """

@@ -401,3 +401,68 @@ def test_naive_timestamps_with_a_time_are_accepted_as_their_day(tmp_path, tables
     assert validate_data_dir(data).ok
     loaded = load_valid_tables(data)["usage"]["date"]
     assert list(loaded) == list(pd.to_datetime(["2024-01-02", "2024-01-03", "2024-02-02"]))
+
+
+# -- contract terms and the contract's warnings -------------------------------------------------
+
+def add_term(tables, contract_id: str, account: str, start: str, end: str) -> None:
+    row = {"contract_id": contract_id, "account_id": account, "start_date": pd.Timestamp(start),
+           "end_date": pd.Timestamp(end), "arr": 100.0, "renewed": None, "next_arr": None}
+    contracts = pd.concat([tables["contracts"], pd.DataFrame([row])], ignore_index=True)
+    contracts["renewed"] = contracts["renewed"].astype("boolean")
+    tables["contracts"] = contracts
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_the_same_term_twice_is_an_error_naming_the_term(tmp_path, tables, fmt):
+    add_term(tables, "C1-again", "A1", "2024-01-01", "2025-01-01")
+    assert problems_of(write_dir(tmp_path / "d", tables, fmt)) == [
+        "contracts.account_id, start_date, end_date: duplicate contract term (account_id,"
+        " start_date, end_date): one row per term, else its ARR and renewal count twice; merge"
+        " contracts of the same term into one row (2 rows, e.g. A1/2024-01-01/2025-01-01)"
+    ]
+
+
+def test_same_start_with_another_end_is_not_a_duplicate_term(tmp_path, tables):
+    add_term(tables, "C1-addon", "A1", "2024-01-01", "2024-06-30")
+    report = validate_data_dir(write_dir(tmp_path / "d", tables))
+    assert report.ok and report.warnings == [], report.render()
+
+
+def test_adjacent_renewal_is_neither_overlap_nor_warning(tmp_path, tables):
+    add_term(tables, "C1-next", "A1", "2025-01-02", "2026-01-01")  # end_date + 1 day
+    report = validate_data_dir(write_dir(tmp_path / "d", tables))
+    assert report.ok and report.warnings == [], report.render()
+
+
+def test_a_renewal_starting_on_the_end_date_is_a_warning_and_the_directory_stays_valid(
+        tmp_path, tables):
+    add_term(tables, "C1-next", "A1", "2025-01-01", "2026-01-01")  # shares 2025-01-01
+    data = write_dir(tmp_path / "d", tables)
+    report = validate_data_dir(data)
+    assert report.ok
+    assert [w.render() for w in report.warnings] == [
+        "contracts.end_date: the account's next term starts on this end_date, the last day of"
+        " the term (included): if the export writes the next term's first day there, subtract"
+        " one day (1 row, e.g. C1)"
+    ]
+    lines = report.render().splitlines()
+    assert lines[-3:-1] == ["valid: no problems found", "1 warning(s) (the data is accepted)"]
+    cli = run_cli("validate", "--data", str(data))
+    assert cli.returncode == 0, cli.stderr
+    assert "contracts.end_date: the account's next term starts on this end_date" in cli.stdout
+
+
+def test_active_users_above_seats_is_a_warning_not_an_error(tmp_path, tables):
+    usage = tables["usage"].drop(columns=["user_id"])
+    usage["active_users"] = [10, 11, 60]  # A1 has 10 seats, A2 60
+    tables["usage"] = usage
+    report = validate_data_dir(write_dir(tmp_path / "d", tables, "csv"))
+    assert report.ok
+    assert [w.render() for w in report.warnings] == [
+        "usage.active_users: more logged-in users than the account's seats that day:"
+        " seat_utilization_30d exceeds 1 and the high tier's 60% of seats is easier to reach;"
+        " fine if the customer over-deploys, else correct accounts.seats"
+        " (1 row, e.g. A1/2024-01-03)"
+    ]
+    assert load_valid_tables(tmp_path / "d")["usage"]["active_users"].tolist() == [10, 11, 60]
