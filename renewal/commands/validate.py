@@ -22,7 +22,8 @@ def validate(
 ) -> None:
     """Check every table against the data contract and print a readable report.
 
-    Exits 0 only when the directory is valid, 2 when it is not.
+    Exits 0 only when the directory is valid, 2 when it is not; warnings (data accepted, but
+    read the note) do not change the exit code.
     """
     from rich.console import Console
 
@@ -30,8 +31,11 @@ def validate(
 
     report = validate_data_dir(data, as_of.date() if as_of else None)
     console = Console(highlight=False, soft_wrap=True)
+    warned = False
     for line in report.render().splitlines():
-        style = "green" if line.startswith("valid") else "red" if "invalid" in line else None
+        warned = warned or "warning(s) (the data is accepted)" in line
+        style = ("yellow" if warned else "green" if line.startswith("valid")
+                 else "red" if "invalid" in line else None)
         console.print(line, style=style, markup=False)
     if not report.ok:
         raise typer.Exit(code=2)
