@@ -187,9 +187,13 @@ def check_parts(rows: pd.DataFrame, windows: SplitWindows, min_rows: int = 1) ->
         labels = rows.loc[rows["part"] == part, LABEL]
         where = f"the {part} part ({_window(part, windows)})"
         if len(labels) < min_rows:
+            counts = ", ".join(f"{name} {int((rows['part'] == name).sum())}" for name in PARTS)
             raise RenewalError(
-                f"{where} has {len(labels)} rows (< min_rows_per_part {min_rows}); "
-                f"windows {windows.as_dict()}"
+                f"{where} has {len(labels)} rows (< min_rows_per_part {min_rows}); rows per "
+                f"part: {counts}. Add data (more accounts or a longer history), move the "
+                "windows (test_months, calibration_months, test_start, calibration_start) or "
+                "lower min_rows_per_part in --train-config; windows "
+                + ", ".join(f"{k} {v}" for k, v in windows.as_dict().items())
             )
         renewed = int(labels.sum())
         if renewed in (0, len(labels)):

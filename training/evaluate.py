@@ -123,3 +123,33 @@ def calibration_against_heuristic(
         "by_activity": summarise(["activity_bin"]),
         "by_cohort": summarise(["segment", "renewal_quarter"]),
     }
+
+
+def segment_metrics(
+    frame: pd.DataFrame, y: np.ndarray, probabilities: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """Per segment: rows, observed renewal rate and each model's log loss, Brier, AUC and mean
+    probability, so a model that wins overall but loses on enterprise accounts shows.
+
+    AUC is None for a segment with one outcome only (every contract renewed, say).
+    """
+    segments = (frame["segment"].astype("string").fillna("(none)").to_numpy()
+                if "segment" in frame.columns else np.full(len(frame), "(all)"))
+    y = np.asarray(y, dtype=int)
+    out: dict[str, dict] = {}
+    for segment in sorted(set(segments)):
+        rows = segments == segment
+        y_seg = y[rows]
+        models = {}
+        for name, p in probabilities.items():
+            p_seg = np.asarray(p, dtype=float)[rows]
+            models[name] = {
+                "auc": float(roc_auc_score(y_seg, p_seg)) if len(np.unique(y_seg)) == 2 else None,
+                "log_loss": float(log_loss(y_seg, np.clip(p_seg, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS),
+                                           labels=[0, 1])),
+                "brier": float(brier_score_loss(y_seg, p_seg, pos_label=1)),
+                "mean_probability": float(p_seg.mean()),
+            }
+        out[str(segment)] = {"n": int(rows.sum()), "observed_rate": float(y_seg.mean()),
+                             "models": models}
+    return out

@@ -8,7 +8,8 @@ on the new test rows (old reports are on old windows and not comparable). Otherw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,9 +32,11 @@ class Registration:
     reason: str
     champion_version: str | None = None
     champion_metrics: dict[str, float] | None = None
+    #: The version ``alias`` pointed at before (None: unset); for :func:`undo_registration`.
+    replaced_version: str | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "replaced_version"}
 
 
 def beats(new: dict[str, float], old: dict[str, float], tolerance: float = 1e-9) -> bool:
@@ -147,11 +150,47 @@ def register_model(
             reason = (f"does not beat champion v{champion.version} on this test window: log loss "
                       f"{new_metrics['log_loss']:.4f} vs {old_metrics['log_loss']:.4f}, "
                       f"AUC {new_metrics['auc']:.4f} vs {old_metrics['auc']:.4f}")
+    replaced = champion if alias == CHAMPION else _alias_version(client, name, alias)
     version = mlflow.register_model(model_uri, name, tags=tags or None)
     client.set_registered_model_alias(name, alias, version.version)
     client.set_model_version_tag(name, version.version, "alias_reason", reason)
+    if alias == CHAMPION and champion is not None:  # what `renewal models rollback` returns to
+        client.set_model_version_tag(name, version.version, f"previous_{CHAMPION}",
+                                     str(champion.version))
     return Registration(
         name=name, version=str(version.version), alias=alias, reason=reason,
         champion_version=str(champion.version) if champion is not None else None,
         champion_metrics=old_metrics,
+        replaced_version=str(replaced.version) if replaced is not None else None,
     )
+
+
+def _alias_version(client: Any, name: str, alias: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        raise
+
+
+def undo_registration(registration: Registration) -> None:
+    """Put the alias back where it was and delete the new version: the run that registered
+    it failed afterwards (its report never reached --out, the run is marked FAILED), and the
+    service must not start serving a model from a failed run. Best effort: the failure that
+    got us here (a store gone, SIGTERM) is the error to report, not one of these calls."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    name, alias = registration.name, registration.alias
+    steps = [
+        (lambda: client.set_registered_model_alias(name, alias, registration.replaced_version))
+        if registration.replaced_version is not None
+        else (lambda: client.delete_registered_model_alias(name, alias)),
+        lambda: client.delete_model_version(name, registration.version),
+    ]
+    for step in steps:
+        with contextlib.suppress(Exception):  # best effort, see the docstring
+            step()

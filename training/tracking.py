@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 
 from renewal.errors import ConfigError, RenewalError
@@ -127,12 +128,17 @@ def check_tracking(tracking_uri: str, experiment: str, register: bool = True) ->
     """
     if not experiment.strip():
         raise ConfigError("the MLflow experiment name (--experiment) must not be blank")
+    if "://" not in tracking_uri and tracking_uri.endswith((".db", ".sqlite", ".sqlite3")):
+        # MLflow reads a bare path as a file store and answers with a migration notice.
+        raise ConfigError(f"tracking URI {tracking_uri!r} is a plain path, which MLflow reads as "
+                          f"a file store: for a SQLite file write sqlite:///{tracking_uri}")
     from mlflow import MlflowClient
 
     quiet_mlflow_logs()  # the first contact creates the store's tables, with INFO lines
     try:
         with _quick_http():
             _check_database(tracking_uri)
+            create_store(tracking_uri)
             client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
             client.search_experiments(max_results=1)
             found = client.get_experiment_by_name(experiment)
@@ -169,6 +175,49 @@ def artifact_root(tracking_uri: str) -> Path | None:
 
         return (get_settings().data_dir / ("mlflow" + ARTIFACTS_SUFFIX)).resolve()
     return None
+
+
+def create_store(tracking_uri: str) -> None:
+    """Create a new database store's tables with :func:`artifact_root` as its default root.
+
+    The store's built-in ``Default`` experiment (id 0) gets its artifact location once, when the
+    tables are created, from whichever client created them; the MLflow client uses ``./mlruns``
+    of the working directory, so ``--experiment Default`` scattered artifacts into
+    ``<cwd-of-the-first-command>/mlruns/0``. Created here, it is ``<artifact root>/0``. An
+    existing store is left as it is (:func:`artifact_location_warning` tells).
+    """
+    root = artifact_root(tracking_uri)
+    if root is None:
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(tracking_uri, str(root))  # creates the tables and Default when new
+
+
+def artifact_location_warning(tracking_uri: str, experiment_id: str) -> str | None:
+    """Why the run's artifacts will not sit beside the store, or None when they will.
+
+    An experiment keeps the artifact location it was created with. MLflow's ``Default``
+    experiment of a store created by another tool (``mlflow ui``, a notebook) points at
+    ``./mlruns/0`` of the directory that tool ran in: a run there is fine, but its model is
+    not where ``mlflow-artifacts/`` promises and moves with nothing.
+    """
+    root = artifact_root(tracking_uri)
+    if root is None:
+        return None
+    from mlflow import MlflowClient
+
+    found = MlflowClient(tracking_uri=tracking_uri).get_experiment(experiment_id)
+    location = found.artifact_location or ""
+    scheme = urlsplit(location).scheme
+    if scheme not in ("", "file"):
+        return None  # a remote root (s3://, ...) chosen on purpose
+    path = Path(unquote(urlsplit(location).path) if scheme == "file" else location)
+    if path.resolve().is_relative_to(root):
+        return None
+    return (f"MLflow experiment {found.name!r} keeps its artifacts (report, plots, the model) in "
+            f"{location}, fixed when it was created, not beside the tracking store in {root}; "
+            "use another --experiment (created in the right place) to keep them together")
 
 
 def experiment_folder(name: str) -> str:
@@ -235,6 +284,26 @@ def flat_params(params: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     _flatten("", params, out)
     return out
+
+
+def segment_metric_names(segments: dict[str, dict]) -> dict[str, float]:
+    """report.json's ``segments`` as MLflow metrics: ``segment.<segment>.<model>.<metric>``
+    (and ``segment.<segment>.n``, ``.observed_rate``), so runs compare per segment in the UI."""
+    metrics: dict[str, float] = {}
+    for segment, values in segments.items():
+        key = f"segment.{metric_key(segment)}"
+        metrics[f"{key}.n"] = values["n"]
+        metrics[f"{key}.observed_rate"] = values["observed_rate"]
+        for model, model_values in values["models"].items():
+            for name, value in model_values.items():
+                if value is not None and np.isfinite(value):
+                    metrics[f"{key}.{model}.{name}"] = value
+    return metrics
+
+
+def metric_key(name: str) -> str:
+    """A segment name as an MLflow metric key part (letters, digits, ``_ - /`` and spaces)."""
+    return re.sub(r"[^A-Za-z0-9_\- /]+", "_", name).strip() or "_"
 
 
 def pip_requirements() -> list[str]:

@@ -22,7 +22,12 @@ from renewal.datadir import atomic_path, staged_directory
 from renewal.errors import ConfigError
 from training.config import TrainConfig
 from training.dataset import LABEL, TrainingSet, build_training_set, horizon_gap_warning
-from training.evaluate import calibration_against_heuristic, model_metrics, reliability_table
+from training.evaluate import (
+    calibration_against_heuristic,
+    model_metrics,
+    reliability_table,
+    segment_metrics,
+)
 from training.fit import FittedModels, fit_models, score_all
 from training.heuristic import SOURCE_FACTOR
 from training.registry import Registration
@@ -69,6 +74,7 @@ def build_report(
         "models": models,
         "calibration_against_heuristic": calibration_against_heuristic(
             test, y, probabilities["lightgbm"], probabilities["heuristic"]),
+        "segments": segment_metrics(test, y, probabilities),
         "reliability": {name: reliability_table(y, p).to_dict(orient="records")
                         for name, p in probabilities.items()},
         "windows": windows.as_dict(),
@@ -266,18 +272,26 @@ def _train(
         fitted.scorer.metadata["feature_config"] = used.model_dump(mode="json")
     # Outputs are staged and moved into out_dir only when MLflow succeeded too: a failed run
     # never overwrites a previous good run's report and scorer.
-    with staged_directory(out_dir) as staging:
-        result = TrainResult(staging, report, training_set, fitted, probabilities)
-        write_outputs(result)
-        lap("evaluate")
+    result = TrainResult(out_dir, report, training_set, fitted, probabilities)
+    try:
+        with staged_directory(out_dir) as staging:
+            result.out_dir = staging
+            write_outputs(result)
+            lap("evaluate")
 
-        if tracking_uri is not None:
-            step("mlflow")
-            log_to_mlflow(result, config, tracking_uri, experiment, register, promote,
-                          model_name, feature_config)
-            lap("mlflow")
-        report["timings_seconds"] = timings
-        write_json(result.out_dir / "report.json", report)
+            if tracking_uri is not None:
+                step("mlflow")
+                log_to_mlflow(result, config, tracking_uri, experiment, register, promote,
+                              model_name, feature_config)
+                lap("mlflow")
+            report["timings_seconds"] = timings
+            write_json(result.out_dir / "report.json", report)
+    except BaseException:
+        if result.registration is not None:  # registered, then failed: take it back
+            from training.registry import undo_registration
+
+            undo_registration(result.registration)
+        raise
     result.out_dir = out_dir
     return result
 
@@ -308,10 +322,20 @@ def log_and_register(
 
     from training.pyfunc import model_input
     from training.registry import register_model
-    from training.tracking import configure, flat_params, log_pyfunc, mask_uri
+    from training.tracking import (
+        artifact_location_warning,
+        configure,
+        flat_params,
+        log_pyfunc,
+        mask_uri,
+        segment_metric_names,
+    )
 
-    configure(tracking_uri, experiment)
+    experiment_id = configure(tracking_uri, experiment)
     report = result.report
+    misplaced = artifact_location_warning(tracking_uri, experiment_id)
+    if misplaced:
+        report["warnings"].append(misplaced)
     test = result.training_set.part("test")
     with mlflow.start_run() as run:
         params = {"train": config.model_dump(mode="json"),
@@ -326,6 +350,9 @@ def log_and_register(
         for name, metrics in report["models"].items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in metrics.items()
                                 if v is not None and np.isfinite(v)})
+        mlflow.log_metrics(segment_metric_names(report["segments"]))
+        mlflow.log_dict(report["calibration_against_heuristic"],
+                        "calibration_against_heuristic.json")
         mlflow.log_metrics({"n_train": report["n_train"], "n_calibration": report["n_calibration"],
                             "n_test": report["n_test"], "factor": report["factor"]})
         mlflow.set_tags({"test_window": "..".join(report["test_window"]),
