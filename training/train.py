@@ -244,13 +244,16 @@ def _train(
     test = training_set.part("test")
     probabilities = score_all(fitted, test)
     report = build_report(training_set, fitted, config, probabilities)
-    if not given_training_set:  # what the data's reach warns of (its start: activation)
+    if not given_training_set:  # what the data's reach (its start: activation) and the
+        # contract's warnings say, as the scoring job says them
         from features.config import FeatureConfig
-        from features.freshness import usage_start_warning
+        from features.freshness import contract_warning_sentences, usage_start_warning
         from features.source import open_source
 
-        warning = usage_start_warning(open_source(data_dir), feature_config or FeatureConfig())
+        source = open_source(data_dir)
+        warning = usage_start_warning(source, feature_config or FeatureConfig())
         report["warnings"] += [warning] if warning else []
+        report["warnings"] += contract_warning_sentences(source)
     from training.lineage import data_fingerprint
 
     report["data"] = {
