@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from renewal.settings import Settings, get_settings
 from service.api import include_routes
-from service.auth import BEARER_SCHEME, PUBLIC_PATHS, AuthMiddleware, KeyVerifier
+from service.auth import BEARER_SCHEME, PUBLIC_PATHS, AuthMiddleware
 from service.cache import ScoreCache
 from service.config import ServiceSettings, get_service_settings
 from service.context import ServiceContext
@@ -28,6 +28,7 @@ from service.model_store import ModelStore
 from service.problems import Problem, guard_outer_middlewares, install_handlers
 from service.telemetry import Telemetry, TelemetryMiddleware
 from service.ui import install_ui
+from service.verifiers import KeyVerifier
 from service.workflows.config import WorkflowSettings
 from service.workflows.install import install_workflows
 from service.workflows.promotion import announce_promotion

@@ -9,7 +9,6 @@ with :func:`require_roles`, and every account-level check goes through :func:`vi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,60 +16,26 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.cache import CachedScore, ScoreCache
-from service.keys import Principal, Role, find_principal, hash_key
+from service.keys import Principal, Role
 from service.problems import ProblemError, forbidden, not_found, problem_response
+from service.verifiers import KeyVerifier, SessionVerifier
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 PRINCIPAL_SCOPE_KEY = "renewal.principal"
 MAX_KEY_LENGTH = 200
-#: The ops web page (service/ui) signs in with the API key kept in an HttpOnly cookie; that
-#: cookie is accepted ONLY under this prefix (the API itself takes nothing but the header).
+#: The ops web page (service/ui) keeps a server-side session's random token (never the key)
+#: in an HttpOnly cookie; that cookie is accepted ONLY under this prefix (the API itself
+#: takes nothing but the header).
 UI_PREFIX = "/ui"
 UI_SESSION_COOKIE = "renewal_ui_session"
 #: Reachable without a key: the sign-in page and the page's static files.
 UI_PUBLIC_PATHS = frozenset({"/ui/login"})
 UI_PUBLIC_PREFIX = "/ui/static/"
-
-
-class KeyVerifier:
-    """Key → principal, with a short positive cache so the hot path skips the database.
-
-    A revoked key stops working within ``ttl_seconds``; unknown keys are never cached, so a
-    key created a moment ago works at once.
-    """
-
-    def __init__(self, session_factory: sessionmaker[Session], ttl_seconds: float) -> None:
-        self._factory = session_factory
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[Principal, float]] = {}
-
-    def cached(self, secret: str) -> Principal | None:
-        hit = self._cache.get(hash_key(secret))
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        return None
-
-    def verify(self, secret: str) -> Principal | None:
-        """Look the key up in the database (blocking; call from a worker thread)."""
-        with self._factory() as session:
-            principal = find_principal(session, secret)
-        digest = hash_key(secret)
-        if principal is None:
-            self._cache.pop(digest, None)
-        elif self._ttl > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (principal, time.monotonic() + self._ttl)
-        return principal
-
-    def forget_all(self) -> None:
-        self._cache.clear()
 
 
 def bearer_secret(scope: Scope) -> str | None:
@@ -93,13 +58,13 @@ def is_ui_path(path: str) -> bool:
     return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
-def cookie_secret(scope: Scope) -> str | None:
-    """The key held in the web page's session cookie, or None when absent or malformed."""
+def session_token(scope: Scope) -> str | None:
+    """The token of the web page's session cookie, or None when absent or malformed."""
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            secret = cookie_parser(value.decode("latin-1")).get(UI_SESSION_COOKIE, "").strip()
-            if secret and len(secret) <= MAX_KEY_LENGTH:
-                return secret
+            token = cookie_parser(value.decode("latin-1")).get(UI_SESSION_COOKIE, "").strip()
+            if token and len(token) <= MAX_KEY_LENGTH:
+                return token
     return None
 
 
@@ -117,8 +82,10 @@ def ui_sign_in(scope: Scope) -> Response:
 class AuthMiddleware:
     """401 before anything else for a missing, unknown or revoked key (except health checks).
 
-    Under ``/ui`` (the ops web page) the key comes from the session cookie instead of the
-    header, and an anonymous request is sent to the sign-in page instead of a 401."""
+    Under ``/ui`` (the ops web page) the caller is the key of the session named by the
+    session cookie instead of the header's key, and an anonymous request is sent to the
+    sign-in page instead of a 401. Neither credential works in the other's place: a session
+    token is no key, a key is no session token."""
 
     def __init__(self, app: ASGIApp, verifier: KeyVerifier, retry_after_seconds: int = 5) -> None:
         self.app = app
@@ -136,13 +103,14 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         ui = is_ui_path(path)
-        secret = cookie_secret(scope) if ui else bearer_secret(scope)
+        credential = session_token(scope) if ui else bearer_secret(scope)
+        verifier: KeyVerifier | SessionVerifier = self.verifier.sessions if ui else self.verifier
         principal = None
-        if secret is not None:
-            principal = self.verifier.cached(secret)
+        if credential is not None:
+            principal = verifier.cached(credential)
             if principal is None:
                 try:
-                    principal = await anyio.to_thread.run_sync(self.verifier.verify, secret)
+                    principal = await anyio.to_thread.run_sync(verifier.verify, credential)
                 except SQLAlchemyError:
                     response = problem_response(
                         503,
@@ -158,7 +126,7 @@ class AuthMiddleware:
         if principal is None:
             detail = (
                 "missing API key: send 'Authorization: Bearer <key>'"
-                if secret is None
+                if credential is None
                 else "unknown or revoked API key"
             )
             response = problem_response(

@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from renewal.settings import Settings
-from service.auth import KeyVerifier
 from service.cache import ScoreCache
 from service.config import ServiceSettings
 from service.metric_results import MetricResults
 from service.model_store import ModelStore
 from service.risk_index import RiskIndexHolder
 from service.telemetry import Telemetry
+from service.verifiers import KeyVerifier
 
 
 @dataclass

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -151,3 +152,22 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class UiSession(Base):
+    """A signed-in ops web page (service/ui). Only the SHA-256 of the session's random token
+    is stored, so reading this table signs nobody in; signing out deletes the row, which is
+    what makes a copied cookie useless."""
+
+    __tablename__ = "ui_sessions"
+    __table_args__ = (
+        Index("ix_ui_sessions_key_id", "key_id"),
+        Index("ix_ui_sessions_expires_at", "expires_at"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("api_keys.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,14 +1,20 @@
 """The web page's session cookie, CSRF tokens and security headers.
 
-- Session: the API key itself, in an HttpOnly, SameSite=Strict cookie scoped to ``/ui``
-  (Secure over https). :class:`service.auth.AuthMiddleware` verifies it on every ``/ui``
-  request with the API's own :class:`~service.auth.KeyVerifier`, so a revoked key signs the
-  page out as fast as it stops working on the API, and roles and account visibility are the
-  API's.
+- Session: server-side. Signing in with an API key (verified by the API's own
+  :class:`~service.auth.KeyVerifier`) stores a session (``ui_sessions``: the SHA-256 of a
+  random 256-bit token, the key's id, an expiry 8 hours on); the browser gets only the token,
+  in an HttpOnly, SameSite=Strict cookie scoped to ``/ui`` (Secure over https). The cookie
+  is therefore not the key: it opens nothing on the API (which takes keys only, in the
+  header), and signing out deletes the session, so a copy of the cookie dies with it.
+  :class:`service.auth.AuthMiddleware` resolves the token on every ``/ui`` request (session
+  not expired, key not revoked) with the same short cache as keys, so a revoked key signs
+  the page out as fast as it stops working on the API, and roles and account visibility
+  are the API's.
 - CSRF: every POST carries a token (hidden form field, or the ``X-CSRF-Token`` header htmx
-  sends), an HMAC of a fixed label keyed by the session's API key: only a page that was
-  served to the key's holder knows it. The sign-in form, which has no session yet, uses a
-  double-submit cookie (random value in a SameSite=Strict cookie and in the form).
+  sends), an HMAC of a fixed label keyed by the session token: only a page served in that
+  session knows it, and it reveals nothing of the token. The sign-in form, which has no
+  session yet, uses a double-submit cookie (random value in a SameSite=Strict cookie and in
+  the form).
 - Headers: a Content-Security-Policy that allows nothing but this origin (no inline script
   or style: the page's JavaScript and CSS are static files), no framing, no MIME sniffing,
   no referrer to other sites; HSTS over https.
@@ -30,14 +36,16 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import UI_PREFIX, UI_SESSION_COOKIE, cookie_secret
+from service.auth import UI_PREFIX, UI_SESSION_COOKIE, session_token
+from service.db.ui_sessions import SESSION_LIFETIME
 from service.problems import ProblemError
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 LOGIN_CSRF_COOKIE = "renewal_ui_login"
-#: A signed-in page lasts a working day; the key itself is checked on every request.
-SESSION_MAX_AGE_SECONDS = 8 * 3600
+#: The cookie lasts as long as the session it names (the server enforces the session's own
+#: expiry; its key is checked on every request).
+SESSION_MAX_AGE_SECONDS = int(SESSION_LIFETIME.total_seconds())
 _CSRF_LABEL = b"renewal-ui-csrf-v1"
 #: Sent on responses to https requests: browsers then never use plain http for this host.
 HSTS = "max-age=31536000"
@@ -56,13 +64,15 @@ SECURITY_HEADERS = {
 }
 
 
-def csrf_token(secret: str) -> str:
-    """The session's CSRF token: HMAC-SHA256 keyed by the API key (never the key itself)."""
-    return hmac.new(secret.encode("utf-8"), _CSRF_LABEL, hashlib.sha256).hexdigest()
+def csrf_token(session_token: str) -> str:
+    """The session's CSRF token: HMAC-SHA256 keyed by the session token (never the token
+    itself, which the page's script must not be able to learn)."""
+    return hmac.new(session_token.encode("utf-8"), _CSRF_LABEL, hashlib.sha256).hexdigest()
 
 
 def session_secret(request: Request) -> str | None:
-    return cookie_secret(request.scope)
+    """The session token of the request's cookie (the middleware checked it on /ui)."""
+    return session_token(request.scope)
 
 
 async def require_csrf(request: Request) -> None:
@@ -118,11 +128,11 @@ def set_login_cookie(response: Response, request: Request, token: str) -> None:
     )
 
 
-def start_session(response: Response, request: Request, secret: str) -> None:
-    """Keep the verified key in the session cookie, readable by no script, sent by no
-    other site, and only to the web page's own paths."""
+def start_session(response: Response, request: Request, token: str) -> None:
+    """Give the browser the new session's token in a cookie readable by no script, sent by
+    no other site, and only to the web page's own paths."""
     response.set_cookie(
-        UI_SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE_SECONDS, path=UI_PREFIX,
+        UI_SESSION_COOKIE, token, max_age=SESSION_MAX_AGE_SECONDS, path=UI_PREFIX,
         httponly=True, samesite="strict", secure=_secure(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=f"{UI_PREFIX}/login")

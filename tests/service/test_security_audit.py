@@ -81,7 +81,7 @@ def test_an_unexpected_api_error_reaches_the_server_log_without_its_message(
     ``KeyError: 'acc-00042: the sponsor left...'`` included (the in-process tests did not
     see it: TestClient swallows what the app re-raises). The middlewares around the routes
     (authentication, telemetry) sit outside the routes' guard and have their own."""
-    from service.auth import KeyVerifier
+    from service.verifiers import KeyVerifier
 
     if where == "route":
         monkeypatch.setattr(ModelStore, "require", _broken)
@@ -180,7 +180,7 @@ def _set_cookie(response, name: str) -> str:
 def test_the_session_cookie_is_secure_behind_a_tls_proxy(service, proxy_header):
     """Found: uvicorn rewrites the scheme only for proxies on 127.0.0.1 (its default
     ``forwarded_allow_ips``), so behind a TLS proxy elsewhere (another container) the page
-    saw http and set the session cookie, which holds the API key, without ``Secure``."""
+    saw http and set the session cookie (a sign-in to the page) without ``Secure``."""
     client = service.client
     client.cookies.clear()
     form = client.get("/ui/login", headers=proxy_header)

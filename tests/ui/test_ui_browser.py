@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from ui_harness import AXE, VIEWPORT, UiStack, save_screenshot, sign_in
+from ui_harness import AXE, VIEWPORT, UiStack, save_screenshot, session_cookies, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +57,8 @@ def test_an_anonymous_visit_goes_to_the_sign_in_page(ui_stack: UiStack) -> None:
         assert api.headers["content-type"] == "application/problem+json"
 
 
-def test_sign_in_keeps_the_key_in_a_strict_http_only_cookie(context: Any,
-                                                            ui_stack: UiStack) -> None:
+def test_sign_in_keeps_a_session_token_not_the_key_in_a_strict_http_only_cookie(
+        context: Any, ui_stack: UiStack) -> None:
     page = context.new_page()
     page.goto(f"{ui_stack.base}/ui/login")
     page.get_by_label("API key").fill("rnw_not-a-key")
@@ -71,6 +71,7 @@ def test_sign_in_keeps_the_key_in_a_strict_http_only_cookie(context: Any,
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
     assert cookie["path"] == "/ui"
+    assert cookie["value"] != ui_stack.keys["csm"]  # a server-side session's token
     assert page.evaluate("document.cookie") == ""  # no script can read it
     assert "alice" in page.locator(".who").inner_text()
 
@@ -82,7 +83,7 @@ def test_sign_in_keeps_the_key_in_a_strict_http_only_cookie(context: Any,
 
 
 def test_every_page_response_carries_the_security_headers(ui_stack: UiStack) -> None:
-    cookies = {"renewal_ui_session": ui_stack.keys["admin"]}
+    cookies = session_cookies(ui_stack, "admin")
     with httpx.Client(base_url=ui_stack.base, timeout=60, cookies=cookies) as client:
         for path in ("/ui/login", "/ui/risk-list", "/ui/cohorts", "/ui/static/ui.css",
                      f"/ui/accounts/{ui_stack.accounts_of(ui_stack.csm_id)[0]}"):
@@ -100,7 +101,7 @@ def test_every_page_response_carries_the_security_headers(ui_stack: UiStack) -> 
 def test_a_post_without_the_csrf_token_is_refused(ui_stack: UiStack) -> None:
     account = ui_stack.accounts_of(ui_stack.csm_id)[1]
     path = f"/ui/accounts/{account}/health-inputs"
-    cookies = {"renewal_ui_session": ui_stack.keys["csm"]}
+    cookies = session_cookies(ui_stack, "csm")
     before = api_probability(ui_stack, account)
     with httpx.Client(base_url=ui_stack.base, timeout=30, cookies=cookies) as client:
         missing = client.post(path, data={"csm_score": "1"})
@@ -114,7 +115,7 @@ def test_a_post_without_the_csrf_token_is_refused(ui_stack: UiStack) -> None:
     token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page)
     assert token is not None
     # Another session's token does not work either: it is bound to the key.
-    other = {"renewal_ui_session": ui_stack.keys["admin"]}
+    other = session_cookies(ui_stack, "admin")
     with httpx.Client(base_url=ui_stack.base, timeout=30, cookies=other) as client:
         assert client.post(path, data={"csm_score": "1",
                                        "csrf_token": token.group(1)}).status_code == 403
@@ -183,7 +184,7 @@ def _csv(client: httpx.Client, **params: str) -> list[dict[str, str]]:
 
 
 def test_the_stale_and_csm_filters_agree_with_the_api(ui_stack: UiStack) -> None:
-    cookies = {"renewal_ui_session": ui_stack.keys["admin"]}
+    cookies = session_cookies(ui_stack, "admin")
     with ui_stack.api("admin") as api:
         stale = api.get("/v1/stale-inputs").json()["data"]
     stale_ids = {a["account_id"] for group in stale for a in group["accounts"]}
@@ -199,7 +200,7 @@ def test_the_stale_and_csm_filters_agree_with_the_api(ui_stack: UiStack) -> None
 
 
 def test_a_csm_cannot_ask_for_another_csms_list_or_csv(ui_stack: UiStack) -> None:
-    cookies = {"renewal_ui_session": ui_stack.keys["csm"]}
+    cookies = session_cookies(ui_stack, "csm")
     with httpx.Client(base_url=ui_stack.base, timeout=30, cookies=cookies) as client:
         for path in ("/ui/risk-list", "/ui/risk-list.csv"):
             response = client.get(path, params={"csm": ui_stack.other_csm_id})
@@ -280,7 +281,7 @@ def test_a_csm_opening_another_csms_account_gets_404(context: Any, ui_stack: UiS
     response = page.goto(f"{ui_stack.base}/ui/accounts/{foreign}")
     assert response is not None and response.status == 404
     assert foreign not in page.locator("main").inner_text().split("'")[0]
-    cookies = {"renewal_ui_session": ui_stack.keys["csm"]}
+    cookies = session_cookies(ui_stack, "csm")
     with httpx.Client(base_url=ui_stack.base, timeout=30, cookies=cookies) as client:
         token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"',
                           client.get("/ui/risk-list").text).group(1)
@@ -297,7 +298,7 @@ def test_a_crm_key_reads_an_account_but_has_no_forms_to_write(context: Any,
     account = ui_stack.accounts_of(ui_stack.other_csm_id)[0]
     page.goto(f"{ui_stack.base}/ui/accounts/{account}")
     assert page.get_by_role("button", name="Record and re-score").count() == 0
-    cookies = {"renewal_ui_session": ui_stack.keys["crm"]}
+    cookies = session_cookies(ui_stack, "crm")
     with httpx.Client(base_url=ui_stack.base, timeout=30, cookies=cookies) as client:
         token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"',
                           client.get("/ui/risk-list").text).group(1)

@@ -44,11 +44,11 @@ def test_chart_text_is_escaped() -> None:
     assert "t&lt;" in svg and "d&amp;" in svg
 
 
-def test_the_csrf_token_depends_on_the_key_and_does_not_reveal_it() -> None:
-    key = "rnw_" + "k" * 43
-    assert csrf_token(key) == csrf_token(key)
-    assert csrf_token(key) != csrf_token(key + "x")
-    assert key not in csrf_token(key) and len(csrf_token(key)) == 64
+def test_the_csrf_token_depends_on_the_session_and_does_not_reveal_it() -> None:
+    token = "s" * 43  # a session token (secrets.token_urlsafe(32))
+    assert csrf_token(token) == csrf_token(token)
+    assert csrf_token(token) != csrf_token(token + "x")
+    assert token not in csrf_token(token) and len(csrf_token(token)) == 64
 
 
 def test_a_renewal_probability_reads_on_the_side_of_its_tier() -> None:

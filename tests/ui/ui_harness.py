@@ -59,6 +59,23 @@ def save_screenshot(page: Any, stack: UiStack, name: str) -> Path:
     return target
 
 
+#: The page's session cookie: it holds a server-side session's token, never the key.
+SESSION_COOKIE = "renewal_ui_session"
+
+
+def session_cookies(stack: UiStack, role: str) -> dict[str, str]:
+    """Cookies of a fresh page session of ``role``'s key, signed in through the form (an
+    http client's way to what :func:`sign_in` does in the browser)."""
+    with httpx.Client(base_url=stack.base, timeout=30) as client:
+        form = client.get("/ui/login").text
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert token, form[:300]
+        answer = client.post("/ui/login", data={"api_key": stack.keys[role],
+                                                "login_token": token.group(1)})
+        assert answer.status_code == 303, answer.text[:300]
+        return {SESSION_COOKIE: answer.cookies[SESSION_COOKIE]}
+
+
 def sign_in(context: Any, stack: UiStack, role: str) -> Any:
     """A new page of ``context`` signed in with ``role``'s key through the sign-in form."""
     page = context.new_page()

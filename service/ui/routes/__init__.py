@@ -9,6 +9,6 @@ from service.ui.security import require_csrf
 
 
 def signed_in_router() -> APIRouter:
-    """A router whose every route refuses a POST without the session's CSRF token (the key
-    itself was checked by the auth middleware before routing)."""
+    """A router whose every route refuses a POST without the session's CSRF token (the
+    session and its key were checked by the auth middleware before routing)."""
     return APIRouter(dependencies=[Depends(require_csrf)], include_in_schema=False)

@@ -1,4 +1,4 @@
-"""Sign in with an API key, sign out."""
+"""Sign in with an API key (opens a server-side session), sign out (ends it)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from service.ui.security import (
     check_login_token,
     end_session,
     new_login_token,
+    session_secret,
     set_login_cookie,
     start_session,
 )
@@ -42,7 +43,8 @@ def login(
     api_key: Annotated[str, Form(max_length=1000)] = "",
     login_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Verify the key with the API's own verifier; keep it in the session cookie."""
+    """Verify the key with the API's own verifier, open a session for it and give the
+    browser only the session's token: the key itself never leaves this request."""
     if not check_login_token(request, login_token):
         return _login_page(request, 403, "The sign-in form expired; please try again.")
     secret = api_key.strip()
@@ -51,13 +53,21 @@ def login(
     )
     if principal is None:
         return _login_page(request, 401, "Unknown or revoked API key.")
+    replaced = session_secret(request)
+    if replaced is not None:  # signing in again ends the browser's previous session
+        ctx.keys.sessions.close(replaced)
+    token = ctx.keys.sessions.open(principal.key_id)
     response = RedirectResponse(f"{ui_base(request)}/risk-list", status_code=303)
-    start_session(response, request, secret)
+    start_session(response, request, token)
     return response
 
 
 @signed_in.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, ctx: Ctx) -> Response:
+    """End the session on the server (a copy of the cookie dies too), then in the browser."""
+    token = session_secret(request)
+    if token is not None:
+        ctx.keys.sessions.close(token)
     response = RedirectResponse(f"{ui_base(request)}/login", status_code=303)
     end_session(response, request)
     return response
