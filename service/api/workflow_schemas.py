@@ -284,6 +284,8 @@ class ForecastGroup(BaseModel):
     contracts_decided: int = Field(
         description="Of `contracts`, terms whose outcome is already recorded (`renewed` set "
         "before the term ends: an early renewal or a notice): counted as known, not forecast.")
+    accounts: int = Field(
+        description="Accounts (logos) of those contracts: the most `logos_interval` can reach.")
     arr_up_for_renewal: float
     expected_renewed_arr: float
     renewed_arr_interval: list[float] = Field(description="[low, high] at `level`.")

@@ -85,12 +85,14 @@ class GroupForecast:
     expected_logos: float
     logos_interval: tuple[int, int]
     contracts_decided: int = 0
+    accounts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "contracts": self.contracts,
             "contracts_decided": self.contracts_decided,
+            "accounts": self.accounts,
             "arr_up_for_renewal": round(self.arr_up_for_renewal, 2),
             "expected_renewed_arr": round(self.expected_renewed_arr, 2),
             "renewed_arr_interval": [round(v, 2) for v in self.renewed_arr_interval],
@@ -168,6 +170,7 @@ def forecast_group(
         key=key,
         contracts=contracts,
         contracts_decided=decided,
+        accounts=len(outcomes.probability),
         arr_up_for_renewal=float(w.sum()),
         expected_renewed_arr=known + float(outcomes.probability @ outcomes.open_arr),
         renewed_arr_interval=(known + low, known + high),

@@ -43,7 +43,7 @@ def test_forecast_counts_an_account_with_two_terms_ending_as_one_logo(stack):
     assert response.status_code == 200, response.text
     body = response.json()
     total = body["total"]
-    assert total["contracts"] == 3
+    assert total["contracts"] == 3 and total["accounts"] == 2
     assert total["arr_up_for_renewal"] == pytest.approx(3500.0)
     # Σ arr·p: the same whether A's terms are one decision or two.
     assert total["expected_renewed_arr"] == pytest.approx(1500 * p[a] + 2000 * p[b], abs=0.02)
@@ -91,7 +91,7 @@ def test_recorded_outcomes_are_known_not_forecast():
     arr = np.array([1000.0, 2000.0, 4000.0, 500.0, 3000.0, 700.0, 300.0])
     renewed = pd.array([True, False, None, True, None, False, False], dtype="boolean")
     group = forecast_group("all", p, arr, 0.9, 20_000, 0, accounts, renewed)
-    assert group.contracts == 7 and group.contracts_decided == 5
+    assert group.contracts == 7 and group.contracts_decided == 5 and group.accounts == 5
     assert group.arr_up_for_renewal == 11_500.0
     # Known: 1,000 (A) + 500 (D's add-on); open: 4,000 x 0.5 + 3,000 x 0.4.
     assert group.expected_renewed_arr == pytest.approx(1500 + 2000 + 1200)
