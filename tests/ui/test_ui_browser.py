@@ -339,7 +339,10 @@ def test_the_cohorts_page_draws_every_chart(context: Any, ui_stack: UiStack) -> 
     with ui_stack.api("admin") as api:
         forecast = api.get("/v1/forecast").json()
     expected = f"{forecast['total']['expected_renewed_arr']:,.0f}"
-    assert expected in page.locator("#c-forecast + p").inner_text()
+    lede = page.locator("#c-forecast + p").inner_text()
+    assert expected in lede
+    logos = f"{forecast['total']['expected_logos']:.1f} of {forecast['total']['accounts']} account"
+    assert logos in lede  # logos of accounts, not of contract terms
     save_screenshot(page, ui_stack, "ui-cohorts.png")
 
 
