@@ -13,10 +13,9 @@ would hide: text that does not parse (per column), fractional or out-of-range nu
 int column (the cast would round them), dates with a time zone (refused, as by
 ``renewal validate``). On well-typed Parquet it reads nothing.
 
-The rules across rows of a table that ``contract_problems`` does not know are here, worded
-by :mod:`renewal.contract`: a contract term twice (:func:`term_problems`, an error), and the
-warnings (:func:`contract_warnings`: a next term starting on a term's last day, more
-logged-in users than seats), which the commands say through
+The contract's warnings, worded by :mod:`renewal.contract`, are here too
+(:func:`contract_warnings`: one term under several contract ids, a next term starting on a
+term's last day, more logged-in users than seats); the commands say them through
 :func:`features.freshness.data_warnings`.
 """
 
@@ -95,9 +94,6 @@ def check_data_dir(data_dir: Path, as_of: date | None = None) -> None:
             problems, unparsed = unparsable_values(source, data_dir)
             problems += [p for p in _name_columns(source, contract_problems(source))
                          if not _skipped(p, unparsed)]
-            if not any(p.table == "contracts" and p.rule.startswith("cannot be read or cast")
-                       for p in problems):  # else the engine fails to cast the contracts
-                problems += term_problems(source)
             if as_of is not None:
                 problems += future_date_problems(source, as_of)
         finally:
@@ -159,29 +155,29 @@ def future_date_problems(source: Source, as_of: date) -> list[Problem]:
     return problems
 
 
-def term_problems(source: Source) -> list[Problem]:
+def contract_warnings(source: Source) -> list[Problem]:
+    """What :func:`renewal.contract.validate_data_dir` warns about, by the engine, worded the
+    same: one term under several contract ids, terms whose end_date is the start_date of
+    another term of the account, and usage account-days with more logged-in users than seats
+    (account-grain usage)."""
+    found = (_repeated_terms(source), _shared_end_days(source), _above_seats(source))
+    return [w for w in found if w is not None]
+
+
+def _repeated_terms(source: Source) -> Problem | None:
     """Contract terms present more than once (same account, start_date and end_date), every
-    such row counted, worded as :mod:`renewal.contract`. The contracts table is small: one
-    aggregation, on any engine."""
+    such row counted. The contracts table is small: one aggregation, on any engine."""
     contracts = source.tables["contracts"]
     if not set(TERM_KEY) <= set(contracts.columns):
-        return []
+        return None
     terms = contracts.filter(*[contracts[k].notnull() for k in TERM_KEY])
     groups = terms.group_by(list(TERM_KEY)).aggregate(n=terms.count())
     twice = groups.filter(groups.n > 1)
     rows = twice.n.sum().to_pandas()
     if not rows or rows != rows:  # None or NaN: no term twice
-        return []
-    return [Problem("contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, int(rows),
-                    example_keys(twice.select(list(TERM_KEY))))]
-
-
-def contract_warnings(source: Source) -> list[Problem]:
-    """What :func:`renewal.contract.validate_data_dir` warns about, by the engine, worded the
-    same: terms whose end_date is the start_date of another term of the account, and usage
-    account-days with more logged-in users than seats (account grain: the only grain with an
-    ``active_users`` column)."""
-    return [w for w in (_shared_end_days(source), _above_seats(source)) if w is not None]
+        return None
+    return Problem("contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, int(rows),
+                   example_keys(twice.select(list(TERM_KEY))))
 
 
 def _shared_end_days(source: Source) -> Problem | None:
@@ -202,7 +198,8 @@ def _shared_end_days(source: Source) -> Problem | None:
 
 def _above_seats(source: Source) -> Problem | None:
     usage, accounts = source.tables["usage"], source.tables["accounts"]
-    if "active_users" not in usage.columns or "seats" not in accounts.columns:
+    if ("active_users" not in usage.columns or "user_id" in usage.columns
+            or "seats" not in accounts.columns):  # user grain: the features count users
         return None
     seats = accounts.filter(accounts.account_id.notnull() & (accounts.seats > 0))
     seats = seats.group_by("account_id").aggregate(seats=seats.seats.max())

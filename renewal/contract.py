@@ -1,13 +1,13 @@
 """Validation of a data directory against the data contract (``docs/data-contract.md``).
 
 Per-table rules (nulls, ranges, enums, unique keys) are a pandera schema built from
-:mod:`renewal.tables`; cross-table rules (unknown accounts, end before start, a contract term
-exported twice, dates after ``as_of``) are checked here. Every problem is reported at once,
-never only the first.
+:mod:`renewal.tables`; cross-table rules (unknown accounts, end before start, dates after
+``as_of``) are checked here. Every problem is reported at once, never only the first.
 
 Warnings are data that is probably right but changes what the features mean (more logged-in
-users than seats; a next term starting on the previous term's last day): reported with the
-same table, column, row count and examples, they do not make the directory invalid.
+users than seats; a next term starting on the previous term's last day; one term under
+several contract ids): reported with the same table, column, row count and examples, they do
+not make the directory invalid.
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ ZONED_RULE = "dates carry a time zone: write the local calendar date (YYYY-MM-DD
 #: The int64 range: a larger number is not an int of the contract (and would not cast).
 INT_RANGE = (-(2**63), 2**63)
 
-#: One contract term is one row: the same account, start_date and end_date twice is a double
-#: export (its ARR, renewal and training label would count twice). Overlapping terms with other
-#: dates are allowed (add-ons running alongside the main term).
+#: Warning: the same account, start_date and end_date under several contract ids. A contract
+#: exported twice looks like this (its ARR, renewal and training label then count twice), but
+#: so do two products sold on one order, which are right: the data cannot tell, so it is said,
+#: not refused. Overlapping terms with other dates are add-ons and pass without a word.
 TERM_KEY = ("account_id", "start_date", "end_date")
 DUPLICATE_TERM_RULE = (
-    f"duplicate contract term ({', '.join(TERM_KEY)}): one row per term, else its ARR and "
-    "renewal count twice; merge contracts of the same term into one row"
+    f"the same term ({', '.join(TERM_KEY)}) under several contract ids: each row counts its "
+    "ARR, renewal and training label; fine for two products of one order, else drop the copy"
 )
 #: Warning: a term whose end_date is another term's start_date (same account) shares that day
 #: with it, the mark of an export writing the next term's first day as end_date.
@@ -346,14 +347,15 @@ def _check_contract_dates(frames: dict[str, pd.DataFrame], report: ValidationRep
 
 
 def _check_contract_terms(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
-    """A term twice (error) and a next term starting on a term's last day (warning)."""
+    """Warnings: one term under several contract ids, and a next term starting on a term's
+    last day."""
     contracts = frames.get("contracts")
     if contracts is None or not set(TERM_KEY) <= set(contracts.columns):
         return
     terms = contracts[list(TERM_KEY)].dropna()
     twice = terms[terms.duplicated(keep=False)]
     if not twice.empty:
-        report.problems.append(Problem(
+        report.warnings.append(Problem(
             "contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, len(twice),
             _sorted_examples(twice.drop_duplicates(), list(TERM_KEY))))
     valid = terms[terms["end_date"] > terms["start_date"]]
@@ -374,9 +376,11 @@ def _check_active_users_within_seats(
     frames: dict[str, pd.DataFrame], report: ValidationReport
 ) -> None:
     """Warn where an account-day's active_users (summed over its sites, as the features do)
-    exceed the account's seats; counted in usage rows of those account-days."""
+    exceed the account's seats; counted in usage rows of those account-days. Account-grain
+    usage only: with ``user_id`` the features count distinct users, not this column."""
     usage, accounts = frames.get("usage"), frames.get("accounts")
     if (usage is None or accounts is None or "active_users" not in usage.columns
+            or "user_id" in usage.columns
             or not {"account_id", "date"} <= set(usage.columns)
             or not {"account_id", "seats"} <= set(accounts.columns)):
         return

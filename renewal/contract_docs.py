@@ -43,11 +43,6 @@ counting values that do not parse per column as pandas does.
   it has: one row per account-day, user-day or user-site-day);
 - references to accounts that are not in `accounts`; a contract whose `end_date` is not after
   its `start_date`; `usage` without `user_id` must carry `active_users`;
-- the same contract term twice: two rows with the same `account_id`, `start_date` and
-  `end_date` (whatever their `contract_id`). That is almost surely a double export, and it
-  would count the term's ARR (NDR), its renewal (logo and contract renewal rates) and its
-  training label twice; two contracts that truly cover the same term (two products on one
-  order) are one row per term here, with their ARR summed;
 - with `--as-of`: dates after that day.
 
 Contract terms of one account **may overlap** when their dates differ: an add-on running
@@ -64,6 +59,12 @@ warning like a problem (table, column, rule, rows, example keys) after the verdi
 exits 0; `features`, `metrics` and `score` print them as `warning:` lines with the row count
 only (they are stored with a scoring run and seen by every role, so they name no account)
 and go on.
+- the same term twice: two rows with the same `account_id`, `start_date` and `end_date`
+  under different `contract_id`s (the same `contract_id` twice is a duplicate key, an error).
+  Each row counts: the term's ARR in NDR, its renewal in the contract counts (the logo counts
+  the account once) and its training label. That is right for two products sold on one
+  order, and wrong for one contract exported twice: drop the copy then. The data cannot tell
+  the two apart, so the rows are kept and the warning is given.
 - a term whose `end_date` is the `start_date` of another term of the same account: the two
   share that day. Exports that write the next term's first day as `end_date` (an exclusive
   end) do this on every renewal; subtract one day there, or ignore the warning for a true
@@ -73,9 +74,11 @@ and go on.
   deploy more users than they bought, so the value is kept as given: `seat_utilization_30d`
   then exceeds 1 (it is not capped: over-deployment is a real signal, of expansion rather
   than risk), and the high tier's login condition (logged-in seats `>= 60% * seats`) is met
-  as the data says. If `seats` is out of date, correct `accounts.seats`. With user-grain
-  usage, distinct users above `seats` are possible too and read the same way; they are not
-  counted (that would need a distinct count over the whole usage).
+  as the data says. If `seats` is out of date, correct `accounts.seats`. Checked for
+  account-grain usage only: with `user_id` the features count distinct users (an
+  `active_users` column there is not what they read), and distinct users above `seats` are
+  possible too and read the same way; they are not counted (that would need a distinct count
+  over the whole usage).
 
 ## Tables
 """

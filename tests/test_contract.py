@@ -414,12 +414,16 @@ def add_term(tables, contract_id: str, account: str, start: str, end: str) -> No
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_the_same_term_twice_is_an_error_naming_the_term(tmp_path, tables, fmt):
+def test_the_same_term_under_another_contract_id_is_a_warning_naming_the_term(
+        tmp_path, tables, fmt):
     add_term(tables, "C1-again", "A1", "2024-01-01", "2025-01-01")
-    assert problems_of(write_dir(tmp_path / "d", tables, fmt)) == [
-        "contracts.account_id, start_date, end_date: duplicate contract term (account_id,"
-        " start_date, end_date): one row per term, else its ARR and renewal count twice; merge"
-        " contracts of the same term into one row (2 rows, e.g. A1/2024-01-01/2025-01-01)"
+    report = validate_data_dir(write_dir(tmp_path / "d", tables, fmt))
+    assert report.ok, report.render()
+    assert [w.render() for w in report.warnings] == [
+        "contracts.account_id, start_date, end_date: the same term (account_id, start_date,"
+        " end_date) under several contract ids: each row counts its ARR, renewal and training"
+        " label; fine for two products of one order, else drop the copy"
+        " (2 rows, e.g. A1/2024-01-01/2025-01-01)"
     ]
 
 

@@ -1,9 +1,10 @@
-"""Contract terms twice (an error) and the contract's warnings, pandas and the engine alike.
+"""The contract's warnings on contract terms and seats, pandas and the engine alike.
 
-An exact duplicate term (same account, start_date, end_date) is a double export: its ARR,
-renewal and training label would count twice, so it is refused. Other overlaps are add-ons
-and pass; only a next term starting on a term's last day (end_date is included) is warned
-about, as is an account-day with more logged-in users than seats.
+The same term (account, start_date, end_date) under several contract ids is either one
+contract exported twice or two products of one order: the data cannot tell, so it is a
+warning, never a refusal. Other overlaps are add-ons and pass; a next term starting on a
+term's last day (end_date is included) is warned about, as is an account-day with more
+logged-in users than seats.
 """
 
 from __future__ import annotations
@@ -71,22 +72,22 @@ def contracts_dir(tmp_path, *terms) -> object:
 
 # -- the same term twice ----------------------------------------------------------------------
 
-def test_a_term_exported_twice_is_refused_by_both_checks(tmp_path, monkeypatch):
+def test_one_term_under_two_contract_ids_is_warned_not_refused(tmp_path, monkeypatch):
     data = contracts_dir(tmp_path, term("c1", "2024-01-01", "2024-12-31"),
                          term("c1-copy", "2024-01-01", "2024-12-31"),
                          term("c2", "2024-01-01", "2024-12-31", account="a2"))
-    by_engine, detailed = engine_and_pandas(data, monkeypatch)
+    assert engine_and_pandas(data, monkeypatch) == ([], [])  # accepted by both checks
+    by_engine, detailed = warnings_of(data)
     expected = [f"contracts.{TERM_COLUMNS}: {DUPLICATE_TERM_RULE} (2 rows, e.g. "
                 "a1/2024-01-01/2024-12-31)"]
     assert rendered(by_engine) == rendered(detailed) == expected
 
 
-def test_every_row_of_a_repeated_term_is_counted_and_examples_are_in_key_order(
-        tmp_path, monkeypatch):
+def test_every_row_of_a_repeated_term_is_counted_and_examples_are_in_key_order(tmp_path):
     data = contracts_dir(tmp_path, *[term(f"b{i}", "2024-02-01", "2025-01-31", "a2")
                                      for i in range(3)],
                          *[term(f"a{i}", "2024-01-01", "2024-12-31") for i in range(2)])
-    by_engine, detailed = engine_and_pandas(data, monkeypatch)
+    by_engine, detailed = warnings_of(data)
     assert rendered(by_engine) == rendered(detailed) == [
         f"contracts.{TERM_COLUMNS}: {DUPLICATE_TERM_RULE} (5 rows, e.g. "
         "a1/2024-01-01/2024-12-31, a2/2024-02-01/2025-01-31)"]
@@ -99,13 +100,14 @@ def test_every_row_of_a_repeated_term_is_counted_and_examples_are_in_key_order(
 ])
 def test_terms_differing_in_one_key_column_are_not_duplicates(tmp_path, monkeypatch, second):
     data = contracts_dir(tmp_path, term("c1", "2024-01-01", "2024-12-31"), second)
-    by_engine, detailed = engine_and_pandas(data, monkeypatch)
-    assert by_engine == detailed == []
+    assert engine_and_pandas(data, monkeypatch) == ([], [])
+    assert warnings_of(data) == ([], [])
 
 
-def test_a_duplicate_contract_id_is_not_also_a_duplicate_term(tmp_path, monkeypatch):
+def test_one_contract_id_twice_stays_an_error(tmp_path, monkeypatch):
+    """A contract exported twice with its id is a duplicate key, refused as before."""
     data = contracts_dir(tmp_path, term("c1", "2024-01-01", "2024-12-31"),
-                         term("c1", "2025-01-01", "2025-12-31"))
+                         term("c1", "2024-01-01", "2024-12-31"))
     by_engine, detailed = engine_and_pandas(data, monkeypatch)
     assert rendered(by_engine) == rendered(detailed) == [
         "contracts.contract_id: duplicate key (contract_id) (2 rows, e.g. c1)"]
@@ -191,6 +193,17 @@ def test_sites_are_summed_per_account_day_as_the_features_do(tmp_path):
     by_engine, detailed = warnings_of(data)
     assert rendered(by_engine) == rendered(detailed) == [
         f"usage.active_users: {ABOVE_SEATS_RULE} (2 rows, e.g. a1/2024-03-01)"]
+
+
+def test_user_grain_active_users_are_not_summed_against_seats(tmp_path):
+    """With user_id the features count distinct users; an active_users column there is not
+    what they read, and summing it over the users (4 x 4 = 16 > 10 seats) was a false
+    warning of renewal validate that the engine did not give."""
+    usage = [{"account_id": "a1", "date": date(2024, 3, 1), "user_id": f"u{i}",
+              "key_actions": 3, "logins": 1, "active_users": 4} for i in range(4)]
+    data = write_dir(tmp_path / "u", accounts=ACCOUNTS, usage=usage,
+                     contracts=[term("c1", "2024-01-01", "2024-12-31")])
+    assert warnings_of(data) == ([], [])
 
 
 def test_user_grain_has_no_active_users_to_check(tmp_path):
