@@ -3,14 +3,24 @@ with a short positive cache so the hot path skips it (``RENEWAL_KEY_CACHE_SECOND
 
 from __future__ import annotations
 
+import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import transaction
 from service.db.models import utc_now
-from service.db.ui_sessions import close_session, find_session, hash_token, open_session
+from service.db.ui_sessions import (
+    SESSION_LIFETIME,
+    close_session,
+    find_session,
+    hash_token,
+    open_session,
+)
 from service.keys import Principal, find_principal, hash_key
+
+#: Sign-outs remembered per worker (each for a session's lifetime, 8 h).
+_MAX_CLOSED = 10_000
 
 
 class _TrustCache(dict[str, tuple[Principal, float]]):
@@ -43,24 +53,29 @@ class SessionVerifier:
     """Session token of the ops web page → principal, cached like keys (see :class:`_TrustCache`).
 
     An ended session or a revoked key stops working within the TTL on every worker; the
-    worker that signs a session out forgets it at once."""
+    worker that signs a session out forgets it at once, even while a check that read the
+    session just before the sign-out is still under way (it remembers what it closed)."""
 
     def __init__(self, session_factory: sessionmaker[Session], ttl_seconds: float) -> None:
         self._factory = session_factory
         self._cache = _TrustCache(ttl_seconds)
+        self._closed: dict[str, float] = {}  # digest → monotonic time it may be forgotten
+        self._lock = threading.Lock()
 
     def cached(self, token: str) -> Principal | None:
         return self._cache.trusted(hash_token(token))
 
     def verify(self, token: str) -> Principal | None:
         """Look the session up in the database (blocking; call from a worker thread)."""
+        digest = hash_token(token)
         with self._factory() as session:
             active = find_session(session, token)
-        if active is None:
-            self._cache.pop(hash_token(token), None)
-            return None
-        remaining = (active.expires_at - utc_now()).total_seconds()
-        self._cache.trust(hash_token(token), active.principal, remaining)
+        with self._lock:  # a sign-out here meanwhile must not be undone by caching the read
+            if active is None or digest in self._closed:
+                self._cache.pop(digest, None)
+                return None
+            remaining = (active.expires_at - utc_now()).total_seconds()
+            self._cache.trust(digest, active.principal, remaining)
         return active.principal
 
     def open(self, key_id: str) -> str:
@@ -70,10 +85,19 @@ class SessionVerifier:
 
     def close(self, token: str) -> None:
         """End the session everywhere (its row is deleted) and here at once (blocking).
-        Forgotten after the delete: a check racing with it cannot cache it again."""
+        Remembered as closed for a session's lifetime: a check that read the row before the
+        delete cannot cache it again on this worker."""
+        digest = hash_token(token)
         with transaction(self._factory) as session:
             close_session(session, token)
-        self._cache.pop(hash_token(token), None)
+        now = time.monotonic()
+        with self._lock:
+            self._closed = {d: t for d, t in self._closed.items() if t > now}
+            if len(self._closed) >= _MAX_CLOSED:  # a flood of sign-outs: oldest go first
+                for old in sorted(self._closed, key=self._closed.__getitem__)[:_MAX_CLOSED // 2]:
+                    del self._closed[old]
+            self._closed[digest] = now + SESSION_LIFETIME.total_seconds()
+            self._cache.pop(digest, None)
 
     def forget_all(self) -> None:
         self._cache.clear()

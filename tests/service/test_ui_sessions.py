@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -275,6 +276,39 @@ def test_a_cached_session_lasts_at_most_the_ttl_and_sign_out_forgets_it_at_once(
     assert patient.cached(short) is None
     with factory() as session:
         assert find_session(session, short) is None
+
+
+def test_a_check_under_way_at_sign_out_does_not_trust_the_session_again(engine, monkeypatch):
+    """A request with a copy of the cookie reads the session just before the sign-out
+    commits, and finishes after it: it must not put the session back into this worker's
+    cache (found by review: the copy then worked for the TTL)."""
+    import service.verifiers as verifiers
+
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        session.add(ApiKey(id="key_race", name="r", role="crm", key_hash="1" * 64,
+                           created_at=utc_now()))
+    worker = KeyVerifier(factory, ttl_seconds=60).sessions
+    token = worker.open("key_race")
+    read, signed_out = threading.Event(), threading.Event()
+    real_find = verifiers.find_session
+
+    def find_then_stall(session, wanted, now=None):
+        found = real_find(session, wanted, now)  # the row, read before the delete
+        read.set()
+        signed_out.wait(5)
+        return found
+
+    monkeypatch.setattr(verifiers, "find_session", find_then_stall)
+    racing = threading.Thread(target=worker.verify, args=(token,))
+    racing.start()
+    assert read.wait(5)
+    monkeypatch.setattr(verifiers, "find_session", real_find)
+    worker.close(token)
+    signed_out.set()
+    racing.join(5)
+    assert worker.cached(token) is None
+    assert worker.verify(token) is None
 
 
 # -- the migration ---------------------------------------------------------------------------
