@@ -28,6 +28,7 @@ class MetricsBusy(Exception):
 
 @dataclass
 class _Flight:
+    started: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -84,6 +85,7 @@ class MetricResults:
         try:
             if not self._slots.acquire(timeout=self.wait_seconds):
                 raise MetricsBusy
+            flight.started.set()
             try:
                 flight.result = compute()
             finally:
@@ -99,9 +101,12 @@ class MetricResults:
             flight.done.set()
 
     def _follow(self, flight: _Flight) -> Any:
-        # The leader waits at most wait_seconds for a slot, then computes: allow both.
-        if not flight.done.wait(self.wait_seconds * 2):
-            raise MetricsBusy
+        """Wait as the leader does for a slot (it gives up after ``wait_seconds``: then
+        ``done`` is set with :class:`MetricsBusy`), then for as long as its computation
+        takes: the result is moments away, and answering 503 meanwhile would make the
+        caller compute it again."""
+        flight.started.wait(self.wait_seconds)
+        flight.done.wait()
         if flight.error is not None:
             raise flight.error
         return flight.result

@@ -121,3 +121,36 @@ def test_the_least_recently_used_result_is_dropped_first():
     results.clear()
     assert len(results) == 0
 
+
+
+def test_a_waiter_gets_the_result_of_a_computation_longer_than_the_wait():
+    """The slot wait bounds how long a request waits to START a computation, not how long
+    a computation may take: asking for a question being computed returns its result."""
+    results = MetricResults(concurrency=1, wait_seconds=0.2)
+    started = threading.Event()
+
+    def long() -> str:
+        started.set()
+        time.sleep(0.8)  # four times the wait
+        return "rows"
+
+    threads, (answers, errors) = run_in_threads(2, lambda: results.get_or_compute("k", long))
+    for thread in threads:
+        thread.join(5)
+    assert errors == [] and answers == ["rows", "rows"]
+
+
+def test_waiters_on_a_leader_that_found_no_slot_are_busy_too():
+    results = MetricResults(concurrency=1, wait_seconds=0.2)
+    release = threading.Event()
+    holder = threading.Thread(target=results.get_or_compute,
+                              args=("other", lambda: release.wait(5)))
+    holder.start()
+    time.sleep(0.05)
+    threads, (answers, errors) = run_in_threads(3, lambda: results.get_or_compute("k", str))
+    for thread in threads:
+        thread.join(5)
+    release.set()
+    holder.join(5)
+    assert answers == [] and len(errors) == 3
+    assert all(isinstance(e, MetricsBusy) for e in errors)
