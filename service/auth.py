@@ -203,6 +203,19 @@ def visible_account(cache: ScoreCache, principal: Principal, account_id: str) ->
     return entry
 
 
+def listable_accounts(
+    cache: ScoreCache, principal: Principal, csm_id: str | None
+) -> list[CachedScore]:
+    """Scored accounts a workflow list may show, in risk order, of ``csm_id`` when given: a
+    CSM key's own only, and asking for another CSM's is a 403."""
+    if principal.role == "csm":
+        if csm_id is not None and csm_id != principal.csm_id:
+            raise forbidden("a CSM key lists only its own accounts")
+        csm_id = principal.csm_id
+    return [e for e in cache.risk_order
+            if principal.may_see(e.csm_id) and (csm_id is None or e.csm_id == csm_id)]
+
+
 def check_visible_ids(
     cache: ScoreCache, principal: Principal, account_ids: list[str]
 ) -> list[CachedScore]:

@@ -22,6 +22,7 @@ from service.api import (
     risk_list,
     score,
     scoring_runs,
+    survey_followups,
     webhooks,
     what_if,
 )
@@ -44,6 +45,7 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         renewal_history,
         disagreements,
         interventions,
+        survey_followups,
         forecast,
         webhooks,
         # operations and documentation

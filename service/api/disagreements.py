@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from service.api.workflow_schemas import DisagreementList, StaleList
-from service.auth import Reader
+from service.auth import Reader, listable_accounts
 from service.cache import CachedScore
 from service.context import Ctx, ServiceContext
 from service.db import scores as scores_db
-from service.keys import Principal
-from service.problems import ProblemError, forbidden, problem_responses
+from service.problems import ProblemError, problem_responses
 from service.workflows.config import WorkflowSettings
 from service.workflows.disagreements import Thresholds, find_disagreements
 from service.workflows.install import Workflows
@@ -45,15 +44,6 @@ LOW_CSM_SCORE = (
     f"...while the CSM scores at most this (default {_setting('disagreement_low_csm_score')})."
     " Must be below high_csm_score (given or default), else 422."
 )
-
-
-def _visible(ctx: ServiceContext, principal: Principal, csm_id: str | None) -> list[CachedScore]:
-    if principal.role == "csm":
-        if csm_id is not None and csm_id != principal.csm_id:
-            raise forbidden("a CSM key lists only its own accounts")
-        csm_id = principal.csm_id
-    return [e for e in ctx.cache.risk_order
-            if principal.may_see(e.csm_id) and (csm_id is None or e.csm_id == csm_id)]
 
 
 def _pair_error(low: str, high: str, low_value: float, high_value: float) -> ProblemError:
@@ -106,7 +96,7 @@ def get_disagreements(
         raise _pair_error("low_csm_score", "high_csm_score", thresholds.low_csm_score,
                           thresholds.high_csm_score)
     # Only accounts that can disagree need their stored vector.
-    entries = [e for e in _visible(ctx, principal, csm_id)
+    entries = [e for e in listable_accounts(ctx.cache, principal, csm_id)
                if e.probability < thresholds.low_probability
                or e.probability > thresholds.high_probability]
     vectors = _vectors(ctx, entries)
@@ -130,7 +120,7 @@ def get_stale_inputs(
 ) -> dict[str, Any]:
     """Stale = the latest health input is older than stale_input_days (feature config) at the
     score's as_of, or there is none. CSM keys see their own list."""
-    entries = _visible(ctx, principal, csm_id)
+    entries = listable_accounts(ctx.cache, principal, csm_id)
     vectors = _vectors(ctx, entries)
     rows = [(e.account_id, e.csm_id, e.as_of, vectors[e.score_id])
             for e in entries if e.score_id in vectors]

@@ -277,6 +277,39 @@ class SaveRateOut(BaseModel):
     data: list[SaveRateRow]
 
 
+# -- survey follow-ups ---------------------------------------------------------------------------
+class SurveyFollowUp(BaseModel):
+    account_id: str
+    csm_id: str | None
+    segment: str | None
+    survey_date: date = Field(description="Day of the account's latest survey (on or before "
+                              "today, UTC).")
+    score: float = Field(description="Its score, 0-10: at or below `bad_score_at_most`.")
+    comment: str | None = Field(description="The customer's free-text answer (customer data: "
+                                "never logged, never in webhooks).")
+    probability: float | None = Field(description="Renewal probability of the latest score.")
+    risk_tier: RiskTier | None
+    arr: float | None
+    status: Literal["pending", "followed_up"]
+    followed_up_at: datetime | None = Field(
+        description="First intervention recorded on or after the survey's day; null while "
+        "pending.")
+    days_waiting: int | None = Field(description="Days since the survey; pending only.")
+
+
+class SurveyFollowUpList(Page):
+    status: Literal["pending", "followed_up", "all"]
+    bad_score_at_most: float = Field(description="A survey scored at or below this is bad "
+                                     "(RENEWAL_SURVEY_BAD_SCORE_AT_MOST).", examples=[6.0])
+    today: date = Field(description="UTC day: surveys dated after it are not counted yet.")
+    surveys_available: bool = Field(
+        description="False: the data directory has no surveys table (the list is empty).")
+    surveys_from: str = Field(description="Data directory read: its full path for admin keys, "
+                              "its name for the others.")
+    total: int = Field(description="Accounts matching (all pages).")
+    data: list[SurveyFollowUp]
+
+
 # -- forecast ------------------------------------------------------------------------------------
 class ForecastGroup(BaseModel):
     key: str = Field(examples=["2026-03"])

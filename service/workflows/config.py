@@ -35,6 +35,12 @@ class WorkflowSettings(BaseSettings):
     save_rate_confidence: float = Field(
         0.95, gt=0, lt=1, description="Confidence level of the uplift interval."
     )
+    # -- survey follow-ups --
+    survey_bad_score_at_most: float = Field(
+        6.0, ge=0, le=10,
+        description="A satisfaction survey scored (0-10) at or below this is bad and needs a "
+        "follow-up. 6 closes the detractor range (0-6) of a 0-10 scale, as in NPS.",
+    )
     # -- forecast --
     forecast_level: float = Field(0.9, gt=0, lt=1, description="Prediction interval level.")
     forecast_draws: int = Field(

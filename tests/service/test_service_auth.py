@@ -41,6 +41,7 @@ EXPECTED = {
     ("GET", "/v1/accounts/{account_id}/interventions"): frozenset({"csm", "admin"}),
     ("GET", "/v1/save-rate"): ALL,
     ("GET", "/v1/forecast"): ALL,
+    ("GET", "/v1/survey-follow-ups"): ALL,
     ("POST", "/v1/webhooks"): frozenset({"admin"}),
     ("GET", "/v1/webhooks"): frozenset({"admin"}),
     ("DELETE", "/v1/webhooks/{webhook_id}"): frozenset({"admin"}),

@@ -1,0 +1,77 @@
+"""GET /v1/survey-follow-ups: accounts whose latest satisfaction survey was bad, and whether
+someone has followed up (docs/workflows.md §8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from service.api.interventions import outcomes_dir
+from service.api.workflow_schemas import SurveyFollowUpList
+from service.auth import Reader, listable_accounts, shown_path
+from service.context import Ctx
+from service.db.models import utc_now
+from service.problems import problem_responses
+from service.workflows.install import Workflows
+from service.workflows.survey_followups import (
+    StatusFilter,
+    bad_latest_surveys,
+    first_interventions_since,
+    latest_surveys,
+    load_surveys,
+    survey_follow_ups,
+)
+
+router = APIRouter(prefix="/v1", tags=["workflows: survey follow-ups"])
+STATUS = (
+    "pending: no intervention recorded since the bad survey; followed_up: one was; "
+    "all: both, pending first."
+)
+
+
+@router.get(
+    "/survey-follow-ups",
+    response_model=SurveyFollowUpList,
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Accounts whose latest satisfaction survey was bad: pending or followed up",
+)
+def get_survey_follow_ups(
+    principal: Reader,
+    ctx: Ctx,
+    workflows: Workflows,
+    status: Annotated[StatusFilter, Query(description=STATUS)] = "pending",
+    csm_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Per scored account, its latest survey dated on or before today (UTC); bad = score <=
+    RENEWAL_SURVEY_BAD_SCORE_AT_MOST. Followed up = an intervention recorded on or after the
+    survey's day. Pending first, lowest renewal probability then oldest survey first. The
+    surveys come from the data directory of RENEWAL_OUTCOMES_DATA_DIR or of the latest
+    scoring run; without a surveys table the list is empty and ``surveys_available`` false.
+    CSM keys see their own accounts."""
+    threshold = workflows.settings.survey_bad_score_at_most
+    today = utc_now().date()
+    entries = listable_accounts(ctx.cache, principal, csm_id)
+    data_dir = outcomes_dir(ctx, workflows.settings.outcomes_data_dir)
+    surveys = load_surveys(data_dir)
+    found: list[dict[str, Any]] = []
+    if surveys is not None:
+        bad = bad_latest_surveys(entries, latest_surveys(surveys, today), threshold)
+        with ctx.sessions() as session:
+            first = first_interventions_since(
+                session, {entry.account_id: survey.survey_date for entry, survey in bad}
+            )
+        found = survey_follow_ups(bad, first, today, status)
+    page = found[offset : offset + limit]
+    return {
+        "status": status,
+        "bad_score_at_most": threshold,
+        "today": today,
+        "surveys_available": surveys is not None,
+        "surveys_from": shown_path(principal, data_dir),
+        "total": len(found),
+        "data": page,
+        "count": len(page),
+    }

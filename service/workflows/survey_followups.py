@@ -1,0 +1,191 @@
+"""Survey follow-ups: an account whose latest satisfaction survey was bad must be called back.
+
+The domain (docs/workflows.md §8): the free-text answer matters more than the score, and a
+bad score must get a follow-up. Per account only the latest survey dated on or before today
+counts, so a later good answer supersedes an earlier bad one. A bad survey (score at or
+below ``survey_bad_score_at_most``) is *followed up* once a save attempt (an intervention)
+was recorded for the account on or after the survey's day (UTC), else it is *pending*.
+
+The comment is customer data: it is returned to the account's readers and never logged.
+The surveys table is read once per file version (path, modification time, size).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from renewal.datadir import find_table, read_table
+from service.cache import rounded
+from service.db.workflow_models import Intervention
+
+FollowUpStatus = Literal["pending", "followed_up"]
+StatusFilter = Literal["pending", "followed_up", "all"]
+#: Accounts per IN list (SQLite's limit on bound parameters).
+CHUNK = 900
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, int, int], pd.DataFrame] = {}
+
+
+class ScoredAccount(Protocol):
+    """What the list needs of an account's latest score (a :class:`service.cache.CachedScore`)."""
+
+    account_id: str
+    csm_id: str | None
+    segment: str | None
+    arr: float | None
+    probability: float
+    risk_tier: str
+
+
+@dataclass(frozen=True)
+class LatestSurvey:
+    """An account's latest survey answer on or before today."""
+
+    account_id: str
+    survey_date: date
+    score: float
+    comment: str | None
+
+
+def load_surveys(data_dir: Path) -> pd.DataFrame | None:
+    """The surveys table (through the data contract's reader), or None when the data
+    directory has none: the table is optional, a product may not run surveys."""
+    path = find_table(Path(data_dir), "surveys")
+    if path is None:
+        return None
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    frame = read_table(Path(data_dir), "surveys")
+    if frame is None:  # removed between the two looks
+        return None
+    with _lock:
+        _cache.clear()
+        _cache[key] = frame
+    return frame
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def latest_surveys(surveys: pd.DataFrame, today: date) -> dict[str, LatestSurvey]:
+    """Each account's latest answer dated on or before ``today``.
+
+    Rows without a date or a score say nothing the rule can judge and are skipped. Two
+    answers on the same latest day break the table's key; the lower score is kept, because
+    missing a needed follow-up costs more than an extra call."""
+    frame = surveys.dropna(subset=["date", "score"])
+    frame = frame[frame["date"] <= pd.Timestamp(today)]
+    if frame.empty:
+        return {}
+    frame = frame.assign(account_id=frame["account_id"].astype(str))
+    order = frame.sort_values(["account_id", "date", "score"], ascending=[True, False, True])
+    latest = order.drop_duplicates("account_id", keep="first")
+    comments = latest["comment"] if "comment" in latest.columns else [None] * len(latest)
+    return {
+        account: LatestSurvey(account, pd.Timestamp(day).date(), float(score), _text(comment))
+        for account, day, score, comment in zip(
+            latest["account_id"], latest["date"], latest["score"], comments, strict=True
+        )
+    }
+
+
+def is_bad(score: float, bad_score_at_most: float) -> bool:
+    """Bad = at or below the threshold (6 by default: the detractor range of 0-10)."""
+    return score <= bad_score_at_most
+
+
+def first_interventions_since(session: Session, since: Mapping[str, date]) -> dict[str, datetime]:
+    """Per account, its first intervention recorded on or after ``since[account]`` (UTC day).
+
+    Only ids and times are read: an intervention's private note never leaves the table."""
+    first: dict[str, datetime] = {}
+    accounts = sorted(since)
+    for start in range(0, len(accounts), CHUNK):
+        chunk = accounts[start : start + CHUNK]
+        earliest = datetime.combine(min(since[a] for a in chunk), time.min, UTC)
+        stmt = (
+            select(Intervention.account_id, Intervention.assigned_at)
+            .where(Intervention.account_id.in_(chunk), Intervention.assigned_at >= earliest)
+            .order_by(Intervention.assigned_at, Intervention.id)
+        )
+        for account_id, assigned_at in session.execute(stmt):
+            if account_id not in first and assigned_at.astimezone(UTC).date() >= since[account_id]:
+                first[account_id] = assigned_at
+    return first
+
+
+def follow_up_item(
+    entry: ScoredAccount, survey: LatestSurvey, followed_up_at: datetime | None, today: date
+) -> dict[str, Any]:
+    """One row of the list: the survey, the account's latest score and where the follow-up is."""
+    pending = followed_up_at is None
+    return {
+        "account_id": entry.account_id,
+        "csm_id": entry.csm_id,
+        "segment": entry.segment,
+        "survey_date": survey.survey_date,
+        "score": survey.score,
+        "comment": survey.comment,
+        "probability": rounded(entry.probability),
+        "risk_tier": entry.risk_tier,
+        "arr": entry.arr,
+        "status": "pending" if pending else "followed_up",
+        "followed_up_at": followed_up_at,
+        "days_waiting": (today - survey.survey_date).days if pending else None,
+    }
+
+
+def _order(item: dict[str, Any]) -> tuple[Any, ...]:
+    """Pending first; then lowest renewal probability (as shown: 4 digits), oldest survey,
+    account id."""
+    probability = item["probability"]
+    return (
+        item["status"] != "pending",
+        probability is None,
+        probability or 0.0,
+        item["survey_date"],
+        item["account_id"],
+    )
+
+
+def bad_latest_surveys(
+    entries: Iterable[ScoredAccount], latest: Mapping[str, LatestSurvey], bad_score_at_most: float
+) -> list[tuple[ScoredAccount, LatestSurvey]]:
+    """The scored accounts given whose latest survey is bad (surveyed-only accounts, lost or
+    unknown to the scores, are not in ``entries`` and so never listed)."""
+    return [
+        (e, latest[e.account_id])
+        for e in entries
+        if e.account_id in latest and is_bad(latest[e.account_id].score, bad_score_at_most)
+    ]
+
+
+def survey_follow_ups(
+    bad: Sequence[tuple[ScoredAccount, LatestSurvey]],
+    first_interventions: Mapping[str, datetime],
+    today: date,
+    status: StatusFilter,
+) -> list[dict[str, Any]]:
+    """The follow-up list in the documented order, filtered by ``status``."""
+    items = [
+        follow_up_item(entry, survey, first_interventions.get(entry.account_id), today)
+        for entry, survey in bad
+    ]
+    if status != "all":
+        items = [i for i in items if i["status"] == status]
+    return sorted(items, key=_order)

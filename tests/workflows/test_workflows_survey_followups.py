@@ -1,0 +1,257 @@
+"""GET /v1/survey-follow-ups checked by hand: a surveys table written into the data directory
+of the real app, interventions recorded through the API as a CSM would."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import update
+
+from renewal.datadir import write_table
+from service.db.engine import transaction
+from service.db.workflow_models import Intervention
+from service.workflows.survey_followups import (
+    first_interventions_since,
+    is_bad,
+    latest_surveys,
+)
+
+SECRET = "CONFIDENTIAL-our-CFO-hates-the-new-pricing-7f3a"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def write_surveys(stack, rows: list[dict], fmt: str = "parquet") -> None:
+    """Replace the data directory's surveys table (one file per table: drop the other format)."""
+    for old in stack.data_dir.glob("surveys.*"):
+        old.unlink()
+    frame = pd.DataFrame(rows, columns=["account_id", "date", "score", "comment"])
+    if fmt == "parquet":
+        frame["date"] = pd.to_datetime(frame["date"])
+        frame["score"] = frame["score"].astype("float64")
+    write_table(frame, stack.data_dir, "surveys", fmt)
+
+
+def survey(account: str, days_ago: int, score: float | str, comment: str | None = None) -> dict:
+    return {
+        "account_id": account,
+        "date": today() - timedelta(days=days_ago),
+        "score": score,
+        "comment": comment,
+    }
+
+
+def accounts_of(stack, csm: str) -> list[str]:
+    frame = stack.frame
+    return frame.loc[frame["csm_id"] == csm, "account_id"].astype(str).tolist()
+
+
+def listed(stack, key: str, **params) -> dict:
+    with stack.client(key) as client:
+        response = client.get("/v1/survey-follow-ups", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- the rules, without the app ---------------------------------------------------------------
+def test_a_score_at_the_threshold_is_bad_and_just_above_is_not():
+    assert is_bad(6.0, 6.0) and is_bad(0.0, 6.0)
+    assert not is_bad(6.5, 6.0) and not is_bad(10.0, 6.0)
+
+
+def test_only_the_latest_survey_up_to_today_counts():
+    day = date(2025, 6, 30)
+    surveys = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+            # a: bad then good; b: bad, good tomorrow; c: two answers one day; d: undated row
+            "date": pd.to_datetime(
+                ["2025-05-01", "2025-06-01", "2025-05-01", "2025-07-01"]
+                + ["2025-06-30", "2025-06-30", "2025-06-01", None]
+            ),
+            "score": pd.array([2.0, 9.0, 3.0, 10.0, 8.0, 4.0, 5.0, 1.0], dtype="Float64"),
+            "comment": pd.array(
+                ["slow", None, "bugs", "great", "ok", "meh", None, "x"], dtype="string"
+            ),
+        }
+    )
+    latest = latest_surveys(surveys, day)
+    assert latest["a"].score == 9.0 and latest["a"].survey_date == date(2025, 6, 1)
+    # Tomorrow's answer is not in yet: the bad one stands.
+    assert (latest["b"].score, latest["b"].comment) == (3.0, "bugs")
+    # A broken key (two answers one day): the worse one, so no follow-up is missed.
+    assert (latest["c"].score, latest["c"].comment) == (4.0, "meh")
+    assert latest["d"].survey_date == date(2025, 6, 1) and latest["d"].comment is None
+
+
+def test_an_intervention_the_day_before_the_survey_does_not_count_one_that_day_does(stack):
+    """UTC days, to the second: 23:59:59 the day before is too early, 00:00:00 counts."""
+    day = date(2025, 3, 10)
+    midnight = datetime(2025, 3, 10, tzinfo=UTC)
+    rows = [
+        ("early", midnight - timedelta(seconds=1)),
+        ("on-time", midnight),
+        ("both", midnight - timedelta(days=1)),
+        ("both", midnight + timedelta(hours=15)),
+    ]
+    with transaction(stack.factory) as session:
+        for account, at in rows:
+            session.add(
+                Intervention(
+                    account_id=f"unit-{account}",
+                    csm_id=None,
+                    author="test",
+                    playbook="call",
+                    note=None,
+                    assigned_at=at,
+                    probability_at_assignment=0.5,
+                    score_as_of=day,
+                    model_version="1",
+                )
+            )
+    with stack.factory() as session:
+        first = first_interventions_since(
+            session, {f"unit-{a}": day for a in ("early", "on-time", "both", "none")}
+        )
+    assert first == {"unit-on-time": midnight, "unit-both": midnight + timedelta(hours=15)}
+
+
+# -- the route --------------------------------------------------------------------------------
+def test_a_missing_surveys_table_is_an_empty_list_not_an_error(stack):
+    for old in stack.data_dir.glob("surveys.*"):
+        old.unlink()
+    for key in (stack.keys.admin, stack.keys.crm, stack.keys.csm_a):
+        body = listed(stack, key, status="all")
+        assert body["surveys_available"] is False
+        assert body["data"] == [] and body["total"] == 0 and body["count"] == 0
+        assert body["bad_score_at_most"] == 6.0
+
+
+def test_the_follow_up_list_at_its_boundaries(stack):
+    a = accounts_of(stack, "csm-a")
+    b = accounts_of(stack, "csm-b")
+    write_surveys(
+        stack,
+        [
+            survey(a[0], 0, 6.0, "renewal is on hold"),  # at the threshold: bad
+            survey(a[1], 0, 6.5, "fine"),  # just above: not bad
+            survey(a[2], 10, 3.0, "slow"),  # superseded by...
+            survey(a[2], 2, 9.0),  # ...a later good one
+            survey(a[3], 10, 9.0),  # a good one, then...
+            survey(a[3], 3, 2.0, "support never answers"),  # ...a later bad one
+            survey(a[4], 0, 4.0, "too expensive"),  # followed up today
+            survey(a[5], 0, 5.0, "missing export"),  # attempt the day before
+            survey(a[6], -1, 1.0, "tomorrow"),  # dated tomorrow: not yet
+            survey(a[7], 5, 2.0, "angry"),  # bad, and...
+            survey(a[7], -1, 10.0),  # ...a good one tomorrow: not in yet
+            survey(b[0], 1, 0.0, SECRET),  # another CSM's account
+            survey("never-scored", 1, 0.0, "who?"),  # not scored: never listed
+        ],
+    )
+    with stack.client(stack.keys.csm_a) as client:
+        recorded = client.post(f"/v1/accounts/{a[4]}/interventions", json={"playbook": "call"})
+        assert recorded.status_code == 201, recorded.text
+        early = client.post(f"/v1/accounts/{a[5]}/interventions", json={"playbook": "call"})
+        assert early.status_code == 201, early.text
+    with transaction(stack.factory) as session:  # as if recorded yesterday
+        session.execute(
+            update(Intervention)
+            .where(Intervention.id == early.json()["id"])
+            .values(assigned_at=datetime.now(UTC) - timedelta(days=1))
+        )
+
+    admin = listed(stack, stack.keys.admin, status="all")
+    assert admin["surveys_available"] is True and admin["bad_score_at_most"] == 6.0
+    assert admin["today"] == today().isoformat()
+    rows = {r["account_id"]: r for r in admin["data"]}
+    assert set(rows) == {a[0], a[3], a[4], a[5], a[7], b[0]}
+    assert rows[a[0]]["score"] == 6.0 and rows[a[0]]["status"] == "pending"
+    assert rows[a[0]]["days_waiting"] == 0 and rows[a[0]]["comment"] == "renewal is on hold"
+    assert rows[a[3]]["days_waiting"] == 3 and rows[a[3]]["score"] == 2.0
+    assert rows[a[5]]["status"] == "pending" and rows[a[5]]["followed_up_at"] is None
+    assert rows[a[7]]["days_waiting"] == 5
+    done = rows[a[4]]
+    assert done["status"] == "followed_up" and done["days_waiting"] is None
+    assert datetime.fromisoformat(done["followed_up_at"]) == datetime.fromisoformat(
+        recorded.json()["assigned_at"]
+    )
+    assert rows[b[0]]["comment"] == SECRET
+    with stack.client(stack.keys.admin) as client:
+        score = client.get(f"/v1/accounts/{a[3]}/renewal").json()
+    assert rows[a[3]]["probability"] == score["probability"]
+    assert rows[a[3]]["risk_tier"] == score["risk_tier"] and rows[a[3]]["csm_id"] == "csm-a"
+    # Pending first, lowest probability then oldest survey; followed-up ones after.
+    statuses = [r["status"] for r in admin["data"]]
+    assert statuses == ["pending"] * 5 + ["followed_up"]
+    pending = admin["data"][:5]
+    assert pending == sorted(pending, key=lambda r: (r["probability"], r["survey_date"]))
+
+    default = listed(stack, stack.keys.admin)
+    assert default["status"] == "pending" and default["total"] == 5
+    assert {r["account_id"] for r in default["data"]} == {a[0], a[3], a[5], a[7], b[0]}
+    followed = listed(stack, stack.keys.admin, status="followed_up")
+    assert [r["account_id"] for r in followed["data"]] == [a[4]]
+    paged = listed(stack, stack.keys.crm, limit=2, offset=1)
+    assert paged["total"] == 5 and [r["account_id"] for r in paged["data"]] == [
+        r["account_id"] for r in default["data"][1:3]
+    ]
+    only_b = listed(stack, stack.keys.crm, csm_id="csm-b", status="all")
+    assert [r["account_id"] for r in only_b["data"]] == [b[0]]
+
+
+def test_a_csm_key_lists_only_its_own_accounts(stack):
+    a = accounts_of(stack, "csm-a")
+    b = accounts_of(stack, "csm-b")
+    write_surveys(stack, [survey(a[10], 2, 1.0, "mine"), survey(b[10], 2, 1.0, SECRET)])
+    for status in ("pending", "followed_up", "all"):
+        body = listed(stack, stack.keys.csm_a, status=status)
+        assert {r["csm_id"] for r in body["data"]} <= {"csm-a"}
+        assert b[10] not in {r["account_id"] for r in body["data"]}
+        assert SECRET not in str(body)
+    assert [r["account_id"] for r in listed(stack, stack.keys.csm_a)["data"]] == [a[10]]
+    assert [r["account_id"] for r in listed(stack, stack.keys.csm_b)["data"]] == [b[10]]
+    with stack.client(stack.keys.csm_a) as client:
+        foreign = client.get("/v1/survey-follow-ups", params={"csm_id": "csm-b"})
+        unknown = client.get("/v1/survey-follow-ups", params={"status": "done"})
+    assert foreign.status_code == 403
+    assert SECRET not in foreign.text
+    assert unknown.status_code == 422
+
+
+def test_the_comment_is_never_logged(stack, caplog):
+    a = accounts_of(stack, "csm-a")
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="service")
+    write_surveys(stack, [survey(a[11], 1, 0.0, SECRET)])
+    for key in (stack.keys.admin, stack.keys.crm, stack.keys.csm_a):
+        body = listed(stack, key, status="all")
+        assert [r["comment"] for r in body["data"]] == [SECRET]
+    # A table that breaks the contract (a score that is no number): 503, and still nothing
+    # of the comment in the logs or in the answer.
+    write_surveys(stack, [survey(a[11], 1, "terrible", SECRET)], fmt="csv")
+    for key in (stack.keys.admin, stack.keys.crm):
+        with stack.client(key) as client:
+            broken = client.get("/v1/survey-follow-ups")
+        assert broken.status_code == 503, broken.text
+        assert broken.json()["type"].endswith(":data-unavailable")
+        assert SECRET not in broken.text
+    assert caplog.records, "the requests logged nothing: the check would prove nothing"
+    assert SECRET not in caplog.text
+    assert all(SECRET not in str(r.args) for r in caplog.records)
+    for old in stack.data_dir.glob("surveys.*"):
+        old.unlink()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_both_table_formats_are_read(stack, fmt):
+    a = accounts_of(stack, "csm-a")
+    write_surveys(stack, [survey(a[12], 4, 5.5, "so-so")], fmt=fmt)
+    body = listed(stack, stack.keys.admin)
+    assert [(r["account_id"], r["score"], r["days_waiting"]) for r in body["data"]] == [
+        (a[12], 5.5, 4)
+    ]
