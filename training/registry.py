@@ -152,17 +152,25 @@ def register_model(
                       f"AUC {new_metrics['auc']:.4f} vs {old_metrics['auc']:.4f}")
     replaced = champion if alias == CHAMPION else _alias_version(client, name, alias)
     version = mlflow.register_model(model_uri, name, tags=tags or None)
-    client.set_registered_model_alias(name, alias, version.version)
-    client.set_model_version_tag(name, version.version, "alias_reason", reason)
-    if alias == CHAMPION and champion is not None:  # what `renewal models rollback` returns to
-        client.set_model_version_tag(name, version.version, f"previous_{CHAMPION}",
-                                     str(champion.version))
-    return Registration(
+    registration = Registration(
         name=name, version=str(version.version), alias=alias, reason=reason,
         champion_version=str(champion.version) if champion is not None else None,
         champion_metrics=old_metrics,
         replaced_version=str(replaced.version) if replaced is not None else None,
     )
+    # The caller can only undo a registration it got back: one failing in here (a tag write,
+    # the store gone, SIGTERM) undoes itself. The alias moves last, once the version is
+    # complete, so the service never sees a version without its reason.
+    try:
+        client.set_model_version_tag(name, registration.version, "alias_reason", reason)
+        if alias == CHAMPION and champion is not None:  # what `renewal models rollback` returns to
+            client.set_model_version_tag(name, registration.version, f"previous_{CHAMPION}",
+                                         str(champion.version))
+        client.set_registered_model_alias(name, alias, registration.version)
+    except BaseException:
+        undo_registration(registration)
+        raise
+    return registration
 
 
 def _alias_version(client: Any, name: str, alias: str) -> Any | None:
@@ -177,10 +185,12 @@ def _alias_version(client: Any, name: str, alias: str) -> Any | None:
 
 
 def undo_registration(registration: Registration) -> None:
-    """Put the alias back where it was and delete the new version: the run that registered
-    it failed afterwards (its report never reached --out, the run is marked FAILED), and the
-    service must not start serving a model from a failed run. Best effort: the failure that
-    got us here (a store gone, SIGTERM) is the error to report, not one of these calls."""
+    """Put the alias back where it was (or remove it) and delete the new version: the run
+    that registered it failed, in :func:`register_model` or afterwards (its report never
+    reached --out, the run is marked FAILED), and the service must not start serving a model
+    from a failed run. Putting back an alias that had not moved yet changes nothing. Best
+    effort: the failure that got us here (a store gone, SIGTERM) is the error to report, not
+    one of these calls."""
     from mlflow import MlflowClient
 
     client = MlflowClient()

@@ -6,12 +6,14 @@ so a run always lands in the store the user named or in the project's SQLite fil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEO
 TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
 ARTIFACTS_SUFFIX = "-artifacts"  # mlflow.db -> mlflow-artifacts/ beside it
 PARAM_VALUE_MAX = 6000  # MLflow 3's limit for a param value (mlflow.utils.validation)
+SEGMENT_NAME_TAG = "segment_name."  # run tag: segment_name.<key> = the segment's name
+SEGMENT_HASH_LENGTH = 8  # hex digits of SHA-1 appended to a sanitised segment key
 
 
 def _user_info(uri: str) -> tuple[str | None, str | None, str]:
@@ -287,11 +291,13 @@ def flat_params(params: dict[str, Any]) -> dict[str, str]:
 
 
 def segment_metric_names(segments: dict[str, dict]) -> dict[str, float]:
-    """report.json's ``segments`` as MLflow metrics: ``segment.<segment>.<model>.<metric>``
-    (and ``segment.<segment>.n``, ``.observed_rate``), so runs compare per segment in the UI."""
+    """report.json's ``segments`` as MLflow metrics: ``segment.<key>.<model>.<metric>`` (and
+    ``segment.<key>.n``, ``.observed_rate``), so runs compare per segment in the UI; ``<key>``
+    is :func:`segment_keys`' key of the segment name."""
     metrics: dict[str, float] = {}
-    for segment, values in segments.items():
-        key = f"segment.{metric_key(segment)}"
+    for segment, key_part in segment_keys(segments).items():
+        values = segments[segment]
+        key = f"segment.{key_part}"
         metrics[f"{key}.n"] = values["n"]
         metrics[f"{key}.observed_rate"] = values["observed_rate"]
         for model, model_values in values["models"].items():
@@ -301,9 +307,39 @@ def segment_metric_names(segments: dict[str, dict]) -> dict[str, float]:
     return metrics
 
 
+def segment_name_tags(segments: Iterable[str]) -> dict[str, str]:
+    """``segment_name.<key>`` = the segment's name, for every segment: what a hashed key
+    (``segment._1a2b3c4d``) stands for, in the MLflow UI and in ``renewal models compare``."""
+    return {f"{SEGMENT_NAME_TAG}{key}": segment for segment, key in segment_keys(segments).items()}
+
+
+def segment_keys(segments: Iterable[str]) -> dict[str, str]:
+    """Each segment name → its part of an MLflow metric key, one key per segment.
+
+    A name made of letters, digits, ``_ - /`` and spaces is its own key (keys stay what they
+    were). Any other name is sanitised and gets ``_`` + the first 8 hex digits of its name's
+    SHA-1: sanitising alone mapped "大客户" and "中小企业" both to ``_`` and one segment's
+    metrics silently overwrote the other's. The hash depends on the name only, so a segment
+    has the same key in every run.
+    """
+    keys = {name: name if metric_key(name) == name else _hashed_key(name)
+            for name in dict.fromkeys(segments)}
+    # Still a clash only when a plain name looks like another's hashed key: hash it too.
+    counts = Counter(keys.values())
+    return {name: _hashed_key(name) if counts[key] > 1 and key == name else key
+            for name, key in keys.items()}
+
+
 def metric_key(name: str) -> str:
-    """A segment name as an MLflow metric key part (letters, digits, ``_ - /`` and spaces)."""
-    return re.sub(r"[^A-Za-z0-9_\- /]+", "_", name).strip() or "_"
+    """A segment name as an MLflow metric key part (letters, digits, ``_ - /`` and spaces;
+    ``//`` is refused by MLflow, which reads keys as paths)."""
+    return re.sub(r"[^A-Za-z0-9_\- /]+|/{2,}", "_", name).strip() or "_"
+
+
+def _hashed_key(name: str) -> str:
+    readable = metric_key(name).strip("_ ")
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:SEGMENT_HASH_LENGTH]
+    return f"{readable}_{digest}"
 
 
 def pip_requirements() -> list[str]:

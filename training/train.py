@@ -290,7 +290,9 @@ def _train(
             report["timings_seconds"] = timings
             write_json(result.out_dir / "report.json", report)
     except BaseException:
-        if result.registration is not None:  # registered, then failed: take it back
+        # Registered, then failed: take it back (a failure inside register_model has
+        # already undone itself, and result.registration is then unset).
+        if result.registration is not None:
             from training.registry import undo_registration
 
             undo_registration(result.registration)
@@ -332,6 +334,7 @@ def log_and_register(
         log_pyfunc,
         mask_uri,
         segment_metric_names,
+        segment_name_tags,
     )
 
     experiment_id = configure(tracking_uri, experiment)
@@ -359,7 +362,8 @@ def log_and_register(
         mlflow.log_metrics({"n_train": report["n_train"], "n_calibration": report["n_calibration"],
                             "n_test": report["n_test"], "factor": report["factor"]})
         mlflow.set_tags({"test_window": "..".join(report["test_window"]),
-                         "data_fingerprint": report["data"]["fingerprint"]["sha256"]})
+                         "data_fingerprint": report["data"]["fingerprint"]["sha256"],
+                         **segment_name_tags(report["segments"])})
         for name in (*PLOTS, "report.json"):
             mlflow.log_artifact(str(result.out_dir / name))
         example = test.head(5)

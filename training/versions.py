@@ -2,8 +2,10 @@
 compare two runs, with errors that name what does not exist and what does.
 
 Training decides champion vs challenger by itself (:mod:`training.registry`); these are the
-data scientist's overrides. Every move of an alias records the version it replaced as the new
-holder's ``previous_<alias>`` tag, which is what ``rollback`` goes back to.
+data scientist's overrides. Every move of an alias (by training, ``promote`` or ``rollback``)
+records the version it replaced as the new holder's ``previous_<alias>`` tag, which is what
+``rollback`` goes back to: rolling back twice returns to where it started, so a mistaken
+rollback is undone by another.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from renewal.errors import ConfigError, RenewalError
 from training.registry import CHALLENGER, CHAMPION, NOT_FOUND
-from training.tracking import mask_uri, mlflow_error, quiet_mlflow_logs
+from training.tracking import SEGMENT_NAME_TAG, mask_uri, mlflow_error, quiet_mlflow_logs
 
 PREVIOUS_TAG = "previous_{alias}"
 #: Run metrics shown side by side by ``compare`` (all metrics are in the JSON output).
@@ -126,26 +128,18 @@ def move_alias(tracking_uri: str, name: str, version: str, alias: str = CHAMPION
     if not alias.strip():
         raise ConfigError("the alias must not be blank")
     client = registry_client(tracking_uri)
-    version = _check_version(_versions(client, tracking_uri, name), name, version)
-    previous = alias_holder(client, tracking_uri, name, alias)
-    if previous != version:
-        _call(f"setting alias {alias!r}", tracking_uri, client.set_registered_model_alias,
-              name, alias, version)
-        if previous is not None:
-            _call("tagging the version", tracking_uri, client.set_model_version_tag, name,
-                  version, PREVIOUS_TAG.format(alias=alias), previous)
-        if alias == CHAMPION:
-            _call("tagging the version", tracking_uri, client.set_model_version_tag, name,
-                  version, "alias_reason", reason)
-            if alias_holder(client, tracking_uri, name, CHALLENGER) == version:
-                # the challenger won: it is no longer one (the alias would point at the champion)
-                _call("removing alias 'challenger'", tracking_uri,
-                      client.delete_registered_model_alias, name, CHALLENGER)
-    return AliasMove(name, alias, version, previous)
+    versions = _versions(client, tracking_uri, name)
+    version = _check_version(versions, name, version)
+    return _move(client, tracking_uri, versions, version, alias, reason)
 
 
 def rollback(tracking_uri: str, name: str, alias: str = CHAMPION) -> AliasMove:
-    """Point ``alias`` back at the version it held before its last move."""
+    """Undo the last move of ``alias``: point it back at the version it replaced.
+
+    A rollback is a move like any other: the version it leaves becomes the new holder's
+    ``previous_<alias>``, so a second rollback undoes a mistaken first one (it toggles, it does
+    not walk further back: for an older version, ``promote`` it).
+    """
     client = registry_client(tracking_uri)
     versions = _versions(client, tracking_uri, name)
     current = alias_holder(client, tracking_uri, name, alias)
@@ -161,12 +155,37 @@ def rollback(tracking_uri: str, name: str, alias: str = CHAMPION) -> AliasMove:
     if previous not in {str(v.version) for v in versions}:
         raise RenewalError(f"{name} v{previous}, which held {alias!r} before v{current}, no "
                            "longer exists; choose another with `renewal models promote`")
-    _call(f"setting alias {alias!r}", tracking_uri, client.set_registered_model_alias,
-          name, alias, previous)
+    return _move(client, tracking_uri, versions, previous, alias, f"rolled back from v{current}")
+
+
+def _move(client: Any, tracking_uri: str, versions: list[Any], version: str, alias: str,
+          reason: str) -> AliasMove:
+    """Point ``alias`` at ``version`` (one of ``versions``), recording the version it replaces
+    as ``version``'s ``previous_<alias>`` tag. The tags are written first and the alias moved
+    last: a failure in between leaves the alias where it was, never moved without its record.
+    """
+    name = versions[0].name
+    previous = alias_holder(client, tracking_uri, name, alias)
+    if previous == version:
+        return AliasMove(name, alias, version, previous)
+    tag = PREVIOUS_TAG.format(alias=alias)
+    if previous is not None:
+        _call("tagging the version", tracking_uri, client.set_model_version_tag, name, version,
+              tag, previous)
+    elif tag in (next(v for v in versions if str(v.version) == version).tags or {}):
+        # left from an earlier time it held the alias: a rollback must not return there
+        _call("tagging the version", tracking_uri, client.delete_model_version_tag, name,
+              version, tag)
     if alias == CHAMPION:
-        _call("tagging the version", tracking_uri, client.set_model_version_tag, name, previous,
-              "alias_reason", f"rolled back from v{current}")
-    return AliasMove(name, alias, previous, current)
+        _call("tagging the version", tracking_uri, client.set_model_version_tag, name, version,
+              "alias_reason", reason)
+    _call(f"setting alias {alias!r}", tracking_uri, client.set_registered_model_alias, name,
+          alias, version)
+    if alias == CHAMPION and alias_holder(client, tracking_uri, name, CHALLENGER) == version:
+        # the challenger won: it is no longer one (the alias would point at the champion)
+        _call("removing alias 'challenger'", tracking_uri, client.delete_registered_model_alias,
+              name, CHALLENGER)
+    return AliasMove(name, alias, version, previous)
 
 
 def _run(client: Any, tracking_uri: str, run_id: str) -> Any:
@@ -201,6 +220,11 @@ def compare_runs(tracking_uri: str, run_a: str, run_b: str) -> dict[str, Any]:
         "b": {"run_id": b.info.run_id, "test_window": b.data.tags.get("test_window")},
         "same_test_window": a.data.tags.get("test_window") == b.data.tags.get("test_window"),
         "metrics": metrics,
+        # segment.<key>.* metrics: which segment each key stands for (keys of names outside
+        # letters, digits, `_ - /` and spaces carry a hash of the name)
+        "segment_names": {tag.removeprefix(SEGMENT_NAME_TAG): value for run in (a, b)
+                          for tag, value in sorted(run.data.tags.items())
+                          if tag.startswith(SEGMENT_NAME_TAG)},
         "params_differing": params,
         "features_only_in_a": sorted(set(features_a) - set(features_b)),
         "features_only_in_b": sorted(set(features_b) - set(features_a)),

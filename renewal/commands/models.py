@@ -84,8 +84,9 @@ def promote(
 @models_app.command("rollback")
 def rollback(alias: Alias = "champion", tracking_uri: TrackingUri = None,
              name: ModelName = None) -> None:
-    """Point an alias back at the version it held before its last move (by training or by
-    `renewal models promote`)."""
+    """Undo an alias's last move (by training, `renewal models promote` or a rollback): point
+    it back at the version it held before. A rollback is recorded like any move, so rolling back
+    twice returns to where you started; to go further back, promote that version."""
     from training.versions import rollback as roll_back
 
     uri, model = _where(tracking_uri, name)

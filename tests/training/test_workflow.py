@@ -128,6 +128,7 @@ def test_a_run_logs_per_segment_metrics_and_the_calibration_table(
             assert run.data.metrics[f"segment.{segment}.{model}.log_loss"] == pytest.approx(
                 values["models"][model]["log_loss"])
             assert f"segment.{segment}.{model}.brier" in run.data.metrics
+        assert run.data.tags[f"segment_name.{segment}"] == segment
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert "calibration_against_heuristic.json" in artifacts
 
@@ -222,10 +223,132 @@ def test_compare_two_runs_side_by_side(registry, cli):
     assert compared["metrics"]["lightgbm.log_loss"]["a"] == pytest.approx(
         runs[0].report["models"]["lightgbm"]["log_loss"])
     assert compared["features_only_in_a"] == [] and compared["features_only_in_b"] == []
+    assert compared["segment_names"] == {s: s for s in runs[0].report["segments"]}
     table = cli("models", "compare", a, b, "--tracking-uri", uri)
     assert table.exit_code == 0 and "lightgbm.log_loss" in table.output
     unknown = cli("models", "compare", a, "0123456789abcdef", "--tracking-uri", uri)
     assert unknown.exit_code == 2 and "no MLflow run '0123456789abcdef'" in unknown.output
+
+
+def test_segment_names_outside_ascii_get_keys_of_their_own(tmp_path):
+    """Every character outside [A-Za-z0-9_- /] became `_`: "大客户" and "中小企业" both logged as
+    `segment._.*` and one segment's metrics silently overwrote the other's."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from training.tracking import (
+        configure,
+        segment_keys,
+        segment_metric_names,
+        segment_name_tags,
+    )
+    from training.versions import compare_runs
+
+    def values(n: int) -> dict:
+        return {"n": n, "observed_rate": n / 100,
+                "models": {"lightgbm": {"log_loss": n / 1000, "auc": None}}}
+
+    names = ["大客户", "中小企业", "Großkunden", "smb", "mid-market", "a.b", "a_b", "a//b"]
+    segments = {name: values(10 * (i + 1)) for i, name in enumerate(names)}
+    keys = segment_keys(segments)
+    assert len(set(keys.values())) == len(names)
+    assert {name: keys[name] for name in ("smb", "mid-market", "a_b")} == {
+        "smb": "smb", "mid-market": "mid-market", "a_b": "a_b"}  # existing keys unchanged
+    assert keys["大客户"] == "_4af71933" and keys["Großkunden"] == "Gro_kunden_7c798437"
+    assert segment_keys(["大客户"]) == {"大客户": "_4af71933"}  # the name alone decides
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    configure(uri, "segment-keys")
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(segment_metric_names(segments))
+        mlflow.set_tags(segment_name_tags(segments))
+    logged = MlflowClient(uri).get_run(run.info.run_id).data.metrics
+    for name, key in keys.items():
+        assert logged[f"segment.{key}.n"] == segments[name]["n"]
+        assert logged[f"segment.{key}.lightgbm.log_loss"] == pytest.approx(
+            segments[name]["models"]["lightgbm"]["log_loss"])
+    compared = compare_runs(uri, run.info.run_id, run.info.run_id)
+    assert compared["segment_names"] == {key: name for name, key in keys.items()}
+
+
+def test_a_failure_inside_the_registration_puts_the_alias_back(
+    data_dir, training_set, tmp_path, monkeypatch
+):
+    """register_model moved the alias and then wrote its tags: a tag write failing (store gone,
+    SIGTERM) left champion on a version of a FAILED run, and nothing undid a registration that
+    register_model never returned."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = run_training(data_dir, tmp_path / "out1", QUICK, training_set=training_set,
+                         tracking_uri=uri, experiment="inner", model_name="inner")
+    assert first.registration.alias == "champion"
+    real_set_tag = MlflowClient.set_model_version_tag
+    stop: list[BaseException] = []
+
+    def failing_on_the_reason(self, name, version, key, value):
+        if key == "alias_reason":
+            raise stop[0]
+        return real_set_tag(self, name, version, key, value)
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", failing_on_the_reason)
+    client = MlflowClient(uri, uri)
+    # A champion replaced by --promote: the alias goes back to it.
+    stop[:] = [OSError("store gone")]
+    with pytest.raises(Exception, match="store gone"):
+        run_training(data_dir, tmp_path / "out2", QUICK, training_set=training_set,
+                     tracking_uri=uri, experiment="inner", model_name="inner", promote=True)
+    assert str(client.get_model_version_by_alias("inner", "champion").version) == "1"
+    assert [str(v.version) for v in client.search_model_versions("name = 'inner'")] == ["1"]
+    # No champion before (a first version), stopped by an interrupt: no alias, no version.
+    stop[:] = [KeyboardInterrupt()]
+    with pytest.raises(KeyboardInterrupt):
+        run_training(data_dir, tmp_path / "out3", QUICK, training_set=training_set,
+                     tracking_uri=uri, experiment="inner", model_name="fresh")
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("fresh", "champion")
+    assert client.search_model_versions("name = 'fresh'") == []
+
+
+def test_a_rollback_is_a_recorded_move_so_a_second_one_undoes_it(registry, cli):
+    """rollback recorded nothing: a mistaken rollback could not be rolled back, and rolling
+    back onto the challenger's version left it holding both aliases."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri, runs = registry
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for run in runs:  # a model of its own: the other tests move m's aliases
+        mlflow.register_model(run.model_uri, "toggle")
+    client = MlflowClient(uri, uri)
+
+    def aliases() -> dict[str, str]:
+        found = client.get_registered_model("toggle").aliases
+        return {alias: str(version) for alias, version in found.items()}
+
+    def models(*args: str) -> Outcome:
+        result = cli("models", *args, "--tracking-uri", uri, "--name", "toggle")
+        assert result.exit_code == 0, result.output
+        return result
+
+    models("promote", "1")
+    models("promote", "2")
+    assert models("rollback").output.strip().endswith("v1 (was v2)")
+    assert client.get_model_version("toggle", "1").tags["previous_champion"] == "2"
+    assert client.get_model_version("toggle", "1").tags["alias_reason"] == "rolled back from v2"
+    assert models("rollback").output.strip().endswith("v2 (was v1)")  # the mistake undone
+    assert aliases() == {"champion": "2"}
+    # Rolling back onto the challenger's version: it is no longer the challenger.
+    client.set_registered_model_alias("toggle", "challenger", "1")
+    models("rollback")
+    assert aliases() == {"champion": "1"}
+    # A record left from an earlier time is not one: the alias was removed in between.
+    client.delete_registered_model_alias("toggle", "champion")
+    models("promote", "2")
+    refused = cli("models", "rollback", "--tracking-uri", uri, "--name", "toggle")
+    assert refused.exit_code == 2 and "no earlier holder is recorded" in refused.output
 
 
 def test_too_few_rows_says_how_many_each_part_has_and_what_to_do():
