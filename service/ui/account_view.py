@@ -22,7 +22,7 @@ from service.keys import Principal
 from service.ui import charts
 from service.ui.activity import activity_year
 from service.ui.api_calls import attempt, call_route
-from service.ui.risk_rows import row_of
+from service.ui.risk_rows import row_of, survey_follow_ups
 from service.workflows.install import WorkflowContext
 
 WRITERS = ("csm", "admin")
@@ -103,6 +103,8 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
     interventions = (call_route(list_interventions, **who, limit=50)["data"]
                      if can_write else [])
     activity = activity_year(ctx, entry.account_id, entry.as_of)
+    surveys = survey_follow_ups(ctx, workflows, [entry.account_id])
+    survey = surveys.by_account.get(entry.account_id)
     items = driver_items(renewal)
     calendar = None
     if activity.days:
@@ -114,7 +116,7 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
     return {
         "entry": entry,
         "heuristic_factor": getattr(model.scorer, "heuristic_factor", None) if model else None,
-        "row": row_of(entry),
+        "row": row_of(entry, survey.days_waiting if survey else None),
         "renewal": renewal,
         "inputs_status": renewal.get("inputs") or {},
         "history": history,
@@ -126,6 +128,8 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
             items, title="What moves this account's renewal probability", width=540,
             desc="; ".join(f"{w}: {v:+.1f} points" for w, v in items) or "No drivers.",
         ) if items else None,
+        "surveys": surveys,
+        "survey": survey,
         "activity": activity,
         "activity_recent": activity.recent(30),
         "calendar": calendar,

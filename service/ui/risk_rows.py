@@ -3,8 +3,12 @@
 The rows are the API's risk list (``GET /v1/risk-list``): the same in-memory latest scores,
 the same object-level rule (:meth:`~service.keys.Principal.may_see`; a CSM key asking for
 another CSM's list is refused with 403, as on the API), ARR at risk = ARR × (1 − p). The page
-adds filters the list's users asked for (risk tier, stale inputs, activation status) and
-sorting on any column; the CSV export is the same rows with the same filters.
+adds filters the list's users asked for (risk tier, stale inputs, activation status, a
+pending survey follow-up) and sorting on any column; the CSV export is the same rows with the
+same filters.
+
+The survey follow-up of each row is the rule of ``GET /v1/survey-follow-ups`` (its workflow
+module's functions on the same data directory), shared with the account page.
 """
 
 from __future__ import annotations
@@ -13,14 +17,28 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.api.interventions import outcomes_dir
 from service.cache import CachedScore
+from service.context import ServiceContext
+from service.db.models import utc_now
 from service.keys import Principal
 from service.problems import ProblemError, forbidden
+from service.ui.api_calls import attempt
+from service.workflows.install import WorkflowContext
+from service.workflows.survey_followups import (
+    LatestSurvey,
+    first_interventions_since,
+    is_bad,
+    latest_surveys,
+    load_surveys,
+)
 
 RISK_TIERS = ("high", "medium", "low")
 ACTIVATION = {
@@ -29,6 +47,8 @@ ACTIVATION = {
     "past_window": "Window missed",
     "unknown": "Unknown",
 }
+#: The survey follow-up filter's choices (``GET /v1/survey-follow-ups?status=pending``).
+SURVEY = {"pending": "Pending"}
 SORTS = {
     "arr_at_risk": "ARR at risk",
     "probability": "Probability",
@@ -61,6 +81,8 @@ class RiskRow:
     never_surveyed: bool
     top_risk_driver: str | None
     as_of: date
+    #: Days a bad latest survey has waited for a follow-up; None when none is pending.
+    survey_days_waiting: int | None = None
 
     @property
     def activation_words(self) -> str:
@@ -79,13 +101,14 @@ class PageFilters:
     csm: str | None = None
     sort: str = "arr_at_risk"
     direction: str = "desc"
+    survey: str | None = None  # a key of SURVEY
 
     def query(self, **changes: Any) -> dict[str, str]:
         """The filters as query parameters (for links), with ``changes`` applied."""
         values = {"segment": self.segment, "tier": self.tier,
                   "stale": None if self.stale is None else ("yes" if self.stale else "no"),
-                  "activation": self.activation, "csm": self.csm, "sort": self.sort,
-                  "dir": self.direction}
+                  "activation": self.activation, "survey": self.survey, "csm": self.csm,
+                  "sort": self.sort, "dir": self.direction}
         values.update(changes)
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
@@ -104,10 +127,11 @@ def _invalid(name: str, value: str, allowed: Iterable[str]) -> ProblemError:
 
 def parse_filters(principal: Principal, segment: str | None, tier: str | None,
                   stale: str | None, activation: str | None, csm: str | None,
-                  sort: str | None, direction: str | None) -> PageFilters:
+                  sort: str | None, direction: str | None,
+                  survey: str | None = None) -> PageFilters:
     """Form values (empty = any) → filters; 422 for a value no form offers, 403 for a CSM
     key asking for another CSM's accounts (the API's rule)."""
-    tier, activation, csm = _blank(tier), _blank(activation), _blank(csm)
+    tier, activation, csm, survey = _blank(tier), _blank(activation), _blank(csm), _blank(survey)
     stale_text, sort, direction = _blank(stale), _blank(sort), _blank(direction)
     if tier is not None and tier not in RISK_TIERS:
         raise _invalid("tier", tier, RISK_TIERS)
@@ -115,6 +139,8 @@ def parse_filters(principal: Principal, segment: str | None, tier: str | None,
         raise _invalid("activation", activation, ACTIVATION)
     if stale_text is not None and stale_text not in ("yes", "no"):
         raise _invalid("stale", stale_text, ("yes", "no"))
+    if survey is not None and survey not in SURVEY:
+        raise _invalid("survey", survey, SURVEY)
     sort = sort or "arr_at_risk"
     if sort not in SORTS:
         raise _invalid("sort", sort, SORTS)
@@ -127,7 +153,80 @@ def parse_filters(principal: Principal, segment: str | None, tier: str | None,
         csm = None  # implied: a CSM sees only their own accounts
     return PageFilters(_blank(segment), tier,
                        None if stale_text is None else stale_text == "yes", activation, csm,
-                       sort, direction)
+                       sort, direction, survey)
+
+
+@dataclass(frozen=True)
+class SurveyFollowUp:
+    """An account's latest survey on or before ``today`` and, when it is bad, its first
+    intervention since the survey's day (None: the follow-up is pending)."""
+
+    survey: LatestSurvey
+    bad: bool
+    followed_up_at: datetime | None
+    today: date
+
+    @property
+    def pending(self) -> bool:
+        return self.bad and self.followed_up_at is None
+
+    @property
+    def days_waiting(self) -> int | None:
+        return (self.today - self.survey.survey_date).days if self.pending else None
+
+    @property
+    def followed_up_on(self) -> date | None:
+        """The UTC day of the first intervention since the survey (the rule's day)."""
+        at = self.followed_up_at
+        return None if at is None else at.astimezone(UTC).date()
+
+
+@dataclass(frozen=True)
+class SurveyFollowUps:
+    """The survey follow-ups of some accounts, or why there are none: ``available`` is False
+    when the data directory has no surveys table (optional: a product may not run surveys),
+    ``problem`` says why the surveys or interventions could not be read."""
+
+    by_account: dict[str, SurveyFollowUp] = field(default_factory=dict)
+    available: bool = False
+    bad_score_at_most: float | None = None
+    problem: str | None = None
+
+    def days_waiting(self) -> dict[str, int]:
+        """Accounts whose follow-up is pending, with the days since their bad survey."""
+        return {a: f.days_waiting for a, f in self.by_account.items()
+                if f.days_waiting is not None}
+
+
+def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
+                      account_ids: Collection[str]) -> SurveyFollowUps:
+    """The follow-up status of ``account_ids`` (accounts the caller may see), by the rule and
+    from the data directory of ``GET /v1/survey-follow-ups``. Never raises for missing or
+    unreadable data: the risk list stays up without it (blocking: database, files)."""
+    threshold = workflows.settings.survey_bad_score_at_most
+
+    def read() -> SurveyFollowUps:
+        surveys = load_surveys(outcomes_dir(ctx, workflows.settings.outcomes_data_dir))
+        if surveys is None:
+            return SurveyFollowUps(bad_score_at_most=threshold)
+        today = utc_now().date()
+        wanted = set(account_ids)
+        mine = surveys[surveys["account_id"].astype(str).isin(wanted)]
+        latest = latest_surveys(mine, today)
+        bad = {a: s.survey_date for a, s in latest.items() if is_bad(s.score, threshold)}
+        first: dict[str, datetime] = {}
+        if bad:
+            with ctx.sessions() as session:
+                first = first_interventions_since(session, bad)
+        return SurveyFollowUps(
+            {a: SurveyFollowUp(s, a in bad, first.get(a), today) for a, s in latest.items()},
+            available=True, bad_score_at_most=threshold)
+
+    try:
+        found, why = attempt(read)
+    except SQLAlchemyError:
+        found, why = None, "the score database is not reachable"
+    return found or SurveyFollowUps(bad_score_at_most=threshold, problem=why)
 
 
 def inputs_status(entry: CachedScore) -> dict[str, Any]:
@@ -155,7 +254,7 @@ def _known(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def row_of(entry: CachedScore) -> RiskRow:
+def row_of(entry: CachedScore, survey_days_waiting: int | None = None) -> RiskRow:
     """One row; an unknown ARR leaves ARR at risk unknown too (the API's ``arr_at_risk``
     counts it as 0, which on the page would read as "nothing at risk" and sort as such)."""
     inputs = inputs_status(entry)
@@ -167,7 +266,7 @@ def row_of(entry: CachedScore) -> RiskRow:
         activation=activation_status(entry), inputs_stale=bool(inputs.get("stale")),
         inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),
         top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
-        as_of=entry.as_of,
+        as_of=entry.as_of, survey_days_waiting=survey_days_waiting,
     )
 
 
@@ -175,17 +274,22 @@ def visible_entries(order: list[CachedScore], principal: Principal) -> list[Cach
     return [e for e in order if principal.may_see(e.csm_id)]
 
 
-def risk_rows(order: list[CachedScore], principal: Principal, f: PageFilters) -> list[RiskRow]:
-    """Every visible row that passes the filters, in the chosen order."""
+def risk_rows(order: list[CachedScore], principal: Principal, f: PageFilters,
+              follow_ups: SurveyFollowUps | None = None) -> list[RiskRow]:
+    """Every visible row that passes the filters, in the chosen order. Without
+    ``follow_ups`` no row has a pending survey follow-up (the survey filter keeps none)."""
+    waiting = follow_ups.days_waiting() if follow_ups is not None else {}
     rows = []
     for entry in visible_entries(order, principal):
+        if f.survey == "pending" and entry.account_id not in waiting:
+            continue
         if f.segment is not None and entry.segment != f.segment:
             continue
         if f.tier is not None and entry.risk_tier != f.tier:
             continue
         if f.csm is not None and entry.csm_id != f.csm:
             continue
-        row = row_of(entry)
+        row = row_of(entry, waiting.get(entry.account_id))
         if f.stale is not None and row.inputs_stale is not f.stale:
             continue
         if f.activation is not None and row.activation != f.activation:
@@ -223,7 +327,7 @@ def options(
 
 CSV_COLUMNS = ("account_id", "csm_id", "segment", "probability", "change_30d_points", "arr",
                "arr_at_risk", "risk_tier", "activation_status", "inputs_stale",
-               "inputs_age_days", "top_risk_driver", "as_of")
+               "inputs_age_days", "top_risk_driver", "as_of", "survey_follow_up_days_waiting")
 
 
 def _cell(value: Any) -> Any:
@@ -247,5 +351,6 @@ def to_csv(rows: list[RiskRow]) -> str:
             r.activation, "true" if r.inputs_stale else "false",
             "" if r.inputs_age_days is None else r.inputs_age_days,
             _cell(r.top_risk_driver or ""), r.as_of.isoformat(),
+            "" if r.survey_days_waiting is None else r.survey_days_waiting,
         ])
     return out.getvalue()

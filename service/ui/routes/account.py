@@ -2,7 +2,8 @@
 
 Each form calls the API route it stands for (PUT health-inputs, POST what-if, POST
 interventions) in-process, behind the same role dependency. With htmx the answer is the
-changed parts of the page; without JavaScript the form posts and the page reloads.
+changed parts of the page (an intervention also swaps the latest survey's follow-up status);
+without JavaScript the form posts and the page reloads.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def _invalid(exc: ValidationError, fallback: str) -> ProblemError:
 @router.get("/accounts/{account_id}")
 def account_page(request: Request, account_id: AccountId, principal: Reader, ctx: Ctx,
                  workflows: Workflows) -> Response:
-    """Score, history, drivers, activity, inputs, what-if and interventions of one account
-    (404 for an account the key may not see, as on the API)."""
+    """Score, latest survey, history, drivers, activity, inputs, what-if and interventions
+    of one account (404 for an account the key may not see, as on the API)."""
     view = account_context(ctx, principal, workflows, account_id)
     return render(request, "account.html", **view, what_if=None, active="risk")
 
@@ -176,5 +177,6 @@ def record_intervention(
     if not _is_htmx(request):
         return RedirectResponse(_account_url(request, account_id), status_code=303)
     view = account_context(ctx, principal, workflows, account_id)
-    return render(request, "partials/interventions.html", **view,
+    # The survey part too (out of band): a pending follow-up now reads "Followed up".
+    return render(request, "partials/after_intervention.html", **view,
                   recorded=body.playbook)

@@ -13,6 +13,7 @@ from service.api.scoring_runs import get_scoring_runs
 from service.auth import Reader
 from service.context import Ctx, ServiceContext
 from service.keys import Principal
+from service.problems import ProblemError
 from service.ui.api_calls import attempt, call_route
 from service.ui.risk_rows import (
     ACTIVATION,
@@ -20,14 +21,17 @@ from service.ui.risk_rows import (
     PAGE_SIZE,
     RISK_TIERS,
     SORTS,
+    SURVEY,
     options,
     parse_filters,
     risk_rows,
+    survey_follow_ups,
     to_csv,
     visible_entries,
 )
 from service.ui.routes import signed_in_router
 from service.ui.templating import render, ui_base
+from service.workflows.install import Workflows
 
 router = signed_in_router()
 Text = Annotated[str | None, Query(max_length=200)]
@@ -40,14 +44,16 @@ def home(request: Request, principal: Reader) -> Response:
 
 @router.get("/risk-list")
 def risk_list(
-    request: Request, principal: Reader, ctx: Ctx,
+    request: Request, principal: Reader, ctx: Ctx, workflows: Workflows,
     segment: Text = None, tier: Text = None, stale: Text = None, activation: Text = None,
-    csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
+    survey: Text = None, csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir)
+    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir, survey)
     order = ctx.cache.risk_order
-    rows = risk_rows(order, principal, filters)
+    follow_ups = survey_follow_ups(
+        ctx, workflows, [e.account_id for e in visible_entries(order, principal)])
+    rows = risk_rows(order, principal, filters, follow_ups)
     pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
     page = min(page, pages)
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -60,8 +66,8 @@ def risk_list(
         filters=filters, options=options(order, principal, filters), tiers=tiers,
         total_at_risk=sum(r.arr_at_risk for r in rows if r.arr_at_risk is not None),
         as_of=ctx.cache.latest_as_of, sorts=SORTS, default_direction=DEFAULT_DIRECTION,
-        activation_choices=ACTIVATION, risk_tiers=RISK_TIERS,
-        run_warnings=latest_run_warnings(principal, ctx),
+        activation_choices=ACTIVATION, survey_choices=SURVEY, risk_tiers=RISK_TIERS,
+        follow_ups=follow_ups, run_warnings=latest_run_warnings(principal, ctx),
     )
 
 
@@ -82,13 +88,20 @@ def latest_run_warnings(principal: Principal, ctx: ServiceContext) -> list[str]:
 
 @router.get("/risk-list.csv")
 def risk_list_csv(
-    principal: Reader, ctx: Ctx,
+    principal: Reader, ctx: Ctx, workflows: Workflows,
     segment: Text = None, tier: Text = None, stale: Text = None, activation: Text = None,
-    csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
+    survey: Text = None, csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
 ) -> Response:
-    """Every row of the filtered list (all pages), in the page's order."""
-    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir)
-    rows = risk_rows(ctx.cache.risk_order, principal, filters)
+    """Every row of the filtered list (all pages), in the page's order. Filtered on survey
+    follow-ups that cannot be read, it is a 503 rather than a file that looks complete."""
+    filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir, survey)
+    order = ctx.cache.risk_order
+    follow_ups = survey_follow_ups(
+        ctx, workflows, [e.account_id for e in visible_entries(order, principal)])
+    if filters.survey is not None and follow_ups.problem is not None:
+        raise ProblemError(503, "data-unavailable",
+                           f"survey follow-ups cannot be read: {follow_ups.problem}")
+    rows = risk_rows(order, principal, filters, follow_ups)
     as_of = ctx.cache.latest_as_of
     name = f"risk-list-{as_of.isoformat() if as_of else 'empty'}.csv"
     return Response(
