@@ -22,7 +22,8 @@ from service.keys import Principal
 from service.ui import charts
 from service.ui.activity import activity_year
 from service.ui.api_calls import attempt, call_route
-from service.ui.risk_rows import row_of, survey_follow_ups
+from service.ui.risk_rows import row_of
+from service.ui.survey_status import survey_follow_ups
 from service.workflows.install import WorkflowContext
 
 WRITERS = ("csm", "admin")

@@ -7,8 +7,7 @@ adds filters the list's users asked for (risk tier, stale inputs, activation sta
 pending survey follow-up) and sorting on any column; the CSV export is the same rows with the
 same filters.
 
-The survey follow-up of each row is the rule of ``GET /v1/survey-follow-ups`` (its workflow
-module's functions on the same data directory), shared with the account page.
+The survey follow-up of each row comes from :mod:`service.ui.survey_status`.
 """
 
 from __future__ import annotations
@@ -17,28 +16,15 @@ import csv
 import io
 import json
 import math
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from service.api.interventions import outcomes_dir
 from service.cache import CachedScore
-from service.context import ServiceContext
-from service.db.models import utc_now
 from service.keys import Principal
 from service.problems import ProblemError, forbidden
-from service.ui.api_calls import attempt
-from service.workflows.install import WorkflowContext
-from service.workflows.survey_followups import (
-    LatestSurvey,
-    first_interventions_since,
-    is_bad,
-    latest_surveys,
-    load_surveys,
-)
+from service.ui.survey_status import SurveyFollowUps
 
 RISK_TIERS = ("high", "medium", "low")
 ACTIVATION = {
@@ -154,79 +140,6 @@ def parse_filters(principal: Principal, segment: str | None, tier: str | None,
     return PageFilters(_blank(segment), tier,
                        None if stale_text is None else stale_text == "yes", activation, csm,
                        sort, direction, survey)
-
-
-@dataclass(frozen=True)
-class SurveyFollowUp:
-    """An account's latest survey on or before ``today`` and, when it is bad, its first
-    intervention since the survey's day (None: the follow-up is pending)."""
-
-    survey: LatestSurvey
-    bad: bool
-    followed_up_at: datetime | None
-    today: date
-
-    @property
-    def pending(self) -> bool:
-        return self.bad and self.followed_up_at is None
-
-    @property
-    def days_waiting(self) -> int | None:
-        return (self.today - self.survey.survey_date).days if self.pending else None
-
-    @property
-    def followed_up_on(self) -> date | None:
-        """The UTC day of the first intervention since the survey (the rule's day)."""
-        at = self.followed_up_at
-        return None if at is None else at.astimezone(UTC).date()
-
-
-@dataclass(frozen=True)
-class SurveyFollowUps:
-    """The survey follow-ups of some accounts, or why there are none: ``available`` is False
-    when the data directory has no surveys table (optional: a product may not run surveys),
-    ``problem`` says why the surveys or interventions could not be read."""
-
-    by_account: dict[str, SurveyFollowUp] = field(default_factory=dict)
-    available: bool = False
-    bad_score_at_most: float | None = None
-    problem: str | None = None
-
-    def days_waiting(self) -> dict[str, int]:
-        """Accounts whose follow-up is pending, with the days since their bad survey."""
-        return {a: f.days_waiting for a, f in self.by_account.items()
-                if f.days_waiting is not None}
-
-
-def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
-                      account_ids: Collection[str]) -> SurveyFollowUps:
-    """The follow-up status of ``account_ids`` (accounts the caller may see), by the rule and
-    from the data directory of ``GET /v1/survey-follow-ups``. Never raises for missing or
-    unreadable data: the risk list stays up without it (blocking: database, files)."""
-    threshold = workflows.settings.survey_bad_score_at_most
-
-    def read() -> SurveyFollowUps:
-        surveys = load_surveys(outcomes_dir(ctx, workflows.settings.outcomes_data_dir))
-        if surveys is None:
-            return SurveyFollowUps(bad_score_at_most=threshold)
-        today = utc_now().date()
-        wanted = set(account_ids)
-        mine = surveys[surveys["account_id"].astype(str).isin(wanted)]
-        latest = latest_surveys(mine, today)
-        bad = {a: s.survey_date for a, s in latest.items() if is_bad(s.score, threshold)}
-        first: dict[str, datetime] = {}
-        if bad:
-            with ctx.sessions() as session:
-                first = first_interventions_since(session, bad)
-        return SurveyFollowUps(
-            {a: SurveyFollowUp(s, a in bad, first.get(a), today) for a, s in latest.items()},
-            available=True, bad_score_at_most=threshold)
-
-    try:
-        found, why = attempt(read)
-    except SQLAlchemyError:
-        found, why = None, "the score database is not reachable"
-    return found or SurveyFollowUps(bad_score_at_most=threshold, problem=why)
 
 
 def inputs_status(entry: CachedScore) -> dict[str, Any]:

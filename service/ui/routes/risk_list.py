@@ -25,11 +25,11 @@ from service.ui.risk_rows import (
     options,
     parse_filters,
     risk_rows,
-    survey_follow_ups,
     to_csv,
     visible_entries,
 )
 from service.ui.routes import signed_in_router
+from service.ui.survey_status import survey_follow_ups
 from service.ui.templating import render, ui_base
 from service.workflows.install import Workflows
 
