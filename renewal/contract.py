@@ -125,6 +125,19 @@ def load_valid_tables(data_dir: Path, as_of: date | None = None) -> dict[str, pd
     return out
 
 
+def load_valid_table(data_dir: Path, name: str) -> pd.DataFrame | None:
+    """One table, coerced and checked against its own rules (columns, types, nulls, ranges,
+    key), or None when its file is absent; raises :class:`DataContractError` listing every
+    problem. For readers of one optional table (the service's survey follow-ups) that must
+    not act on a table the contract would refuse."""
+    if find_table(Path(data_dir), name) is None:
+        return None
+    report = ValidationReport(Path(data_dir))
+    frame = _load(Path(data_dir), TABLES[name], report)
+    report.raise_for_problems()
+    return frame
+
+
 def _load(data_dir: Path, spec: Table, report: ValidationReport) -> pd.DataFrame | None:
     try:
         path = find_table(data_dir, spec.name)

@@ -80,8 +80,17 @@ def list_interventions(account_id: AccountPath, principal: CsmOrAdmin, ctx: Ctx,
 
 
 def outcomes_dir(ctx: ServiceContext, configured: Path | None) -> Path:
-    """The data directory whose contracts hold the outcomes (setting, else latest run's)."""
+    """The data directory whose contracts hold the outcomes (setting, else latest run's).
+    Either must be a readable directory (503 otherwise): a mistyped setting must not read
+    as "no surveys table" or "no contracts"."""
     if configured is not None:
+        if not Path(configured).is_dir():
+            raise ProblemError(
+                503, "data-unavailable",
+                "the outcomes data directory (RENEWAL_OUTCOMES_DATA_DIR) is not a readable "
+                "directory here",
+                headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
+            )
         return configured
     with ctx.sessions() as session:
         run = scores_db.latest_run(session)

@@ -18,8 +18,7 @@ from service.workflows.survey_followups import (
     StatusFilter,
     bad_latest_surveys,
     first_interventions_since,
-    latest_surveys,
-    load_surveys,
+    latest_surveys_in,
     survey_follow_ups,
 )
 
@@ -55,10 +54,10 @@ def get_survey_follow_ups(
     today = utc_now().date()
     entries = listable_accounts(ctx.cache, principal, csm_id)
     data_dir = outcomes_dir(ctx, workflows.settings.outcomes_data_dir)
-    surveys = load_surveys(data_dir)
+    latest = latest_surveys_in(data_dir, today)
     found: list[dict[str, Any]] = []
-    if surveys is not None:
-        bad = bad_latest_surveys(entries, latest_surveys(surveys, today), threshold)
+    if latest is not None:
+        bad = bad_latest_surveys(entries, latest, threshold)
         with ctx.sessions() as session:
             first = first_interventions_since(
                 session, {entry.account_id: survey.survey_date for entry, survey in bad}
@@ -69,7 +68,7 @@ def get_survey_follow_ups(
         "status": status,
         "bad_score_at_most": threshold,
         "today": today,
-        "surveys_available": surveys is not None,
+        "surveys_available": latest is not None,
         "surveys_from": shown_path(principal, data_dir),
         "total": len(found),
         "data": page,

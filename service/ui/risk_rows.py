@@ -250,7 +250,9 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def to_csv(rows: list[RiskRow]) -> str:
+def to_csv(rows: list[RiskRow], follow_ups_known: bool = True) -> str:
+    """The rows as CSV; ``follow_ups_known`` False (the surveys could not be read) writes
+    ``unknown`` as the days waiting, never a blank that reads "none pending"."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -264,6 +266,7 @@ def to_csv(rows: list[RiskRow]) -> str:
             r.activation, "true" if r.inputs_stale else "false",
             "" if r.inputs_age_days is None else r.inputs_age_days,
             _cell(r.top_risk_driver or ""), r.as_of.isoformat(),
-            "" if r.survey_days_waiting is None else r.survey_days_waiting,
+            ("unknown" if not follow_ups_known
+             else "" if r.survey_days_waiting is None else r.survey_days_waiting),
         ])
     return out.getvalue()

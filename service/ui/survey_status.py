@@ -19,8 +19,7 @@ from service.workflows.survey_followups import (
     LatestSurvey,
     first_interventions_since,
     is_bad,
-    latest_surveys,
-    load_surveys,
+    latest_surveys_in,
 )
 
 
@@ -74,13 +73,11 @@ def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
     threshold = workflows.settings.survey_bad_score_at_most
 
     def read() -> SurveyFollowUps:
-        surveys = load_surveys(outcomes_dir(ctx, workflows.settings.outcomes_data_dir))
-        if surveys is None:
-            return SurveyFollowUps(bad_score_at_most=threshold)
         today = utc_now().date()
-        wanted = set(account_ids)
-        mine = surveys[surveys["account_id"].astype(str).isin(wanted)]
-        latest = latest_surveys(mine, today)
+        every = latest_surveys_in(outcomes_dir(ctx, workflows.settings.outcomes_data_dir), today)
+        if every is None:
+            return SurveyFollowUps(bad_score_at_most=threshold)
+        latest = {a: every[a] for a in account_ids if a in every}
         bad = {a: s.survey_date for a, s in latest.items() if is_bad(s.score, threshold)}
         first: dict[str, datetime] = {}
         if bad:

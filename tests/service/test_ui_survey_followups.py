@@ -219,8 +219,30 @@ def test_an_unreadable_data_directory_leaves_the_page_up(service):
     assert page.status_code == 200
     assert "No survey: the data directory of the latest scoring run is not readable" in words(
         survey_part(page.text))
-    assert listed(service.client.get("/ui/risk-list").text)
+    unfiltered = service.client.get("/ui/risk-list").text
+    assert listed(unfiltered)
+    # No badge must not read as "none pending" (found by review), on the page or in the CSV.
+    assert 'id="survey-caveat"' in unfiltered and "unknown, not" in words(unfiltered)
+    exported = service.client.get("/ui/risk-list.csv")
+    assert exported.status_code == 200
+    days = [line.rsplit(",", 1)[1] for line in exported.text.splitlines()[1:]]
+    assert days and set(days) == {"unknown"}
     filtered = service.client.get("/ui/risk-list", params={"survey": "pending"})
     assert filtered.status_code == 200
     assert "Survey follow-ups cannot be read" in filtered.text
     assert service.client.get("/ui/risk-list.csv", params={"survey": "pending"}).status_code == 503
+
+
+def test_a_surveys_table_the_contract_refuses_leaves_the_pages_up(service, data_dir):
+    """Found by review: a surveys file without its score column was a 500 on the risk list,
+    every account page and the CSV."""
+    account = accounts_of(service, "csm-a")[0]
+    pd.DataFrame({"account_id": [account], "date": [today().isoformat()],
+                  "comment": ["no score"]}).to_csv(data_dir / "surveys.csv", index=False)
+    sign_in(service, service.keys.csm_a)
+    page = service.client.get(f"/ui/accounts/{account}")
+    assert page.status_code == 200
+    assert "No survey: the data cannot be read" in words(survey_part(page.text))
+    listing = service.client.get("/ui/risk-list")
+    assert listing.status_code == 200 and 'id="survey-caveat"' in listing.text
+    assert service.client.get("/ui/risk-list.csv").status_code == 200

@@ -255,3 +255,38 @@ def test_both_table_formats_are_read(stack, fmt):
     assert [(r["account_id"], r["score"], r["days_waiting"]) for r in body["data"]] == [
         (a[12], 5.5, 4)
     ]
+
+
+@pytest.mark.parametrize("columns, score", [
+    (["account_id", "date", "comment"], None),            # no score column
+    (["account_id", "date", "score", "comment"], 60.0),   # a 0-100 scale: 60 is never "bad"
+])
+def test_a_surveys_table_the_contract_refuses_is_a_503_not_a_500(stack, columns, score):
+    """Found by review: a missing column was a KeyError (500) on the API and on every page
+    of the ops site; a table on another scale was read as if 0-10."""
+    a = accounts_of(stack, "csm-a")
+    for old in stack.data_dir.glob("surveys.*"):
+        old.unlink()
+    row = {"account_id": a[13], "date": today() - timedelta(days=2), "score": score,
+           "comment": "x"}
+    write_table(pd.DataFrame([row])[columns], stack.data_dir, "surveys", "csv")
+    try:
+        with stack.client(stack.keys.admin) as client:
+            refused = client.get("/v1/survey-follow-ups")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith(":data-unavailable")
+    finally:
+        for old in stack.data_dir.glob("surveys.*"):
+            old.unlink()
+
+
+def test_a_configured_outcomes_directory_that_is_not_there_is_a_503(stack, monkeypatch):
+    """A mistyped RENEWAL_OUTCOMES_DATA_DIR read as "no surveys table" (200, empty list):
+    the follow-up duty silently vanished. The contracts' readers share the check."""
+    monkeypatch.setattr(stack.settings, "outcomes_data_dir",
+                        stack.data_dir.parent / "no-such-directory")
+    with stack.client(stack.keys.admin) as client:
+        for route in ("/v1/survey-follow-ups", "/v1/save-rate", "/v1/forecast"):
+            answer = client.get(route)
+            assert answer.status_code == 503, (route, answer.text)
+            assert answer.json()["type"].endswith(":data-unavailable")

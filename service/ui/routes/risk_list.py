@@ -105,6 +105,7 @@ def risk_list_csv(
     as_of = ctx.cache.latest_as_of
     name = f"risk-list-{as_of.isoformat() if as_of else 'empty'}.csv"
     return Response(
-        to_csv(rows), media_type="text/csv; charset=utf-8",
+        to_csv(rows, follow_ups_known=follow_ups.problem is None),
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
