@@ -109,3 +109,12 @@ def sign_in_page(client: Any, key: str) -> Any:
     token = re.search(r'name="login_token" value="([^"]+)"', form)
     assert token, form[:300]
     return client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)})
+
+
+def sign_in_csrf(service: Any, key: str) -> str:
+    """Sign ``key`` in on the page (:func:`sign_in_page`); returns the session's CSRF token."""
+    page = sign_in_page(service.client, key)
+    assert page.status_code == 200 and "<h1>Risk list</h1>" in page.text, page.text[:300]
+    csrf = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
+    assert csrf
+    return csrf.group(1)

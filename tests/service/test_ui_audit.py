@@ -12,20 +12,11 @@ import io
 import re
 
 import pytest
-from service_harness import sign_in_page
+from service_harness import sign_in_csrf as sign_in
 
 from service.db.engine import transaction
 from service.keys import create_key
 from service.ui.templating import templates
-
-
-def sign_in(service, key: str) -> str:
-    """Sign ``key`` in on the page; returns the session's CSRF token."""
-    page = sign_in_page(service.client, key)
-    assert page.status_code == 200 and "<h1>Risk list</h1>" in page.text, page.text[:300]
-    csrf = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
-    assert csrf
-    return csrf.group(1)
 
 
 def empty_message(html: str) -> str:

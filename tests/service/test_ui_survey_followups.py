@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from service_harness import sign_in_page
+from service_harness import sign_in_csrf as sign_in
 from sqlalchemy import update
 
 from renewal.datadir import write_table
@@ -28,15 +28,6 @@ SECRET = "CONFIDENTIAL-bob-only-comment-41c9"
 
 def today() -> date:
     return datetime.now(UTC).date()
-
-
-def sign_in(service, key: str) -> str:
-    """Sign ``key`` in on the page; returns the session's CSRF token."""
-    page = sign_in_page(service.client, key)
-    assert page.status_code == 200 and "<h1>Risk list</h1>" in page.text, page.text[:300]
-    csrf = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
-    assert csrf
-    return csrf.group(1)
 
 
 def accounts_of(service, csm_id: str) -> list[str]:
