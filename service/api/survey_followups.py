@@ -11,7 +11,6 @@ from service.api.interventions import outcomes_dir
 from service.api.workflow_schemas import SurveyFollowUpList
 from service.auth import Reader, listable_accounts, shown_path
 from service.context import Ctx
-from service.db.models import utc_now
 from service.problems import problem_responses
 from service.workflows.install import Workflows
 from service.workflows.survey_followups import (
@@ -20,6 +19,7 @@ from service.workflows.survey_followups import (
     first_interventions_since,
     latest_surveys_in,
     survey_follow_ups,
+    today_in,
 )
 
 router = APIRouter(prefix="/v1", tags=["workflows: survey follow-ups"])
@@ -44,14 +44,16 @@ def get_survey_follow_ups(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Per scored account, its latest survey dated on or before today (UTC); bad = score <=
+    """Per scored account, its latest survey dated on or before today (in
+    RENEWAL_SURVEY_TIMEZONE, UTC by default); bad = score <=
     RENEWAL_SURVEY_BAD_SCORE_AT_MOST. Followed up = an intervention recorded on or after the
     survey's day. Pending first, lowest renewal probability then oldest survey first. The
     surveys come from the data directory of RENEWAL_OUTCOMES_DATA_DIR or of the latest
     scoring run; without a surveys table the list is empty and ``surveys_available`` false.
     CSM keys see their own accounts."""
     threshold = workflows.settings.survey_bad_score_at_most
-    today = utc_now().date()
+    zone = workflows.settings.survey_zone
+    today = today_in(zone)
     entries = listable_accounts(ctx.cache, principal, csm_id)
     data_dir = outcomes_dir(ctx, workflows.settings.outcomes_data_dir)
     latest = latest_surveys_in(data_dir, today)
@@ -60,7 +62,7 @@ def get_survey_follow_ups(
         bad = bad_latest_surveys(entries, latest, threshold)
         with ctx.sessions() as session:
             first = first_interventions_since(
-                session, {entry.account_id: survey.survey_date for entry, survey in bad}
+                session, {entry.account_id: survey.survey_date for entry, survey in bad}, zone
             )
         found = survey_follow_ups(bad, first, today, status)
     page = found[offset : offset + limit]

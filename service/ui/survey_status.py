@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.interventions import outcomes_dir
 from service.context import ServiceContext
-from service.db.models import utc_now
 from service.ui.api_calls import attempt
 from service.workflows.install import WorkflowContext
 from service.workflows.survey_followups import (
@@ -20,6 +19,8 @@ from service.workflows.survey_followups import (
     first_interventions_since,
     is_bad,
     latest_surveys_in,
+    local_day,
+    today_in,
 )
 
 
@@ -32,6 +33,7 @@ class SurveyFollowUp:
     bad: bool
     followed_up_at: datetime | None
     today: date
+    zone: tzinfo = UTC
 
     @property
     def pending(self) -> bool:
@@ -43,9 +45,10 @@ class SurveyFollowUp:
 
     @property
     def followed_up_on(self) -> date | None:
-        """The UTC day of the first intervention since the survey (the rule's day)."""
+        """The day of the first intervention since the survey in the surveys' time zone
+        (the rule's day)."""
         at = self.followed_up_at
-        return None if at is None else at.astimezone(UTC).date()
+        return None if at is None else local_day(at, self.zone)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class SurveyFollowUps:
     available: bool = False
     bad_score_at_most: float | None = None
     problem: str | None = None
+    zone_name: str = "UTC"
 
     def days_waiting(self) -> dict[str, int]:
         """Accounts whose follow-up is pending, with the days since their bad survey."""
@@ -72,8 +76,10 @@ def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
     unreadable data: the risk list stays up without it (blocking: database, files)."""
     threshold = workflows.settings.survey_bad_score_at_most
 
+    zone = workflows.settings.survey_zone
+
     def read() -> SurveyFollowUps:
-        today = utc_now().date()
+        today = today_in(zone)
         every = latest_surveys_in(outcomes_dir(ctx, workflows.settings.outcomes_data_dir), today)
         if every is None:
             return SurveyFollowUps(bad_score_at_most=threshold)
@@ -82,10 +88,11 @@ def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
         first: dict[str, datetime] = {}
         if bad:
             with ctx.sessions() as session:
-                first = first_interventions_since(session, bad)
+                first = first_interventions_since(session, bad, zone)
         return SurveyFollowUps(
-            {a: SurveyFollowUp(s, a in bad, first.get(a), today) for a, s in latest.items()},
-            available=True, bad_score_at_most=threshold)
+            {a: SurveyFollowUp(s, a in bad, first.get(a), today, zone)
+             for a, s in latest.items()},
+            available=True, bad_score_at_most=threshold, zone_name=str(zone))
 
     try:
         found, why = attempt(read)

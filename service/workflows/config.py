@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +41,12 @@ class WorkflowSettings(BaseSettings):
         6.0, ge=0, le=10,
         description="A satisfaction survey scored (0-10) at or below this is bad and needs a "
         "follow-up. 6 closes the detractor range (0-6) of a 0-10 scale, as in NPS.",
+    )
+    survey_timezone: str = Field(
+        "UTC", min_length=1,
+        description="IANA time zone the surveys' dates are days of (e.g. Asia/Tokyo): today "
+        "and an intervention's day are taken in it, so a callback on the survey's local day "
+        "counts as its follow-up.",
     )
     # -- forecast --
     forecast_level: float = Field(0.9, gt=0, lt=1, description="Prediction interval level.")
@@ -79,6 +86,20 @@ class WorkflowSettings(BaseSettings):
         300, ge=1, description="Receivers should refuse signatures older than this (documented)."
     )
     webhook_worker: bool = Field(True, description="Run the delivery worker inside the app.")
+
+    @field_validator("survey_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             "'Europe/Berlin' or 'UTC')") from None
+        return value
+
+    @property
+    def survey_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.survey_timezone)
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSettings:

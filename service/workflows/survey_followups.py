@@ -4,7 +4,9 @@ The domain (docs/workflows.md §8): the free-text answer matters more than the s
 bad score must get a follow-up. Per account only the latest survey dated on or before today
 counts, so a later good answer supersedes an earlier bad one. A bad survey (score at or
 below ``survey_bad_score_at_most``) is *followed up* once a save attempt (an intervention)
-was recorded for the account on or after the survey's day (UTC), else it is *pending*.
+was recorded for the account on or after the survey's day, else it is *pending*. Survey
+dates are calendar days of ``survey_timezone`` (UTC by default): today and an intervention's
+day are taken in that zone.
 
 The comment is customer data: it is returned to the account's readers and never logged.
 The surveys table is read once per file version (path, modification time, size).
@@ -15,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -138,24 +140,36 @@ def is_bad(score: float, bad_score_at_most: float) -> bool:
     return score <= bad_score_at_most
 
 
-def first_interventions_since(session: Session, since: Mapping[str, date]) -> dict[str, datetime]:
-    """Per account, its first intervention recorded on or after ``since[account]`` (UTC day).
+def first_interventions_since(
+    session: Session, since: Mapping[str, date], zone: tzinfo = UTC
+) -> dict[str, datetime]:
+    """Per account, its first intervention recorded on or after the day ``since[account]``
+    began in ``zone`` (the surveys' time zone).
 
     Only ids and times are read: an intervention's private note never leaves the table."""
     first: dict[str, datetime] = {}
     accounts = sorted(since)
     for start in range(0, len(accounts), CHUNK):
         chunk = accounts[start : start + CHUNK]
-        earliest = datetime.combine(min(since[a] for a in chunk), time.min, UTC)
+        earliest = datetime.combine(min(since[a] for a in chunk), time.min, zone)
         stmt = (
             select(Intervention.account_id, Intervention.assigned_at)
             .where(Intervention.account_id.in_(chunk), Intervention.assigned_at >= earliest)
             .order_by(Intervention.assigned_at, Intervention.id)
         )
         for account_id, assigned_at in session.execute(stmt):
-            if account_id not in first and assigned_at.astimezone(UTC).date() >= since[account_id]:
+            if account_id not in first and local_day(assigned_at, zone) >= since[account_id]:
                 first[account_id] = assigned_at
     return first
+
+
+def local_day(moment: datetime, zone: tzinfo) -> date:
+    """The calendar day ``moment`` (stored in UTC) falls on in ``zone``."""
+    return moment.astimezone(zone).date()
+
+
+def today_in(zone: tzinfo) -> date:
+    return datetime.now(zone).date()
 
 
 def follow_up_item(

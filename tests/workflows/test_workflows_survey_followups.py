@@ -121,6 +121,41 @@ def test_an_intervention_the_day_before_the_survey_does_not_count_one_that_day_d
     assert first == {"unit-on-time": midnight, "unit-both": midnight + timedelta(hours=15)}
 
 
+def test_the_surveys_time_zone_decides_an_intervention_s_day(stack):
+    """Found by review: survey dates are local days, interventions were compared by their
+    UTC day. In Tokyo a callback at 08:30 on the survey's day (23:30 UTC the day before) is
+    its follow-up; in Los Angeles one at 20:00 the evening before the survey (03:00 UTC on the
+    survey's day) is not."""
+    from zoneinfo import ZoneInfo
+
+    day = date(2025, 4, 10)
+    tokyo, los_angeles = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/Los_Angeles")
+    callback = datetime(2025, 4, 10, 8, 30, tzinfo=tokyo)
+    before = datetime(2025, 4, 9, 20, 0, tzinfo=los_angeles)
+    with transaction(stack.factory) as session:
+        for account, at in (("tokyo", callback), ("la", before)):
+            session.add(Intervention(
+                account_id=f"zone-{account}", csm_id=None, author="test", playbook="call",
+                note=None, assigned_at=at.astimezone(UTC), probability_at_assignment=0.5,
+                score_as_of=day, model_version="1"))
+    with stack.factory() as session:
+        in_tokyo = first_interventions_since(session, {"zone-tokyo": day}, tokyo)
+        in_la = first_interventions_since(session, {"zone-la": day}, los_angeles)
+        by_utc = first_interventions_since(session, {"zone-tokyo": day, "zone-la": day})
+    assert list(in_tokyo) == ["zone-tokyo"] and in_la == {}
+    assert list(by_utc) == ["zone-la"]  # what the UTC rule said: both wrong
+
+
+def test_an_unknown_survey_time_zone_is_refused_at_start_up():
+    from pydantic import ValidationError
+
+    from service.workflows.config import WorkflowSettings
+
+    assert WorkflowSettings(survey_timezone="Asia/Tokyo").survey_zone.key == "Asia/Tokyo"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        WorkflowSettings(survey_timezone="Mars/Olympus")
+
+
 # -- the route --------------------------------------------------------------------------------
 def test_a_missing_surveys_table_is_an_empty_list_not_an_error(stack):
     for old in stack.data_dir.glob("surveys.*"):
