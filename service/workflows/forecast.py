@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.metrics.renewals import runs_on
+
 EXACT_MAX = 5000
 DRAW_CHUNK_CELLS = 4_000_000  # draws × contracts simulated at once (~32 MB of float64)
 
@@ -115,7 +117,8 @@ class AccountOutcomes:
 
 def per_account(
     accounts: np.ndarray, probabilities: np.ndarray, arr: np.ndarray,
-    renewed: np.ndarray | None = None,
+    renewed: np.ndarray | None = None, runs_on: np.ndarray | None = None,
+    end_dates: np.ndarray | None = None,
 ) -> AccountOutcomes:
     """An account's terms ending in one group renew or churn together (one probability, one
     decision) and make ONE logo, as the logo renewal rate counts them (docs/metrics.md).
@@ -126,7 +129,12 @@ def per_account(
     renewal, a notice of cancellation) is not forecast: its ARR renews or not for certain, and
     a term renewed keeps the logo, as in the logo renewal rate. Only the account's undecided
     terms are left to its probability; its logo is lost for certain only when every term is
-    decided and none renewed."""
+    decided and none renewed.
+
+    ``runs_on`` (with ``end_dates``): another term of the account, started by this term's end,
+    runs past it. When that holds for the account's last term in the group, the account stays
+    a customer whatever these terms do (an add-on lapsing under a running main term), and the
+    logo renewal rate counts it kept: so does the forecast. Its ARR is still forecast."""
     frame = pd.DataFrame({
         "account": np.asarray(accounts),
         "p": np.asarray(probabilities, dtype=float),
@@ -140,6 +148,10 @@ def per_account(
     frame["renewed_arr"] = np.where(renewed_term, frame["arr"], 0.0)
     frame["open"] = open_term
     frame["kept"] = renewed_term
+    if runs_on is not None and end_dates is not None:
+        frame["end"] = pd.to_datetime(np.asarray(end_dates))
+        last = frame.groupby("account", sort=False)["end"].transform("max")
+        frame["kept"] |= np.asarray(runs_on, dtype=bool) & (frame["end"] == last).to_numpy()
     grouped = frame.groupby("account", sort=True).agg(
         p=("p", "first"), open_arr=("open_arr", "sum"), renewed_arr=("renewed_arr", "sum"),
         open=("open", "any"), kept=("kept", "any"))
@@ -152,6 +164,7 @@ def per_account(
 def forecast_group(
     key: str, probabilities: np.ndarray, arr: np.ndarray, level: float, draws: int, seed: int,
     accounts: np.ndarray | None = None, renewed: np.ndarray | None = None,
+    runs_on: np.ndarray | None = None, end_dates: np.ndarray | None = None,
 ) -> GroupForecast:
     """The forecast of one group of contracts (``accounts``: each contract's account; its
     contracts then renew together and count as one logo; ``renewed``: outcomes already
@@ -162,7 +175,7 @@ def forecast_group(
     contracts = len(p)
     if accounts is None:
         accounts = np.arange(contracts)
-    outcomes = per_account(accounts, p, w, renewed)
+    outcomes = per_account(accounts, p, w, renewed, runs_on, end_dates)
     known = float(outcomes.renewed_arr.sum())
     low, high = arr_interval(outcomes.probability, outcomes.open_arr, level, draws, seed)
     decided = 0 if renewed is None else int((~pd.array(renewed, dtype="boolean").isna()).sum())
@@ -183,17 +196,18 @@ def forecast_table(
     rows: pd.DataFrame, by: str, level: float, draws: int, seed: int
 ) -> tuple[list[GroupForecast], GroupForecast]:
     """Per group of ``rows[by]`` and in total; ``rows`` has ``account_id``, ``probability``,
-    ``arr`` and ``renewed`` (one row per contract; logos count accounts)."""
-    groups = []
-    for key, part in rows.groupby(by, sort=True, dropna=False):
-        label = "(none)" if pd.isna(key) else str(key)
-        groups.append(forecast_group(label, part["probability"].to_numpy(),
-                                     part["arr"].to_numpy(), level, draws, seed,
-                                     part["account_id"].to_numpy(), part["renewed"].array))
-    total = forecast_group("total", rows["probability"].to_numpy(), rows["arr"].to_numpy(),
-                           level, draws, seed, rows["account_id"].to_numpy(),
-                           rows["renewed"].array)
-    return groups, total
+    ``arr``, ``renewed``, ``end_date`` and ``runs_on`` (one row per contract, as
+    :func:`upcoming_renewals` gives them; logos count accounts)."""
+
+    def forecast(label: str, part: pd.DataFrame) -> GroupForecast:
+        return forecast_group(label, part["probability"].to_numpy(), part["arr"].to_numpy(),
+                              level, draws, seed, part["account_id"].to_numpy(),
+                              part["renewed"].array, part["runs_on"].to_numpy(),
+                              part["end_date"].to_numpy())
+
+    groups = [forecast("(none)" if pd.isna(key) else str(key), part)
+              for key, part in rows.groupby(by, sort=True, dropna=False)]
+    return groups, forecast("total", rows)
 
 
 def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
@@ -208,4 +222,6 @@ def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
         mask &= contracts["end_date"] <= until
     out = contracts.loc[mask, ["contract_id", "account_id", "end_date", "arr", "renewed"]].copy()
     out["month"] = out["end_date"].dt.strftime("%Y-%m")
+    # Another term started by this one's end runs past it: the logo rule of the metrics.
+    out["runs_on"] = runs_on(out, contracts).to_numpy()
     return out.reset_index(drop=True)

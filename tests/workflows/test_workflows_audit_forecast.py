@@ -136,3 +136,36 @@ def test_the_forecast_endpoint_counts_an_early_renewal_as_known(stack):
     assert total["expected_logos"] == pytest.approx(1 + p_b, abs=0.01)
     assert total["logos_interval"][0] >= 1
     assert total["renewed_arr_interval"][0] >= 1000.0
+
+
+def test_an_add_on_lapsing_under_a_running_main_term_keeps_the_logo():
+    """The logo rule of the metrics (docs/metrics.md): an account whose add-on ends while its
+    main term, already started, runs on is kept, whatever the add-on does. A: add-on ends in
+    August, main term until next year; B: one term ending in August. In August A's logo is
+    certain, its add-on's ARR still forecast; B's logo and ARR are its probability's."""
+    from service.workflows.forecast import forecast_table, upcoming_renewals
+
+    day = pd.Timestamp("2025-06-30")
+    contracts = pd.DataFrame({
+        "contract_id": ["a-main", "a-addon", "b-1", "c-addon", "c-winback"],
+        "account_id": ["A", "A", "B", "C", "C"],
+        "start_date": pd.to_datetime(["2025-01-01", "2025-02-01", "2024-08-21", "2025-02-01",
+                                      "2025-08-21"]),
+        "end_date": pd.to_datetime(["2026-12-31", "2025-08-20", "2025-08-20", "2025-08-20",
+                                    "2026-08-20"]),
+        "arr": [5000.0, 1000.0, 2000.0, 700.0, 900.0],
+        "renewed": pd.array([None] * 5, dtype="boolean"),
+    })
+    due = upcoming_renewals(contracts, day, day + pd.DateOffset(months=3))
+    assert sorted(due["contract_id"]) == ["a-addon", "b-1", "c-addon"]
+    # C's next term starts after the add-on ended (a win-back): it does not keep the logo.
+    assert dict(zip(due["contract_id"], due["runs_on"], strict=True)) == {
+        "a-addon": True, "b-1": False, "c-addon": False}
+    rows = due.assign(probability=due["account_id"].map({"A": 0.3, "B": 0.6, "C": 0.5}),
+                      csm="x")
+    (august,), total = forecast_table(rows, "month", 0.9, 2000, 0)
+    assert august.accounts == 3
+    assert august.expected_logos == pytest.approx(1 + 0.6 + 0.5)
+    assert august.expected_renewed_arr == pytest.approx(1000 * 0.3 + 2000 * 0.6 + 700 * 0.5)
+    assert august.logos_interval[0] >= 1  # A is certain
+    assert total.expected_logos == pytest.approx(august.expected_logos)
