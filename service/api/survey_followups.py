@@ -70,6 +70,7 @@ def get_survey_follow_ups(
         "status": status,
         "bad_score_at_most": threshold,
         "today": today,
+        "survey_timezone": workflows.settings.survey_timezone,
         "surveys_available": latest is not None,
         "surveys_from": shown_path(principal, data_dir),
         "total": len(found),

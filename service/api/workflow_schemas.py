@@ -283,7 +283,7 @@ class SurveyFollowUp(BaseModel):
     csm_id: str | None
     segment: str | None
     survey_date: date = Field(description="Day of the account's latest survey (on or before "
-                              "today, UTC).")
+                              "`today`, a day of `survey_timezone`).")
     score: float = Field(description="Its score, 0-10: at or below `bad_score_at_most`.")
     comment: str | None = Field(description="The customer's free-text answer (customer data: "
                                 "never logged, never in webhooks).")
@@ -292,8 +292,8 @@ class SurveyFollowUp(BaseModel):
     arr: float | None
     status: Literal["pending", "followed_up"]
     followed_up_at: datetime | None = Field(
-        description="First intervention recorded on or after the survey's day; null while "
-        "pending.")
+        description="First intervention recorded on or after the survey's day (in "
+        "`survey_timezone`); a UTC time; null while pending.")
     days_waiting: int | None = Field(description="Days since the survey; pending only.")
 
 
@@ -301,7 +301,10 @@ class SurveyFollowUpList(Page):
     status: Literal["pending", "followed_up", "all"]
     bad_score_at_most: float = Field(description="A survey scored at or below this is bad "
                                      "(RENEWAL_SURVEY_BAD_SCORE_AT_MOST).", examples=[6.0])
-    today: date = Field(description="UTC day: surveys dated after it are not counted yet.")
+    today: date = Field(description="Today in `survey_timezone`: surveys dated after it are "
+                        "not counted yet.")
+    survey_timezone: str = Field(description="IANA time zone the survey dates are days of "
+                                 "(RENEWAL_SURVEY_TIMEZONE).", examples=["UTC"])
     surveys_available: bool = Field(
         description="False: the data directory has no surveys table (the list is empty).")
     surveys_from: str = Field(description="Data directory read: its full path for admin keys, "

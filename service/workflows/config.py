@@ -92,7 +92,7 @@ class WorkflowSettings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a folder
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
                              "'Europe/Berlin' or 'UTC')") from None
         return value

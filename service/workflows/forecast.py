@@ -222,6 +222,9 @@ def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
         mask &= contracts["end_date"] <= until
     out = contracts.loc[mask, ["contract_id", "account_id", "end_date", "arr", "renewed"]].copy()
     out["month"] = out["end_date"].dt.strftime("%Y-%m")
-    # Another term started by this one's end runs past it: the logo rule of the metrics.
-    out["runs_on"] = runs_on(out, contracts).to_numpy()
+    # Another term runs past this one: the logo rule of the metrics. Only terms in force by
+    # ``as_of`` are known to keep the account; one starting later is not in force now, and
+    # if it ends in the horizon it is not among the renewals due to decide the group either.
+    started = contracts[contracts["start_date"] <= as_of]
+    out["runs_on"] = runs_on(out, started).to_numpy()
     return out.reset_index(drop=True)

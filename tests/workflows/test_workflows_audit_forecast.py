@@ -147,7 +147,7 @@ def test_an_add_on_lapsing_under_a_running_main_term_keeps_the_logo():
 
     day = pd.Timestamp("2025-06-30")
     contracts = pd.DataFrame({
-        "contract_id": ["a-main", "a-addon", "b-1", "c-addon", "c-winback"],
+        "contract_id": ["a-main", "a-addon", "b-1", "c-addon", "c-next"],
         "account_id": ["A", "A", "B", "C", "C"],
         "start_date": pd.to_datetime(["2025-01-01", "2025-02-01", "2024-08-21", "2025-02-01",
                                       "2025-08-21"]),
@@ -158,7 +158,8 @@ def test_an_add_on_lapsing_under_a_running_main_term_keeps_the_logo():
     })
     due = upcoming_renewals(contracts, day, day + pd.DateOffset(months=3))
     assert sorted(due["contract_id"]) == ["a-addon", "b-1", "c-addon"]
-    # C's next term starts after the add-on ended (a win-back): it does not keep the logo.
+    # C's next term starts after the forecast day (the day after the add-on ends): it is not
+    # in force now, so it keeps nothing.
     assert dict(zip(due["contract_id"], due["runs_on"], strict=True)) == {
         "a-addon": True, "b-1": False, "c-addon": False}
     rows = due.assign(probability=due["account_id"].map({"A": 0.3, "B": 0.6, "C": 0.5}),
@@ -169,3 +170,22 @@ def test_an_add_on_lapsing_under_a_running_main_term_keeps_the_logo():
     assert august.expected_renewed_arr == pytest.approx(1000 * 0.3 + 2000 * 0.6 + 700 * 0.5)
     assert august.logos_interval[0] >= 1  # A is certain
     assert total.expected_logos == pytest.approx(august.expected_logos)
+
+
+def test_a_term_starting_after_the_forecast_day_does_not_keep_the_logo():
+    """Found by review: a bridge term starting after as_of and ending in the same month as the
+    main term made the forecast call the logo certain, while the metrics later judge the
+    month by that later term (here: not renewed, a churn)."""
+    from service.workflows.forecast import upcoming_renewals
+
+    day = pd.Timestamp("2025-06-30")
+    contracts = pd.DataFrame({
+        "contract_id": ["a-main", "a-bridge"],
+        "account_id": ["A", "A"],
+        "start_date": pd.to_datetime(["2024-08-11", "2025-08-01"]),
+        "end_date": pd.to_datetime(["2025-08-10", "2025-08-31"]),
+        "arr": [1000.0, 100.0],
+        "renewed": pd.array([None, None], dtype="boolean"),
+    })
+    due = upcoming_renewals(contracts, day, day + pd.DateOffset(months=3))
+    assert due["contract_id"].tolist() == ["a-main"] and due["runs_on"].tolist() == [False]

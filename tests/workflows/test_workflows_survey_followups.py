@@ -325,3 +325,46 @@ def test_a_configured_outcomes_directory_that_is_not_there_is_a_503(stack, monke
             answer = client.get(route)
             assert answer.status_code == 503, (route, answer.text)
             assert answer.json()["type"].endswith(":data-unavailable")
+
+
+def test_the_route_takes_today_and_the_follow_up_s_day_in_the_surveys_time_zone(
+        stack, monkeypatch):
+    """Through the API: with Asia/Tokyo, a survey dated Tokyo's today and a callback at
+    00:30 Tokyo time that day (15:30 UTC the day before) is followed up. By UTC days the
+    callback came the day before, and the survey may even lie after UTC's today."""
+    from zoneinfo import ZoneInfo
+
+    from service.workflows.survey_followups import today_in
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    monkeypatch.setattr(stack.settings, "survey_timezone", "Asia/Tokyo")
+    a = accounts_of(stack, "csm-a")
+    account, day = a[14], today_in(tokyo)
+    write_surveys(stack, [{"account_id": account, "date": day, "score": 2.0,
+                           "comment": "call me"}])
+    callback = datetime.combine(day, datetime.min.time(), tokyo) + timedelta(minutes=30)
+    with transaction(stack.factory) as session:
+        session.add(Intervention(
+            account_id=account, csm_id="csm-a", author="test", playbook="call", note=None,
+            assigned_at=callback.astimezone(UTC), probability_at_assignment=0.5,
+            score_as_of=day, model_version="1"))
+    try:
+        body = listed(stack, stack.keys.admin, status="all")
+        assert body["survey_timezone"] == "Asia/Tokyo" and body["today"] == day.isoformat()
+        mine = [r for r in body["data"] if r["account_id"] == account]
+        assert [(r["status"], r["survey_date"]) for r in mine] == [
+            ("followed_up", day.isoformat())]
+    finally:
+        with transaction(stack.factory) as session:
+            session.query(Intervention).filter(Intervention.account_id == account).delete()
+        for old in stack.data_dir.glob("surveys.*"):
+            old.unlink()
+
+
+def test_a_region_name_is_no_time_zone():
+    from pydantic import ValidationError
+
+    from service.workflows.config import WorkflowSettings
+
+    with pytest.raises(ValidationError, match="unknown time zone 'America'"):
+        WorkflowSettings(survey_timezone="America")
