@@ -237,3 +237,31 @@ def test_a_surveys_table_the_contract_refuses_leaves_the_pages_up(service, data_
     listing = service.client.get("/ui/risk-list")
     assert listing.status_code == 200 and 'id="survey-caveat"' in listing.text
     assert service.client.get("/ui/risk-list.csv").status_code == 200
+
+
+def test_the_page_reads_days_in_the_surveys_time_zone(service, data_dir, monkeypatch):
+    """With Asia/Tokyo: a survey dated Tokyo's today and a callback at 00:30 Tokyo time that
+    day (the UTC day before) read "Followed up on <that day> (Asia/Tokyo)"."""
+    from zoneinfo import ZoneInfo
+
+    from service.workflows.survey_followups import today_in
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    monkeypatch.setattr(service.client.app.state.workflows.settings, "survey_timezone",
+                        "Asia/Tokyo")
+    account = accounts_of(service, "csm-a")[3]
+    day = today_in(tokyo)
+    frame = pd.DataFrame({"account_id": [account], "date": pd.to_datetime([day]),
+                          "score": [1.0], "comment": ["call me"]})
+    write_table(frame, data_dir, "surveys", "parquet")
+    sign_in(service, service.keys.csm_a)
+    assert service.client.post(f"/ui/accounts/{account}/interventions",
+                               data={"csrf_token": sign_in(service, service.keys.csm_a),
+                                     "playbook": "call"},
+                               follow_redirects=False).status_code == 303
+    callback = datetime.combine(day, datetime.min.time(), tokyo) + timedelta(minutes=30)
+    with transaction(service.factory) as session:
+        session.execute(update(Intervention).where(Intervention.account_id == account)
+                        .values(assigned_at=callback.astimezone(UTC)))
+    part = words(survey_part(service.client.get(f"/ui/accounts/{account}").text))
+    assert f"Followed up on {day} (Asia/Tokyo)" in part
