@@ -70,8 +70,9 @@ class MetricResults:
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The kept result, else the one being computed for ``key``, else ``compute()`` once a
-        slot is free. Raises :class:`MetricsBusy` after ``wait_seconds`` without a slot (or
-        without the other request's result), and whatever ``compute`` raised."""
+        slot is free. Raises :class:`MetricsBusy` when no slot frees up within
+        ``wait_seconds`` (for whoever computes ``key``: its waiters get the same), and whatever
+        ``compute`` raised."""
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
