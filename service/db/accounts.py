@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.db.chunks import chunks
 from service.db.models import Account
 from service.db.upsert import upsert
 
@@ -30,12 +31,7 @@ def all_accounts(session: Session) -> list[Account]:
 def accounts_by_id(session: Session, account_ids: Sequence[str]) -> dict[str, Account]:
     """Snapshots of the given accounts that exist."""
     found: dict[str, Account] = {}
-    for start in range(0, len(account_ids), 900):
-        chunk = list(account_ids[start : start + 900])
-        found.update(
-            {
-                a.account_id: a
-                for a in session.scalars(select(Account).where(Account.account_id.in_(chunk)))
-            }
-        )
+    for chunk in chunks(account_ids):
+        stmt = select(Account).where(Account.account_id.in_(list(chunk)))
+        found.update({a.account_id: a for a in session.scalars(stmt)})
     return found

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from service.db.chunks import chunks_or_all
 from service.db.models import Score, ScoringRun
 from service.db.upsert import upsert
 
@@ -103,7 +104,7 @@ def latest_scores(
     if account_ids is not None and not account_ids:
         return []
     latest: list[Score] = []
-    for chunk in _chunks(account_ids):
+    for chunk in chunks_or_all(account_ids):
         ranked = _ranked_latest(chunk)
         stmt = select(Score).join(ranked, Score.id == ranked.c.id).where(ranked.c.rank == 1)
         latest.extend(session.scalars(stmt))
@@ -121,7 +122,7 @@ def _earlier_probabilities(
     window = timedelta(days=window_days)
     for as_of, ids in by_date.items():
         newest_allowed, oldest_allowed = as_of - window, as_of - 2 * window
-        for chunk in _chunks(ids if len(by_date) > 1 or len(ids) < 5000 else None):
+        for chunk in chunks_or_all(ids if len(by_date) > 1 or len(ids) < 5000 else None):
             ranked = _ranked_latest(chunk, before=newest_allowed)
             stmt = (
                 select(Score.account_id, Score.as_of, Score.probability)
@@ -138,7 +139,7 @@ def _earlier_probabilities(
 def scores_by_id(session: Session, ids: Iterable[int]) -> dict[int, Score]:
     """Score rows by primary key (the API reads stored feature vectors this way)."""
     out: dict[int, Score] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks_or_all(list(ids)):
         out.update({s.id: s for s in session.scalars(select(Score).where(Score.id.in_(chunk)))})
     return out
 
@@ -146,7 +147,7 @@ def scores_by_id(session: Session, ids: Iterable[int]) -> dict[int, Score]:
 def features_by_id(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Stored feature vectors by score id (plain rows: no ORM objects on the request path)."""
     out: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks_or_all(list(ids)):
         stmt = select(Score.id, Score.features).where(Score.id.in_(chunk))
         out.update({score_id: features for score_id, features in session.execute(stmt)})
     return out
@@ -161,12 +162,3 @@ def history(session: Session, account_id: str, limit: int = 100) -> list[Score]:
         .limit(limit)
     )
     return list(session.scalars(stmt))
-
-
-def _chunks(ids: Sequence[str] | Sequence[int] | None, size: int = 900) -> Iterable[Any]:
-    """``None`` (meaning all) once, else slices small enough for SQLite's IN lists."""
-    if ids is None:
-        yield None
-        return
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])

@@ -28,12 +28,11 @@ from sqlalchemy.orm import Session
 from renewal.contract import load_valid_table
 from renewal.datadir import find_table
 from service.cache import rounded
+from service.db.chunks import chunks
 from service.db.workflow_models import Intervention
 
 FollowUpStatus = Literal["pending", "followed_up"]
 StatusFilter = Literal["pending", "followed_up", "all"]
-#: Accounts per IN list (SQLite's limit on bound parameters).
-CHUNK = 900
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, int, int], pd.DataFrame] = {}
@@ -148,9 +147,7 @@ def first_interventions_since(
 
     Only ids and times are read: an intervention's private note never leaves the table."""
     first: dict[str, datetime] = {}
-    accounts = sorted(since)
-    for start in range(0, len(accounts), CHUNK):
-        chunk = accounts[start : start + CHUNK]
+    for chunk in chunks(sorted(since)):
         earliest = datetime.combine(min(since[a] for a in chunk), time.min, zone)
         stmt = (
             select(Intervention.account_id, Intervention.assigned_at)

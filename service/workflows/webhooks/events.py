@@ -15,7 +15,7 @@ the day before only, the second "low>medium" would be deduplicated away.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, get_args
@@ -25,6 +25,7 @@ from sqlalchemy import insert as sqlalchemy_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.db.chunks import chunks, chunks_or_all
 from service.db.models import Score, utc_now
 from service.db.workflow_models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -159,12 +160,6 @@ def model_promoted_event(
 
 #: Rows per statement when storing events (well under SQLite's bound-parameter limit).
 STORE_CHUNK = 500
-#: Account ids per ``IN (...)`` look-up (under SQLite's old limit of 999 parameters).
-LOOKUP_CHUNK = 900
-
-
-def _chunks(items: Sequence[Any], size: int = STORE_CHUNK) -> Iterable[Sequence[Any]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def latest_two_points(
@@ -188,11 +183,8 @@ def latest_two_points(
         rank,
     )
     out: dict[str, tuple[ScorePoint | None, ScorePoint]] = {}
-    chunks: Iterable[Sequence[str] | None] = (
-        [None] if account_ids is None else _chunks(account_ids, LOOKUP_CHUNK)
-    )
-    for chunk in chunks:
-        stmt = inner if chunk is None else inner.where(Score.account_id.in_(list(chunk)))
+    for chunk in chunks_or_all(account_ids):
+        stmt = inner if chunk is None else inner.where(Score.account_id.in_(chunk))
         sub = stmt.subquery()
         rows = session.execute(
             select(sub).where(sub.c.as_of_rank <= 2).order_by(sub.c.created_at, sub.c.id)
@@ -219,7 +211,7 @@ def announced_tiers(
         by_day.setdefault(as_of, []).append(account)
     out: dict[str, AnnouncedTier] = {}
     for as_of, accounts in by_day.items():
-        for chunk in _chunks(accounts, LOOKUP_CHUNK):
+        for chunk in chunks(accounts):
             rows = session.execute(
                 select(WebhookEvent.account_id, WebhookEvent.payload)
                 .where(
@@ -264,7 +256,7 @@ def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEv
     for event in events:
         unique.setdefault(event.dedupe_key[:300], event)
     known: set[str] = set()
-    for chunk in _chunks(list(unique)):
+    for chunk in chunks(list(unique), STORE_CHUNK):
         known.update(session.scalars(
             select(WebhookEvent.dedupe_key).where(WebhookEvent.dedupe_key.in_(list(chunk)))
         ))
@@ -274,7 +266,7 @@ def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEv
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = utc_now()
     new_ids: list[int] = []
-    for chunk in _chunks(fresh):
+    for chunk in chunks(fresh, STORE_CHUNK):
         statement = (
             insert(WebhookEvent)
             .values([
@@ -293,7 +285,7 @@ def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEv
         )
         new_ids.extend(session.scalars(statement))
     stored: list[WebhookEvent] = []
-    for chunk in _chunks(sorted(new_ids)):
+    for chunk in chunks(sorted(new_ids), STORE_CHUNK):
         stored.extend(session.scalars(
             select(WebhookEvent).where(WebhookEvent.id.in_(list(chunk))).order_by(WebhookEvent.id)
         ))
@@ -314,7 +306,7 @@ def store_events(session: Session, events: Sequence[NewEvent]) -> list[WebhookEv
         for subscription in subscriptions
         if row.type in subscription.events
     ]
-    for chunk in _chunks(deliveries):
+    for chunk in chunks(deliveries, STORE_CHUNK):
         session.execute(sqlalchemy_insert(WebhookDelivery), list(chunk))
     session.flush()
     return stored
