@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Query
 
-from service.api.interventions import MAX_CONFIDENCE, MIN_CONFIDENCE, outcomes_dir
+from service.api.interventions import MAX_CONFIDENCE, MIN_CONFIDENCE
 from service.api.workflow_schemas import ForecastOut
 from service.auth import Reader
 from service.context import Ctx
+from service.data_dirs import outcomes_dir
 from service.problems import ProblemError, problem_responses
 from service.workflows.forecast import forecast_table, upcoming_renewals
 from service.workflows.install import Workflows

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -16,12 +15,12 @@ from service.api.workflow_schemas import (
     SaveRateOut,
 )
 from service.auth import CsmOrAdmin, Reader, shown_path, visible_account
-from service.context import Ctx, ServiceContext
-from service.db import scores as scores_db
+from service.context import Ctx
+from service.data_dirs import outcomes_dir
 from service.db.engine import transaction
 from service.db.models import utc_now
 from service.db.workflow_models import Intervention
-from service.problems import ProblemError, problem_responses
+from service.problems import problem_responses
 from service.workflows.install import Workflows
 from service.workflows.interventions import AssignedAttempt, save_rate
 from service.workflows.outcomes import load_contracts
@@ -77,34 +76,6 @@ def list_interventions(account_id: AccountPath, principal: CsmOrAdmin, ctx: Ctx,
         ).all()
     data = [_view(r) for r in rows]
     return {"data": data, "count": len(data)}
-
-
-def outcomes_dir(ctx: ServiceContext, configured: Path | None) -> Path:
-    """The data directory whose contracts hold the outcomes (setting, else latest run's).
-    Either must be a readable directory (503 otherwise): a mistyped setting must not read
-    as "no surveys table" or "no contracts"."""
-    if configured is not None:
-        if not Path(configured).is_dir():
-            raise ProblemError(
-                503, "data-unavailable",
-                "the outcomes data directory (RENEWAL_OUTCOMES_DATA_DIR) is not a readable "
-                "directory here",
-                headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
-            )
-        return configured
-    with ctx.sessions() as session:
-        run = scores_db.latest_run(session)
-    if run is None:
-        raise ProblemError(404, "no-scoring-run", "no scoring run yet: run `renewal score` first")
-    data_dir = Path(run.data_dir)
-    if not data_dir.is_dir():
-        raise ProblemError(
-            503, "data-unavailable",
-            "the data directory of the latest scoring run is not readable here; set "
-            "RENEWAL_OUTCOMES_DATA_DIR",
-            headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
-        )
-    return data_dir
 
 
 @router.get(

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator
 from service.api.schemas import MetricTable
 from service.auth import Reader
 from service.context import Ctx, ServiceContext
+from service.data_dirs import readable_dir
 from service.db import scores as scores_db
 from service.keys import Principal
 from service.metric_results import MetricsBusy
@@ -122,14 +123,9 @@ def get_metric(
     key = (run.id, metric, by, when, scope)
     rows = ctx.metric_results.get(key)
     if rows is None:
-        data_dir = Path(run.data_dir)
-        if not data_dir.is_dir():
-            raise ProblemError(
-                503,
-                "data-unavailable",
-                "the data directory of the latest scoring run is not readable here",
-                headers={"Retry-After": str(ctx.service_settings.db_retry_after_seconds)},
-            )
+        data_dir = readable_dir(ctx, Path(run.data_dir),
+                                "the data directory of the latest scoring run is not readable "
+                                "here")
         rows = kept_or_computed(
             ctx, key, lambda: compute_metric(ctx, data_dir, when, metric, by, scope))
     return {"metric": metric, "by": by, "as_of": when, "rows": rows}

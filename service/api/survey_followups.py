@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from service.api.interventions import outcomes_dir
 from service.api.workflow_schemas import SurveyFollowUpList
 from service.auth import Reader, listable_accounts, shown_path
 from service.context import Ctx
+from service.data_dirs import outcomes_dir
 from service.problems import problem_responses
 from service.workflows.install import Workflows
 from service.workflows.survey_followups import (

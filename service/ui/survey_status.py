@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, tzinfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.api.interventions import outcomes_dir
 from service.context import ServiceContext
+from service.data_dirs import outcomes_dir
 from service.ui.api_calls import attempt
 from service.workflows.install import WorkflowContext
 from service.workflows.survey_followups import (

@@ -13,10 +13,10 @@ from fastapi import Request
 from starlette.responses import Response
 
 from service.api.forecast import get_forecast
-from service.api.interventions import outcomes_dir
 from service.api.metrics import get_metric, kept_or_computed
 from service.auth import Reader
 from service.context import Ctx, ServiceContext
+from service.data_dirs import outcomes_dir
 from service.keys import Principal
 from service.ui import charts
 from service.ui.api_calls import attempt, call_route
