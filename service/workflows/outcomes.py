@@ -2,12 +2,11 @@
 
 By default the data directory of the latest scoring run (what the scores were computed
 from; outcomes arrive there as ``renewed`` is filled in), or ``RENEWAL_OUTCOMES_DATA_DIR``.
-The table is read once per file version (path + modification time) and kept in memory.
+The table is read once per file version (:mod:`service.workflows.file_cache`).
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import pandas as pd
 
 from renewal.datadir import find_table, read_table
 from renewal.errors import DataContractError, Problem
+from service.workflows.file_cache import FileVersionCache
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, float], pd.DataFrame] = {}
+_contracts: FileVersionCache[pd.DataFrame] = FileVersionCache()
 
 
 def load_contracts(data_dir: Path) -> pd.DataFrame:
@@ -27,18 +26,17 @@ def load_contracts(data_dir: Path) -> pd.DataFrame:
         raise DataContractError(
             [Problem("contracts", None, f"required table is missing in {data_dir}")]
         )
-    key = (str(path), path.stat().st_mtime)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    frame = read_table(Path(data_dir), "contracts")
-    assert frame is not None
+    return _contracts.get(path, lambda: _read_contracts(Path(data_dir))).value
+
+
+def _read_contracts(data_dir: Path) -> pd.DataFrame:
+    frame = read_table(data_dir, "contracts")
+    if frame is None:  # removed between the look and the read
+        raise DataContractError(
+            [Problem("contracts", None, f"required table is missing in {data_dir}")]
+        )
     for column in ("start_date", "end_date"):
         frame[column] = pd.to_datetime(frame[column])
-    with _lock:
-        _cache.clear()
-        _cache[key] = frame
     return frame
 
 

@@ -9,12 +9,11 @@ dates are calendar days of ``survey_timezone`` (UTC by default): today and an in
 day are taken in that zone.
 
 The comment is customer data: it is returned to the account's readers and never logged.
-The surveys table is read once per file version (path, modification time, size).
+The surveys table is read once per file version (:mod:`service.workflows.file_cache`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
@@ -30,13 +29,12 @@ from renewal.datadir import find_table
 from service.cache import rounded
 from service.db.chunks import chunks
 from service.db.workflow_models import Intervention
+from service.workflows.file_cache import FileVersionCache, Kept
 
 FollowUpStatus = Literal["pending", "followed_up"]
 StatusFilter = Literal["pending", "followed_up", "all"]
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, int, int], pd.DataFrame] = {}
-_latest: dict[tuple[tuple[str, int, int], date], dict[str, LatestSurvey]] = {}
+_surveys: FileVersionCache[pd.DataFrame | None] = FileVersionCache()
 
 
 class ScoredAccount(Protocol):
@@ -65,47 +63,25 @@ def load_surveys(data_dir: Path) -> pd.DataFrame | None:
     types, nulls, the 0-10 range, one answer per account and day: a refused table is a
     :class:`~renewal.errors.DataContractError`), or None when the data directory has none:
     the table is optional, a product may not run surveys."""
-    found = _file_version(data_dir)
-    if found is None:
-        return None
-    with _lock:
-        hit = _cache.get(found)
-    if hit is not None:
-        return hit
-    frame = load_valid_table(Path(data_dir), "surveys")
-    if frame is None:  # removed between the two looks
-        return None
-    with _lock:
-        _cache.clear()
-        _latest.clear()
-        _cache[found] = frame
-    return frame
+    kept = _kept_surveys(data_dir)
+    return None if kept is None else kept.value
 
 
 def latest_surveys_in(data_dir: Path, today: date) -> dict[str, LatestSurvey] | None:
     """:func:`latest_surveys` of the data directory's table, kept per file version and day:
     the risk list asks on every render, and selecting the latest answers of a 200,000-row
     table took ~150 ms each time. None when there is no surveys table."""
-    surveys = load_surveys(data_dir)
-    found = _file_version(data_dir)
-    if surveys is None or found is None:
+    kept = _kept_surveys(data_dir)
+    if kept is None or kept.value is None:
         return None
-    with _lock:
-        hit = _latest.get((found, today))
-    if hit is not None:
-        return hit
-    latest = latest_surveys(surveys, today)
-    with _lock:
-        _latest[(found, today)] = latest
-    return latest
+    return kept.derived(today, lambda surveys: latest_surveys(surveys, today))
 
 
-def _file_version(data_dir: Path) -> tuple[str, int, int] | None:
+def _kept_surveys(data_dir: Path) -> Kept[pd.DataFrame | None] | None:
     path = find_table(Path(data_dir), "surveys")
     if path is None:
         return None
-    stat = path.stat()
-    return (str(path), stat.st_mtime_ns, stat.st_size)
+    return _surveys.get(path, lambda: load_valid_table(Path(data_dir), "surveys"))
 
 
 def _text(value: Any) -> str | None:
