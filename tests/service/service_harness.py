@@ -102,13 +102,20 @@ def build_service(
 
 
 def sign_in_page(client: Any, key: str) -> Any:
-    """Sign ``key`` in on the ops page through its form (a fresh session: cookies cleared;
-    the form's hidden ``login_token``); the answer to the form, i.e. the risk list."""
+    """Sign ``key`` in on the ops page through its form (a fresh session: cookies cleared);
+    the answer to the form, i.e. the risk list."""
     client.cookies.clear()
+    return post_sign_in(client, key)
+
+
+def post_sign_in(client: Any, key: str, follow_redirects: bool = True) -> Any:
+    """Send the sign-in form for ``key`` with the form's hidden ``login_token``, keeping the
+    cookies the client already holds."""
     form = client.get("/ui/login").text
     token = re.search(r'name="login_token" value="([^"]+)"', form)
     assert token, form[:300]
-    return client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)})
+    return client.post("/ui/login", data={"api_key": key, "login_token": token.group(1)},
+                       follow_redirects=follow_redirects)
 
 
 def sign_in_csrf(service: Any, key: str) -> str:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from service_harness import Service, build_service, sign_in_page
+from service_harness import Service, build_service, post_sign_in, sign_in_page
 from sqlalchemy import inspect, select, text, update
 
 from service.db.engine import make_session_factory, transaction
@@ -104,11 +104,7 @@ def test_the_cookie_holds_a_random_token_and_the_store_only_its_hash(service):
 
 def test_the_cookie_keeps_its_flags(service):
     service.client.cookies.clear()
-    form = service.client.get("/ui/login").text
-    login_token = re.search(r'name="login_token" value="([^"]+)"', form).group(1)
-    answer = service.client.post("/ui/login", data={"api_key": service.keys.crm,
-                                                    "login_token": login_token},
-                                 follow_redirects=False)
+    answer = post_sign_in(service.client, service.keys.crm, follow_redirects=False)
     assert answer.status_code == 303
     (cookie,) = [v for k, v in answer.headers.multi_items()
                  if k == "set-cookie" and v.startswith(f"{COOKIE}=")]
@@ -162,11 +158,7 @@ def test_signing_in_again_in_the_same_browser_ends_its_previous_session(service)
     before = sign_in(service, service.keys.crm)
     service.client.cookies.clear()
     service.client.cookies.set(COOKIE, before.token)  # the browser still holds it
-    form = service.client.get("/ui/login").text
-    login_token = re.search(r'name="login_token" value="([^"]+)"', form).group(1)
-    again = service.client.post("/ui/login", data={"api_key": service.keys.admin,
-                                                   "login_token": login_token},
-                                follow_redirects=False)
+    again = post_sign_in(service.client, service.keys.admin, follow_redirects=False)
     assert again.status_code == 303
     after = again.cookies[COOKIE]
     assert_sent_to_sign_in(service, before.token)
