@@ -94,7 +94,7 @@ def contract_warning_sentences(source: Source) -> list[str]:
     return [
         f"{w.table}.{w.column}: {w.rule} ({w.rows} row{'s' if w.rows != 1 else ''}; "
         "renewal validate lists examples)"
-        for w in contract_warnings(source)
+        for w in contract_warnings(source, examples=False)
     ]
 
 

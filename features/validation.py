@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
 from features.raw_values import unparsable_values
@@ -155,16 +156,22 @@ def future_date_problems(source: Source, as_of: date) -> list[Problem]:
     return problems
 
 
-def contract_warnings(source: Source) -> list[Problem]:
+def contract_warnings(source: Source, examples: bool = True) -> list[Problem]:
     """What :func:`renewal.contract.validate_data_dir` warns about, by the engine, worded the
     same: one term under several contract ids, terms whose end_date is the start_date of
     another term of the account, and usage account-days with more logged-in users than seats
-    (account-grain usage)."""
-    found = (_repeated_terms(source), _shared_end_days(source), _above_seats(source))
+    (account-grain usage). ``examples`` False skips the queries for example keys: the
+    commands say these warnings as counts only."""
+    found = (_repeated_terms(source, examples), _shared_end_days(source, examples),
+             _above_seats(source, examples))
     return [w for w in found if w is not None]
 
 
-def _repeated_terms(source: Source) -> Problem | None:
+def _examples(table: ir.Table, wanted: bool) -> tuple[str, ...]:
+    return example_keys(table) if wanted else ()
+
+
+def _repeated_terms(source: Source, examples: bool) -> Problem | None:
     """Contract terms present more than once (same account, start_date and end_date), every
     such row counted. The contracts table is small: one aggregation, on any engine."""
     contracts = source.tables["contracts"]
@@ -177,10 +184,10 @@ def _repeated_terms(source: Source) -> Problem | None:
     if not rows or rows != rows:  # None or NaN: no term twice
         return None
     return Problem("contracts", ", ".join(TERM_KEY), DUPLICATE_TERM_RULE, int(rows),
-                   example_keys(twice.select(list(TERM_KEY))))
+                   _examples(twice.select(list(TERM_KEY)), examples))
 
 
-def _shared_end_days(source: Source) -> Problem | None:
+def _shared_end_days(source: Source, examples: bool) -> Problem | None:
     contracts = source.tables["contracts"]
     if not set(TERM_KEY) <= set(contracts.columns):
         return None
@@ -193,10 +200,10 @@ def _shared_end_days(source: Source) -> Problem | None:
         return None
     key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [contracts.columns[0]]
     return Problem("contracts", "end_date", SHARED_END_DAY_RULE, rows,
-                   example_keys(shared.select(key).distinct()))
+                   _examples(shared.select(key).distinct(), examples))
 
 
-def _above_seats(source: Source) -> Problem | None:
+def _above_seats(source: Source, examples: bool) -> Problem | None:
     usage, accounts = source.tables["usage"], source.tables["accounts"]
     if ("active_users" not in usage.columns or "user_id" in usage.columns
             or "seats" not in accounts.columns):  # user grain: the features count users
@@ -214,4 +221,4 @@ def _above_seats(source: Source) -> Problem | None:
     if not found or found != found:  # None or NaN: none above
         return None
     return Problem("usage", "active_users", ABOVE_SEATS_RULE, int(found),
-                   example_keys(above.select("account_id", "date")))
+                   _examples(above.select("account_id", "date"), examples))
