@@ -47,6 +47,12 @@ from service.predict import (
     vectors_as_json,
 )
 from service.workflows.config import WorkflowSettings, get_workflow_settings
+from service.workflows.survey_events import (
+    ScoredNow,
+    SurveyAlerts,
+    emit_survey_events,
+    survey_alerts,
+)
 from service.workflows.webhooks.events import emit_score_events
 
 if TYPE_CHECKING:
@@ -334,13 +340,15 @@ def store_scores(
     lost: pd.DataFrame | None = None,
     lost_on: pd.Series | None = None,
     warnings: Sequence[str] = (),
+    survey_alerts: SurveyAlerts | None = None,
 ) -> int:
     """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
     the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
     process's workflow settings, ``RENEWAL_PROBABILITY_DROP_POINTS``). ``lost``: feature rows
     of the accounts lost by ``as_of``, which get a snapshot marked with ``lost_on`` (so that
     the service stops serving their earlier scores) and no score. ``warnings``: what the run
-    said about its data, kept with the run (``GET /v1/scoring-runs``)."""
+    said about its data, kept with the run (``GET /v1/scoring-runs``). ``survey_alerts``:
+    the surveys for ``survey_follow_up_needed`` events (None: none are emitted)."""
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
     now = utc_now()
@@ -351,6 +359,11 @@ def store_scores(
             accounts_db.upsert_accounts(session, account_rows(lost, as_of, now, lost_on))
         scores_db.upsert_scores(session, _score_rows(frame, scored, model, as_of, now))
         emit_score_events(session, drop_points, ids)
+        if survey_alerts is not None:
+            emit_survey_events(session, survey_alerts, {
+                account: ScoredNow(s.probability, s.risk_tier, model.version)
+                for account, s in zip(ids, scored, strict=True)
+            }, as_of)
         run = scores_db.record_run(
             session,
             ScoringRun(
@@ -440,7 +453,8 @@ def run_scoring(
     if out is not None:
         check_score_output(out, data_dir)
 
-    drop_points = (workflow_settings or get_workflow_settings()).probability_drop_points
+    workflow = workflow_settings or get_workflow_settings()
+    drop_points = workflow.probability_drop_points
     say = progress or (lambda _step, _fraction: None)
     timings: dict[str, float] = {}
     started = utc_now()
@@ -477,6 +491,7 @@ def run_scoring(
         clock = time.perf_counter()
         scored = score_in_parallel(model, frame, service_settings, top_k, n_jobs)
         timings["score"] = time.perf_counter() - clock
+        alerts = survey_alerts(Path(data_dir), as_of, workflow)
 
         with staged_outputs() as staged:
             if out is not None:  # staged first: a failed write stores nothing
@@ -500,6 +515,7 @@ def run_scoring(
                 lost=lost,
                 lost_on=lost_on,
                 warnings=warnings,
+                survey_alerts=alerts,
             )
             timings["store"] = time.perf_counter() - clock
     finally:

@@ -41,8 +41,10 @@ def _view(row: WebhookSubscription) -> dict[str, Any]:
 def create_webhook(body: WebhookIn, principal: Admin, ctx: Ctx,
                    workflows: Workflows) -> dict[str, Any]:
     """Events: risk_tier_crossed, probability_dropped (RENEWAL_PROBABILITY_DROP_POINTS),
-    activation_window_missed, model_promoted. URLs on loopback, private, link-local or
-    reserved addresses are refused unless RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS is set."""
+    activation_window_missed, model_promoted, survey_follow_up_needed (the scoring job: a
+    recent survey with a bad score or an alarming comment, not yet followed up). URLs on
+    loopback, private, link-local or reserved addresses are refused unless
+    RENEWAL_WEBHOOK_ALLOW_PRIVATE_URLS is set."""
     try:
         url = validate_subscriber_url(body.url, workflows.settings.webhook_allow_private_urls)
     except UnsafeUrlError as exc:

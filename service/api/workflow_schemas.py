@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
@@ -19,7 +19,8 @@ WEBHOOK_URL_PATTERN = (
     r"(?:[/?#][!-~]*)?$"
 )
 EventName = Literal[
-    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted"
+    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted",
+    "survey_follow_up_needed",
 ]
 
 
@@ -284,9 +285,16 @@ class SurveyFollowUp(BaseModel):
     segment: str | None
     survey_date: date = Field(description="Day of the account's latest survey (on or before "
                               "`today`, a day of `survey_timezone`).")
-    score: float = Field(description="Its score, 0-10: at or below `bad_score_at_most`.")
+    score: float = Field(description="Its score, 0-10: at or below `bad_score_at_most`, or "
+                         "any score when the comment is alarming.")
     comment: str | None = Field(description="The customer's free-text answer (customer data: "
                                 "never logged, never in webhooks).")
+    reasons: list[Literal["score", "comment"]] = Field(
+        description="Why it needs a follow-up: `score` (at or below `bad_score_at_most`), "
+        "`comment` (holds an alarm phrase), or both.", examples=[["comment"]])
+    alarm_phrases: list[str] = Field(
+        description="The configured alarm phrases the comment holds (empty unless `comment` "
+        "is a reason).", examples=[["cheaper"]])
     probability: float | None = Field(description="Renewal probability of the latest score.")
     risk_tier: RiskTier | None
     arr: float | None
@@ -301,6 +309,9 @@ class SurveyFollowUpList(Page):
     status: Literal["pending", "followed_up", "all"]
     bad_score_at_most: float = Field(description="A survey scored at or below this is bad "
                                      "(RENEWAL_SURVEY_BAD_SCORE_AT_MOST).", examples=[6.0])
+    alarm_phrases: list[str] = Field(
+        description="Phrases that make a comment alarming at any score "
+        "(RENEWAL_SURVEY_ALARM_PHRASES; empty: comments are not read).")
     today: date = Field(description="Today in `survey_timezone`: surveys dated after it are "
                         "not counted yet.")
     survey_timezone: str = Field(description="IANA time zone the survey dates are days of "
@@ -362,7 +373,7 @@ class WebhookIn(BaseModel):
         "set; otherwise 422 `unsafe-url`. Which hosts resolve cannot be documented here.",
         examples=["https://hooks.example.com/renewal"],
     )
-    events: list[EventName] = Field(min_length=1, max_length=4)
+    events: list[EventName] = Field(min_length=1, max_length=len(get_args(EventName)))
     secret: str | None = Field(None, min_length=16, max_length=200,
                                description="Signing secret; generated when omitted.")
     description: str | None = Field(None, max_length=500)

@@ -17,7 +17,6 @@ from service.workflows.install import WorkflowContext
 from service.workflows.survey_followups import (
     LatestSurvey,
     first_interventions_since,
-    is_bad,
     latest_surveys_in,
     local_day,
     today_in,
@@ -26,14 +25,19 @@ from service.workflows.survey_followups import (
 
 @dataclass(frozen=True)
 class SurveyFollowUp:
-    """An account's latest survey on or before ``today`` and, when it is bad, its first
-    intervention since the survey's day (None: the follow-up is pending)."""
+    """An account's latest survey on or before ``today`` and, when it needs a follow-up (a bad
+    score or an alarming comment), its first intervention since the survey's day (None: the
+    follow-up is pending)."""
 
     survey: LatestSurvey
-    bad: bool
     followed_up_at: datetime | None
     today: date
     zone: tzinfo = UTC
+
+    @property
+    def bad(self) -> bool:
+        """Needs a follow-up (by its score, its comment or both)."""
+        return self.survey.needs_follow_up
 
     @property
     def pending(self) -> bool:
@@ -74,23 +78,24 @@ def survey_follow_ups(ctx: ServiceContext, workflows: WorkflowContext,
     """The follow-up status of ``account_ids`` (accounts the caller may see), by the rule and
     from the data directory of ``GET /v1/survey-follow-ups``. Never raises for missing or
     unreadable data: the risk list stays up without it (blocking: database, files)."""
-    threshold = workflows.settings.survey_bad_score_at_most
-
+    rule = workflows.settings.survey_rule
+    threshold = rule.bad_score_at_most
     zone = workflows.settings.survey_zone
 
     def read() -> SurveyFollowUps:
         today = today_in(zone)
-        every = latest_surveys_in(outcomes_dir(ctx, workflows.settings.outcomes_data_dir), today)
+        every = latest_surveys_in(outcomes_dir(ctx, workflows.settings.outcomes_data_dir), today,
+                                  rule)
         if every is None:
             return SurveyFollowUps(bad_score_at_most=threshold)
         latest = {a: every[a] for a in account_ids if a in every}
-        bad = {a: s.survey_date for a, s in latest.items() if is_bad(s.score, threshold)}
+        bad = {a: s.survey_date for a, s in latest.items() if s.needs_follow_up}
         first: dict[str, datetime] = {}
         if bad:
             with ctx.sessions() as session:
                 first = first_interventions_since(session, bad, zone)
         return SurveyFollowUps(
-            {a: SurveyFollowUp(s, a in bad, first.get(a), today, zone)
+            {a: SurveyFollowUp(s, first.get(a), today, zone)
              for a, s in latest.items()},
             available=True, bad_score_at_most=threshold, zone_name=str(zone))
 

@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.workflows.survey_comments import DEFAULT_ALARM_PHRASES, CommentAlarm, phrase_problem
+from service.workflows.survey_followups import FollowUpRule
+
 
 class WorkflowSettings(BaseSettings):
     """Every threshold of the workflows; each can be set as ``RENEWAL_<FIELD>``."""
@@ -47,6 +50,18 @@ class WorkflowSettings(BaseSettings):
         description="IANA time zone the surveys' dates are days of (e.g. Asia/Tokyo): today "
         "and an intervention's day are taken in it, so a callback on the survey's local day "
         "counts as its follow-up.",
+    )
+    survey_alarm_phrases: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALARM_PHRASES),
+        description="Phrases that make a survey comment alarming, whatever its score (the "
+        "free-text answer matters more than the score): whole words, case ignored, '*' ends "
+        "a word with any ending ('cancel*'). As JSON in the environment, e.g. "
+        "RENEWAL_SURVEY_ALARM_PHRASES='[\"cancel*\", \"competitor*\"]'; '[]' turns it off.",
+    )
+    survey_event_max_age_days: int = Field(
+        14, ge=0, le=366,
+        description="survey_follow_up_needed is sent for surveys at most this many days older "
+        "than the scoring run's as_of (a first run does not announce every old survey).",
     )
     # -- forecast --
     forecast_level: float = Field(0.9, gt=0, lt=1, description="Prediction interval level.")
@@ -97,9 +112,22 @@ class WorkflowSettings(BaseSettings):
                              "'Europe/Berlin' or 'UTC')") from None
         return value
 
+    @field_validator("survey_alarm_phrases")
+    @classmethod
+    def _usable_phrases(cls, value: list[str]) -> list[str]:
+        problems = [p for p in map(phrase_problem, value) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return [p.strip() for p in value]
+
     @property
     def survey_zone(self) -> ZoneInfo:
         return ZoneInfo(self.survey_timezone)
+
+    @property
+    def survey_rule(self) -> FollowUpRule:
+        """When a survey needs a follow-up (built once: the phrases are compiled)."""
+        return _rule(self.survey_bad_score_at_most, tuple(self.survey_alarm_phrases))
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSettings:
@@ -129,3 +157,8 @@ class WorkflowSettings(BaseSettings):
 def get_workflow_settings() -> WorkflowSettings:
     """The process-wide workflow settings, read once from the environment."""
     return WorkflowSettings()
+
+
+@lru_cache(maxsize=8)
+def _rule(bad_score_at_most: float, phrases: tuple[str, ...]) -> FollowUpRule:
+    return FollowUpRule(bad_score_at_most, CommentAlarm(phrases))

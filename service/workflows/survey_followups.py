@@ -1,10 +1,13 @@
-"""Survey follow-ups: an account whose latest satisfaction survey was bad must be called back.
+"""Survey follow-ups: an account whose latest satisfaction survey was bad (by its score or its
+comment) must be called back.
 
 The domain (docs/workflows.md §8): the free-text answer matters more than the score, and a
 bad score must get a follow-up. Per account only the latest survey dated on or before today
-counts, so a later good answer supersedes an earlier bad one. A bad survey (score at or
-below ``survey_bad_score_at_most``) is *followed up* once a save attempt (an intervention)
-was recorded for the account on or after the survey's day, else it is *pending*. Survey
+counts, so a later good answer supersedes an earlier bad one. A survey *needs a follow-up*
+when its score is at or below ``survey_bad_score_at_most`` or its comment holds one of the
+alarm phrases (:mod:`service.workflows.survey_comments`), whatever its score; it is
+*followed up* once a save attempt (an intervention) was recorded for the account on or
+after the survey's day, else it is *pending*. Survey
 dates are calendar days of ``survey_timezone`` (UTC by default): today and an intervention's
 day are taken in that zone.
 
@@ -15,7 +18,7 @@ The surveys table is read once per file version (:mod:`service.workflows.file_ca
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,9 +33,11 @@ from service.cache import rounded
 from service.db.chunks import chunks
 from service.db.workflow_models import Intervention
 from service.workflows.file_cache import FileVersionCache, Kept
+from service.workflows.survey_comments import DEFAULT_ALARM_PHRASES, CommentAlarm
 
 FollowUpStatus = Literal["pending", "followed_up"]
 StatusFilter = Literal["pending", "followed_up", "all"]
+FollowUpReason = Literal["score", "comment"]
 
 _surveys: FileVersionCache[pd.DataFrame | None] = FileVersionCache()
 
@@ -56,6 +61,30 @@ class LatestSurvey:
     survey_date: date
     score: float
     comment: str | None
+    #: Why it needs a follow-up (empty: it does not), set by :meth:`FollowUpRule.judge`.
+    reasons: tuple[FollowUpReason, ...] = ()
+    #: The configured alarm phrases its comment holds.
+    alarm_phrases: tuple[str, ...] = ()
+
+    @property
+    def needs_follow_up(self) -> bool:
+        return bool(self.reasons)
+
+
+@dataclass(frozen=True)
+class FollowUpRule:
+    """When a survey needs a follow-up: a bad score, or an alarming comment at any score."""
+
+    bad_score_at_most: float = 6.0
+    alarm: CommentAlarm = CommentAlarm(DEFAULT_ALARM_PHRASES)
+
+    def judge(self, survey: LatestSurvey) -> LatestSurvey:
+        phrases = self.alarm.matches(survey.comment)
+        reasons: tuple[FollowUpReason, ...] = (
+            *(("score",) if is_bad(survey.score, self.bad_score_at_most) else ()),
+            *(("comment",) if phrases else ()),
+        )
+        return replace(survey, reasons=reasons, alarm_phrases=phrases)
 
 
 def load_surveys(data_dir: Path) -> pd.DataFrame | None:
@@ -67,14 +96,19 @@ def load_surveys(data_dir: Path) -> pd.DataFrame | None:
     return None if kept is None else kept.value
 
 
-def latest_surveys_in(data_dir: Path, today: date) -> dict[str, LatestSurvey] | None:
-    """:func:`latest_surveys` of the data directory's table, kept per file version and day:
-    the risk list asks on every render, and selecting the latest answers of a 200,000-row
-    table took ~150 ms each time. None when there is no surveys table."""
+def latest_surveys_in(
+    data_dir: Path, today: date, rule: FollowUpRule
+) -> dict[str, LatestSurvey] | None:
+    """:func:`latest_surveys` of the data directory's table, judged by ``rule``, kept per
+    file version, day and rule: the risk list asks on every render, and selecting the latest
+    answers of a 200,000-row table took ~150 ms each time. None when there is no surveys
+    table."""
     kept = _kept_surveys(data_dir)
     if kept is None or kept.value is None:
         return None
-    return kept.derived(today, lambda surveys: latest_surveys(surveys, today))
+    return kept.derived((today, rule), lambda surveys: {
+        account: rule.judge(survey) for account, survey in latest_surveys(surveys, today).items()
+    })
 
 
 def _kept_surveys(data_dir: Path) -> Kept[pd.DataFrame | None] | None:
@@ -157,6 +191,8 @@ def follow_up_item(
         "survey_date": survey.survey_date,
         "score": survey.score,
         "comment": survey.comment,
+        "reasons": list(survey.reasons),
+        "alarm_phrases": list(survey.alarm_phrases),
         "probability": rounded(entry.probability),
         "risk_tier": entry.risk_tier,
         "arr": entry.arr,
@@ -179,15 +215,16 @@ def _order(item: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def bad_latest_surveys(
-    entries: Iterable[ScoredAccount], latest: Mapping[str, LatestSurvey], bad_score_at_most: float
+def surveys_needing_follow_up(
+    entries: Iterable[ScoredAccount], latest: Mapping[str, LatestSurvey]
 ) -> list[tuple[ScoredAccount, LatestSurvey]]:
-    """The scored accounts given whose latest survey is bad (surveyed-only accounts, lost or
-    unknown to the scores, are not in ``entries`` and so never listed)."""
+    """The scored accounts given whose latest (judged) survey needs a follow-up
+    (surveyed-only accounts, lost or unknown to the scores, are not in ``entries`` and so
+    never listed)."""
     return [
         (e, latest[e.account_id])
         for e in entries
-        if e.account_id in latest and is_bad(latest[e.account_id].score, bad_score_at_most)
+        if e.account_id in latest and latest[e.account_id].needs_follow_up
     ]
 
 

@@ -80,3 +80,39 @@ def test_run_scoring_keeps_its_warnings_and_lost_count_with_the_run(tmp_path, mo
     assert run.warnings == [STALE] and run.accounts_lost == 3 and run.accounts_scored == 37
     assert Path(run.data_dir) == data_dir.resolve()
     assert date.fromisoformat(str(run.as_of)) == LATEST
+
+
+def test_run_scoring_announces_a_recent_bad_survey_of_the_data_directory(tmp_path, monkeypatch):
+    """The job reads the surveys of the directory it scores: a bad answer two days before the
+    as_of becomes one survey_follow_up_needed event, stored with the run's scores."""
+    from sqlalchemy import select
+
+    from renewal.datadir import write_table
+    from service.db.engine import make_engine, make_session_factory
+    from service.db.workflow_models import WebhookEvent
+
+    model = factories.loaded(factories.tiny_scorer())
+    customers = factories.feature_frame(10, LATEST)
+    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
+    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
+    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
+        customers.copy(), customers.iloc[:0], None, []))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    account = str(customers["account_id"].iloc[0])
+    write_table(pd.DataFrame({"account_id": [account, account],
+                              "date": pd.to_datetime([LATEST - timedelta(days=40),
+                                                      LATEST - timedelta(days=2)]),
+                              "score": [9.0, 3.0], "comment": ["great", None]}),
+                data_dir, "surveys", "parquet")
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
+
+    scoring.run_scoring(data_dir, LATEST, settings, ServiceSettings())
+
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        events = session.scalars(select(WebhookEvent).where(
+            WebhookEvent.type == "survey_follow_up_needed")).all()
+        payloads = [(e.account_id, e.payload["survey_date"], e.payload["score"]) for e in events]
+    engine.dispose()
+    assert payloads == [(account, str(LATEST - timedelta(days=2)), 3.0)]

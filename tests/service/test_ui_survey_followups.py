@@ -122,6 +122,22 @@ def test_an_intervention_on_or_after_the_survey_day_marks_it_followed_up(service
     assert "Follow-up pending for 0 days" in words(part) and "Followed up" not in part
 
 
+def test_an_alarming_comment_at_a_good_score_is_pending_and_names_its_phrase(service, data_dir):
+    """The free-text answer matters more than the score: a 9 saying the customer is looking
+    at a cheaper tool gets the pending badge, the account view names the phrase, and the
+    risk list's pending filter lists it."""
+    account = accounts_of(service, "csm-a")[0]
+    write_surveys(data_dir, [(account, 4, 9.0, "Looking at a cheaper tool for next year")])
+    sign_in(service, service.keys.csm_a)
+    part = words(survey_part(service.client.get(f"/ui/accounts/{account}").text))
+    assert "Follow-up pending for 4 days" in part
+    assert "The comment mentions cheaper" in part
+    assert "a follow-up is needed whatever the score" in part
+    assert part.endswith("score 9 out of 10")  # neither "(bad: ...)" nor "no follow-up needed"
+    pending = service.client.get("/ui/risk-list", params={"survey": "pending"})
+    assert listed(pending.text) == [account]
+
+
 def test_a_score_just_above_the_threshold_needs_no_follow_up(service, data_dir):
     account = accounts_of(service, "csm-a")[0]
     write_surveys(data_dir, [(account, 3, 6.5, "fine"), (account, -1, 1.0, "tomorrow")])
@@ -159,7 +175,7 @@ def test_the_risk_list_filter_lists_only_pending_follow_ups_of_the_keys_accounts
     link = re.search(r'id="csv-link"[^>]*href="([^"]+)"', page.text)
     assert link and "survey=pending" in link.group(1)
     exported = service.client.get(link.group(1).replace("&amp;", "&"))
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert [r["account_id"] for r in rows] == listed(page.text)
     assert {r["account_id"]: r["survey_follow_up_days_waiting"] for r in rows} == {
         a[0]: "4", a[3]: "9"}

@@ -239,6 +239,42 @@ def test_the_follow_up_list_at_its_boundaries(stack):
     assert [r["account_id"] for r in only_b["data"]] == [b[0]]
 
 
+def test_an_alarming_comment_needs_a_follow_up_whatever_the_score(stack, monkeypatch):
+    """The domain: the free-text answer matters more than the score. A 9 that says "moving
+    to a cheaper tool" is listed, with the phrase that raised it; a calm 9 is not."""
+    a = accounts_of(stack, "csm-a")
+    write_surveys(stack, [
+        survey(a[15], 1, 9.0, "Love it, but we are moving to a cheaper tool next quarter"),
+        survey(a[16], 1, 2.0, "Support is useless"),          # bad score and an alarm phrase
+        survey(a[17], 1, 9.0, "Core to our daily work."),     # calm: not listed
+        survey(a[18], 1, 10.0, "We cancelled the old vendor"),  # "cancel*" at a 10: listed
+    ])
+    try:
+        body = listed(stack, stack.keys.admin, status="all")
+        assert "cheaper" in body["alarm_phrases"] and "cancel*" in body["alarm_phrases"]
+        rows = {r["account_id"]: r for r in body["data"]}
+        assert set(rows) == {a[15], a[16], a[18]}
+        assert (rows[a[15]]["reasons"], rows[a[15]]["alarm_phrases"]) == (
+            ["comment"], ["moving to", "cheaper"])
+        assert rows[a[15]]["status"] == "pending" and rows[a[15]]["days_waiting"] == 1
+        assert (rows[a[16]]["reasons"], rows[a[16]]["alarm_phrases"]) == (
+            ["score", "comment"], ["useless"])
+        assert rows[a[18]]["reasons"] == ["comment"]
+
+        # The team's own list replaces the defaults; an empty list reads no comment.
+        monkeypatch.setattr(stack.settings, "survey_alarm_phrases", ["next quarter"])
+        tuned = listed(stack, stack.keys.admin, status="all")
+        assert {r["account_id"]: r["alarm_phrases"] for r in tuned["data"]} == {
+            a[15]: ["next quarter"], a[16]: []}
+        monkeypatch.setattr(stack.settings, "survey_alarm_phrases", [])
+        off = listed(stack, stack.keys.admin, status="all")
+        assert off["alarm_phrases"] == []
+        assert [(r["account_id"], r["reasons"]) for r in off["data"]] == [(a[16], ["score"])]
+    finally:
+        for old in stack.data_dir.glob("surveys.*"):
+            old.unlink()
+
+
 def test_a_csm_key_lists_only_its_own_accounts(stack):
     a = accounts_of(stack, "csm-a")
     b = accounts_of(stack, "csm-b")

@@ -30,7 +30,8 @@ from service.db.models import Score, utc_now
 from service.db.workflow_models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 EventType = Literal[
-    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted"
+    "risk_tier_crossed", "probability_dropped", "activation_window_missed", "model_promoted",
+    "survey_follow_up_needed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TIER_RANK = {"low": 0, "medium": 1, "high": 2}  # risk of NOT renewing
