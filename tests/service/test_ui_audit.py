@@ -99,7 +99,7 @@ def test_an_account_without_arr_has_no_arr_at_risk_rather_than_zero(service, unk
     assert cells[4] == "n/a" and cells[5] == "n/a"
     account = service.client.get(f"/ui/accounts/{unknown_arr}").text
     assert re.search(r"<dt>ARR at risk</dt><dd><strong>n/a</strong>", account)
-    exported = service.client.get("/ui/risk-list.csv").text
+    exported = service.client.get("/ui/risk-list.csv").content.decode("utf-8-sig")
     (record,) = [r for r in csv.DictReader(io.StringIO(exported))
                  if r["account_id"] == unknown_arr]
     assert record["arr"] == "" and record["arr_at_risk"] == ""

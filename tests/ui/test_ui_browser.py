@@ -167,7 +167,7 @@ def test_a_csm_filters_sorts_and_exports_their_risk_list(context: Any,
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
-    text = Path(download.value.path()).read_text(encoding="utf-8")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["account_id"] for r in rows] == ordered
     assert {r["risk_tier"] for r in rows} == {tier}
@@ -180,7 +180,7 @@ def test_a_csm_filters_sorts_and_exports_their_risk_list(context: Any,
 def _csv(client: httpx.Client, **params: str) -> list[dict[str, str]]:
     response = client.get("/ui/risk-list.csv", params=params)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(response.text)))
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 def test_the_stale_and_csm_filters_agree_with_the_api(ui_stack: UiStack) -> None:
@@ -205,7 +205,7 @@ def test_a_csm_cannot_ask_for_another_csms_list_or_csv(ui_stack: UiStack) -> Non
         for path in ("/ui/risk-list", "/ui/risk-list.csv"):
             response = client.get(path, params={"csm": ui_stack.other_csm_id})
             assert response.status_code == 403, path
-        exported = client.get("/ui/risk-list.csv").text
+        exported = client.get("/ui/risk-list.csv").content.decode("utf-8-sig")
     ids = {r["account_id"] for r in csv.DictReader(io.StringIO(exported))}
     assert ids == set(ui_stack.accounts_of(ui_stack.csm_id))
 

@@ -93,7 +93,11 @@ def risk_list_csv(
     survey: Text = None, csm: Text = None, sort: Text = None, dir: Text = None,  # noqa: A002
 ) -> Response:
     """Every row of the filtered list (all pages), in the page's order. Filtered on survey
-    follow-ups that cannot be read, it is a 503 rather than a file that looks complete."""
+    follow-ups that cannot be read, it is a 503 rather than a file that looks complete.
+
+    The body starts with the UTF-8 byte-order mark: without it Excel reads the file in the
+    local code page and garbles non-ASCII names (é, 東京); CSV readers given "utf-8-sig"
+    drop it."""
     filters = parse_filters(principal, segment, tier, stale, activation, csm, sort, dir, survey)
     order = ctx.cache.risk_order
     follow_ups = survey_follow_ups(
@@ -105,7 +109,7 @@ def risk_list_csv(
     as_of = ctx.cache.latest_as_of
     name = f"risk-list-{as_of.isoformat() if as_of else 'empty'}.csv"
     return Response(
-        to_csv(rows, follow_ups_known=follow_ups.problem is None),
+        to_csv(rows, follow_ups_known=follow_ups.problem is None).encode("utf-8-sig"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
