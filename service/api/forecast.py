@@ -13,9 +13,8 @@ from service.auth import Reader
 from service.context import Ctx
 from service.data_dirs import outcomes_dir
 from service.problems import ProblemError, problem_responses
-from service.workflows.forecast import forecast_table, upcoming_renewals
+from service.workflows.forecast import forecast_table, renewals_due_in
 from service.workflows.install import Workflows
-from service.workflows.outcomes import load_contracts
 
 router = APIRouter(prefix="/v1", tags=["workflows: forecast"])
 METHOD = ("logos: exact Poisson-binomial (normal approximation above 5,000 contracts); "
@@ -43,10 +42,9 @@ def get_forecast(
     if as_of is None:
         raise ProblemError(404, "no-scoring-run", "no scores yet: run `renewal score` first")
     s = workflows.settings
-    contracts = load_contracts(outcomes_dir(ctx, s.outcomes_data_dir))
-    contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
     start = pd.Timestamp(as_of)
-    due = upcoming_renewals(contracts, start, start + pd.DateOffset(months=months))
+    due = renewals_due_in(outcomes_dir(ctx, s.outcomes_data_dir), start,
+                          start + pd.DateOffset(months=months))
     entries = {e.account_id: e for e in ctx.cache.risk_order if principal.may_see(e.csm_id)}
     if principal.role == "csm":
         due = due[due["account_id"].isin(entries)]

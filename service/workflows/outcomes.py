@@ -14,19 +14,25 @@ import pandas as pd
 
 from renewal.datadir import find_table, read_table
 from renewal.errors import DataContractError, Problem
-from service.workflows.file_cache import FileVersionCache
+from service.workflows.file_cache import FileVersionCache, Kept
 
 _contracts: FileVersionCache[pd.DataFrame] = FileVersionCache()
 
 
 def load_contracts(data_dir: Path) -> pd.DataFrame:
     """Contracts with dates as ``datetime64`` (read through the data contract's reader)."""
+    return kept_contracts(data_dir).value
+
+
+def kept_contracts(data_dir: Path) -> Kept[pd.DataFrame]:
+    """The contracts of the current file version, with what callers derive from them kept
+    alongside (:meth:`Kept.derived`): dropped together when a new export replaces the file."""
     path = find_table(Path(data_dir), "contracts")
     if path is None:
         raise DataContractError(
             [Problem("contracts", None, f"required table is missing in {data_dir}")]
         )
-    return _contracts.get(path, lambda: _read_contracts(Path(data_dir))).value
+    return _contracts.get(path, lambda: _read_contracts(Path(data_dir)))
 
 
 def _read_contracts(data_dir: Path) -> pd.DataFrame:
