@@ -42,7 +42,7 @@ def test_a_model_that_does_not_beat_the_heuristic_is_not_promoted(
     result = run_training(data_dir, tmp_path / "out", train_config, training_set=training_set,
                           tracking_uri=uri, experiment="heuristic-rule", register=False)
     new = result.report["models"]["lightgbm"]
-    better_heuristic = {**new, "log_loss": new["log_loss"] / 2}
+    better_heuristic = {**new, "log_loss": new["log_loss"] * 2, "brier": new["brier"] / 2}
     # No champion exists under this name, so no test rows are needed to re-score one.
     test = None
     registration = register_model(
@@ -56,3 +56,15 @@ def test_a_model_that_does_not_beat_the_heuristic_is_not_promoted(
         name="renewal-heuristic-rule", heuristic_metrics=better_heuristic, promote=True,
     )
     assert forced.alias == "champion"
+
+
+def test_the_heuristic_gate_needs_both_log_loss_and_brier():
+    """The rule's 0 % for inactive accounts makes its log loss easy to beat: a model must be
+    better on the Brier score too, and a tie is no win."""
+    from training.registry import beats_heuristic
+
+    rule = {"log_loss": 1.53, "brier": 0.120, "auc": 0.70}
+    assert beats_heuristic({"log_loss": 0.45, "brier": 0.110, "auc": 0.8}, rule)
+    assert not beats_heuristic({"log_loss": 0.45, "brier": 0.125, "auc": 0.8}, rule)
+    assert not beats_heuristic({"log_loss": 0.45, "brier": 0.120, "auc": 0.8}, rule)
+    assert not beats_heuristic({"log_loss": 1.60, "brier": 0.050, "auc": 0.9}, rule)
