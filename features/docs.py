@@ -114,7 +114,11 @@ trained with 7 input(s) this data does not give, ... (from tickets: bugs_90d, ..
 more); ...`, `service/model_inputs.py`): add the data back, or train a model on data without
 it. Likewise for the thresholds: `renewal train` records the feature config it computed the
 training set with in the model, and a scoring run whose `RENEWAL_FEATURE_CONFIG` gives other
-values names them (`monthly_active_days 12 when trained, 20 now`).
+values names them (`monthly_active_days 12 when trained, 20 now`). The reverse is said too for
+the CSM's judgement: data with health inputs (from the data directory or recorded through the
+API) scored by a model trained without them (`the CSM's manual health inputs are in the data,
+but the model was trained without them and reads none ...`): those inputs change nothing in
+its scores until a model trained on data with a `health_inputs` table is served.
 
 ## Defaults
 

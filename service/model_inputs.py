@@ -55,6 +55,32 @@ def missing_inputs_warning(model_features: Iterable[str], columns: Iterable[str]
     )
 
 
+def unread_judgement_warning(
+    model_features: Iterable[str], columns: Iterable[str]
+) -> str | None:
+    """A sentence when the vectors carry the CSM's manual health inputs but the model reads
+    none of them, else None.
+
+    A model trained on a data directory without a ``health_inputs`` table never learned the
+    CSM's judgement: inputs recorded later (through the API or the ops page) change nothing
+    in its scores, while the responses still show them as fresh. Found by audit: a CSM score
+    of 1 left the probability at 0.8964."""
+    from features.registry import FEATURES
+
+    judgement = [f.name for f in FEATURES if f.table == "health_inputs"]
+    present = set(columns)
+    if not any(name in present for name in judgement):
+        return None
+    if set(model_features) & set(judgement):
+        return None
+    return (
+        "the CSM's manual health inputs are in the data, but the model was trained without "
+        "them and reads none (" + ", ".join(judgement[:SHOWN_PER_SOURCE]) + "): inputs from "
+        "the data directory or recorded through the API do not change its scores; train a "
+        "model on data with a health_inputs table"
+    )
+
+
 def feature_config_warning(trained: Mapping[str, Any] | None, current: Any) -> str | None:
     """A sentence for people when ``current`` (a ``FeatureConfig``) computes features with
     other thresholds than the model was trained with (``trained``, its recorded dump); None
@@ -82,6 +108,8 @@ def model_input_warnings(
     trained_config: Mapping[str, Any] | None, current_config: Any,
 ) -> list[str]:
     """Every sentence above that applies, for a scoring run (in process or on Spark)."""
+    model_features, columns = list(model_features), list(columns)
     said = [missing_inputs_warning(model_features, columns),
+            unread_judgement_warning(model_features, columns),
             feature_config_warning(trained_config, current_config)]
     return [sentence for sentence in said if sentence]

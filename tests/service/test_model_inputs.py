@@ -63,3 +63,19 @@ def test_a_threshold_only_one_release_knows_is_no_difference():
     trained["a_setting_since_removed"] = 7
     del trained["weekly_active_days"]
     assert feature_config_warning(trained, FeatureConfig()) is None
+
+
+def test_judgement_in_the_data_that_the_model_does_not_read_is_said():
+    """Found by audit: a model trained without a health_inputs table ignores every CSM input,
+    while the API still records them and shows them as fresh."""
+    from service.model_inputs import model_input_warnings, unread_judgement_warning
+
+    with_judgement = [*MODEL, "csm_score", "exec_sponsor_active", "health_input_age_days"]
+    said = unread_judgement_warning(MODEL, with_judgement)
+    assert said is not None and said.startswith(
+        "the CSM's manual health inputs are in the data, but the model was trained without "
+        "them and reads none (exec_sponsor_active, core_process_live, csm_score)")
+    assert said in model_input_warnings(MODEL, with_judgement, None, FeatureConfig())
+    # A model reading any of them, or data without them: nothing to say.
+    assert unread_judgement_warning([*MODEL, "csm_score"], with_judgement) is None
+    assert unread_judgement_warning(MODEL, MODEL) is None
