@@ -2,15 +2,23 @@
 
 Dtypes are normalised here, at the boundary, so that nothing downstream meets a mix of
 Python ``date`` objects, strings and timestamps (pandas 3 reads Parquet dates as objects).
-Writes are atomic: a temporary file in the same directory, then a rename.
+Writes are atomic: a temporary file in the same directory, then a rename; a run's files are
+staged together and published at its end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import hashlib
 import os
+import re
+import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -24,6 +32,12 @@ from renewal.tables import TABLES, Column
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
+STAGING_PREFIX = ".staging-"
+# A staging directory whose writer cannot be asked is swept once nothing in it changed for this
+# long: a run writes into its staging directory from start to end (tables one after another,
+# usage in chunks), never pausing for a day.
+STALE_STAGING_SECONDS = 24 * 60 * 60
+_STAGING_NAME = re.compile(r"\.staging-(?P<space>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[^-]+")
 
 
 def find_table(data_dir: Path, name: str) -> Path | None:
@@ -189,12 +203,119 @@ def staged_directory(out_dir: Path) -> Iterator[Path]:
     """A hidden ``.staging-*`` directory inside ``out_dir`` to write a run's files into. They
     are moved into ``out_dir`` (each rename atomic: one file system) only when the block ends
     without an error, and the directory is removed either way, so a failed or stopped run
-    leaves ``out_dir`` as it was (a previous good run's files included)."""
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out_dir) as name:
+    leaves ``out_dir`` as it was (a previous good run's files included). What a killed run
+    left behind is swept first (:func:`sweep_staging`)."""
+    sweep_staging(out_dir)
+    with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=out_dir) as name:
         staging = Path(name)
         yield staging
         for path in sorted(staging.iterdir()):
             os.replace(path, Path(out_dir) / path.name)
+
+
+def staging_prefix(pid: int | None = None) -> str:
+    """``.staging-<pid space>-<pid>-``, the start of the name of a staging directory written by
+    process ``pid`` (this one by default): the name says who writes it, so that a later run can
+    tell a leftover from the directory of a run that is still writing."""
+    return f"{STAGING_PREFIX}{pid_space()}-{os.getpid() if pid is None else pid}-"
+
+
+@functools.cache
+def pid_space() -> str:
+    """Eight hex digits for where a PID names one process: the host and its PID namespace.
+
+    Containers sharing a volume each count PIDs from 1 and may even share a host name (set in
+    a compose file); machines sharing a network file system may share a host name by mistake.
+    The machine id and the PID namespace tell them apart where /proc and /etc have them. A
+    reboot keeps the space: every PID from before it is gone, and its leftovers go at once.
+    """
+    parts = [socket.gethostname()]
+    for read in (lambda: Path("/etc/machine-id").read_text().strip(),
+                 lambda: os.readlink("/proc/self/ns/pid")):
+        with contextlib.suppress(OSError):
+            parts.append(read())
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def sweep_staging(out_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove the staging directories in ``out_dir`` whose run is over; return them.
+
+    A run removes its own staging directory, also on an error, Ctrl-C or SIGTERM; SIGKILL or a
+    power cut leave it behind, and nothing else ever would remove it. Two runs may write into
+    one directory at once, so a staging directory goes only when its writer is known to be
+    gone: the PID in its name no longer exists in this PID space. A reused PID keeps a leftover
+    until that process ends: too late, never too early. A writer in another PID space (another
+    host or container on a shared volume) cannot be asked, nor can the writer of a name without
+    a PID (from before PIDs were part of it): their directories go once unchanged for
+    :data:`STALE_STAGING_SECONDS`, which no run still writing leaves them.
+    """
+    now = time.time() if now is None else now
+    swept = []
+    for path in Path(out_dir).glob(f"{STAGING_PREFIX}*"):
+        if path.is_dir() and not path.is_symlink() and _abandoned(path, now):
+            shutil.rmtree(path, ignore_errors=True)  # best effort: it must not fail a new run
+            swept.append(path)
+    return swept
+
+
+def _abandoned(staging: Path, now: float) -> bool:
+    """Whether the run writing ``staging`` is over (or, when it cannot be asked, idle too long)."""
+    named = _STAGING_NAME.fullmatch(staging.name)
+    alive = None
+    if named is not None and named["space"] == pid_space():
+        alive = _process_alive(int(named["pid"]))
+    if alive is None:
+        return now - _last_change(staging) > STALE_STAGING_SECONDS
+    return not alive
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` exists here; None where that cannot be asked."""
+    if os.name != "posix":  # on Windows os.kill(pid, 0) terminates the process
+        return None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _last_change(directory: Path) -> float:
+    """The latest modification of ``directory`` or of a file in it (a file being written grows
+    without changing its directory)."""
+    latest = 0.0
+    for path in (directory, *_entries(directory)):
+        with contextlib.suppress(OSError):  # removed meanwhile
+            latest = max(latest, path.lstat().st_mtime)
+    return latest
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return list(directory.iterdir())
+    except OSError:
+        return []
+
+
+def missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, innermost first: what
+    creating it makes, and :func:`remove_empty_directories` takes back if the run fails."""
+    missing = []
+    path = Path(directory)
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_empty_directories(directories: Iterable[Path]) -> None:
+    """Remove directories a failed run created, innermost first, where still empty (another
+    process may have put something into one meanwhile)."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def write_table(frame: pd.DataFrame, out_dir: Path, name: str, fmt: Format = "parquet") -> Path:

@@ -6,15 +6,19 @@ so a run always lands in the store the user named or in the project's SQLite fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -22,6 +26,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from renewal.datadir import missing_directories, remove_empty_directories
 from renewal.errors import ConfigError, RenewalError
 from training.scorer import RenewalScorer
 
@@ -31,6 +36,8 @@ SERVER_DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy stores MLflow 
 QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
 ARTIFACTS_SUFFIX = "-artifacts"  # mlflow.db -> mlflow-artifacts/ beside it
+DEFAULT_EXPERIMENT_ID = "0"  # MLflow's built-in Default experiment, made with every store
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite may keep beside a database
 PARAM_VALUE_MAX = 6000  # MLflow 3's limit for a param value (mlflow.utils.validation)
 SEGMENT_NAME_TAG = "segment_name."  # run tag: segment_name.<key> = the segment's name
 SEGMENT_HASH_LENGTH = 8  # hex digits of SHA-1 appended to a sanitised segment key
@@ -124,11 +131,16 @@ def _check_database(uri: str) -> None:
         engine.dispose()
 
 
-def check_tracking(tracking_uri: str, experiment: str, register: bool = True) -> None:
+def check_tracking(tracking_uri: str, experiment: str, register: bool = True, *,
+                   create: bool = True) -> None:
     """Fail in seconds, before minutes of training, when the run could not be logged.
 
     Checks the experiment name, that the store answers, that the experiment is not deleted and
-    (when registering) that the model registry answers.
+    (when registering) that the model registry answers. A SQLite store that does not exist yet
+    is created (:func:`create_store`), or with ``create=False`` only tried: a scratch database
+    where it would be. :func:`~training.train.run_training` creates it when the run logs, so a
+    run refused before (bad data, too few rows) leaves no empty store behind, and no other run
+    starts using a new store that a failing run would then remove under it.
     """
     if not experiment.strip():
         raise ConfigError("the MLflow experiment name (--experiment) must not be blank")
@@ -139,7 +151,11 @@ def check_tracking(tracking_uri: str, experiment: str, register: bool = True) ->
     from mlflow import MlflowClient
 
     quiet_mlflow_logs()  # the first contact creates the store's tables, with INFO lines
+    new_database = None if create else _new_sqlite_file(tracking_uri)
     try:
+        if new_database is not None:
+            _try_creating(new_database)  # no experiment, no registry to ask yet
+            return
         with _quick_http():
             _check_database(tracking_uri)
             create_store(tracking_uri)
@@ -153,6 +169,39 @@ def check_tracking(tracking_uri: str, experiment: str, register: bool = True) ->
     if found is not None and found.lifecycle_stage == "deleted":
         raise ConfigError(f"MLflow experiment {experiment!r} at {mask_uri(tracking_uri)} is "
                           "deleted; restore it or choose another --experiment")
+
+
+def _new_sqlite_file(tracking_uri: str) -> Path | None:
+    """The file of a SQLite store that does not exist yet, or None (another store, or it
+    exists)."""
+    if urlsplit(tracking_uri).scheme.split("+")[0] != "sqlite":
+        return None
+    from renewal.sqlite import sqlite_file
+
+    database = sqlite_file(tracking_uri)
+    if database is None or database.exists():
+        return None
+    return database.resolve()
+
+
+def _try_creating(database: Path) -> None:
+    """Create and remove a scratch SQLite database beside ``database`` (with the directories
+    MLflow would make for it): what would make creating the store fail, fails now."""
+    made = missing_directories(database.parent)
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{database.name}.", suffix=".try",
+                                    dir=database.parent)
+        os.close(fd)
+        try:
+            with contextlib.closing(sqlite3.connect(name)) as connection:
+                connection.execute("CREATE TABLE tried (x INTEGER)")
+                connection.commit()
+        finally:
+            for path in (name, *(name + side for side in SQLITE_SIDE_FILES)):
+                Path(path).unlink(missing_ok=True)
+    finally:
+        remove_empty_directories(made)
 
 
 def artifact_root(tracking_uri: str) -> Path | None:
@@ -181,21 +230,129 @@ def artifact_root(tracking_uri: str) -> Path | None:
     return None
 
 
-def create_store(tracking_uri: str) -> None:
-    """Create a new database store's tables with :func:`artifact_root` as its default root.
+@dataclass(frozen=True)
+class CreatedStore:
+    """A SQLite store a run created, and what was there before it: what a failed run takes
+    back (:func:`remove_created_store`)."""
+
+    uri: str
+    database: Path
+    artifacts: Path
+    artifacts_before: frozenset[str] | None  # names in ``artifacts``; None: it did not exist
+    directories: tuple[Path, ...]  # the database's parents made for it, innermost first
+
+
+def create_store(tracking_uri: str) -> CreatedStore | None:
+    """Create a new database store's tables with :func:`artifact_root` as its default root;
+    return what was created when it was a SQLite file (None for an existing store).
 
     The store's built-in ``Default`` experiment (id 0) gets its artifact location once, when the
     tables are created, from whichever client created them; the MLflow client uses ``./mlruns``
     of the working directory, so ``--experiment Default`` scattered artifacts into
     ``<cwd-of-the-first-command>/mlruns/0``. Created here, it is ``<artifact root>/0``. An
-    existing store is left as it is (:func:`artifact_location_warning` tells).
+    existing store is left as it is (:func:`artifact_location_warning` tells). A creation that
+    fails (SIGTERM during MLflow's migrations) removes its half-made store: it is of no use.
     """
     root = artifact_root(tracking_uri)
     if root is None:
-        return
+        return None
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    SqlAlchemyStore(tracking_uri, str(root))  # creates the tables and Default when new
+    database = _new_sqlite_file(tracking_uri)
+    created = None if database is None else CreatedStore(
+        tracking_uri, database, root,
+        frozenset(p.name for p in root.iterdir()) if root.is_dir() else None,
+        tuple(missing_directories(database.parent)))
+    try:
+        SqlAlchemyStore(tracking_uri, str(root))  # creates the tables and Default when new
+    except BaseException:
+        if created is not None:
+            with contextlib.suppress(Exception):
+                _remove_store(created)
+        raise
+    return created
+
+
+def remove_created_store(store: CreatedStore, experiment: str, run_id: str | None,
+                         model_name: str | None) -> bool:
+    """Remove a store that a failed run created, unless it holds what that run did not put
+    there; return whether it was removed.
+
+    The run's own are: the Default experiment, ``experiment``, the run ``run_id`` and the
+    registered model ``model_name`` with versions of that run only (none, once the
+    registration was undone). Anything else (another experiment, run or model) means another
+    process uses the store: it stays. The database file, the artifacts the run wrote (the whole
+    directory when the store made it) and the directories made for the database go. Best
+    effort, like undoing a registration: the failure that got here is the error to report.
+    """
+    try:
+        if not _holds_only(store.uri, experiment, run_id, model_name):
+            return False
+        _remove_store(store)
+    except Exception:
+        return False
+    return True
+
+
+def _holds_only(uri: str, experiment: str, run_id: str | None, model_name: str | None) -> bool:
+    """Whether the store at ``uri`` holds only what :func:`remove_created_store` calls the
+    run's own."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiments = client.search_experiments(view_type=ViewType.ALL)
+    if any(e.experiment_id != DEFAULT_EXPERIMENT_ID and e.name != experiment
+           for e in experiments):
+        return False
+    runs = client.search_runs([e.experiment_id for e in experiments],
+                              run_view_type=ViewType.ALL, max_results=2)
+    if any(r.info.run_id != run_id for r in runs):
+        return False
+    if any(m.name != model_name for m in client.search_registered_models()):
+        return False
+    return all(v.run_id == run_id for v in client.search_model_versions())
+
+
+def _remove_store(store: CreatedStore) -> None:
+    """Delete a created store's files, once this process holds no connection to it."""
+    _forget_engines(store.database)
+    for side in ("", *SQLITE_SIDE_FILES):
+        Path(f"{store.database}{side}").unlink(missing_ok=True)
+    if store.artifacts_before is None:
+        shutil.rmtree(store.artifacts, ignore_errors=True)
+    elif store.artifacts.is_dir():
+        for path in store.artifacts.iterdir():
+            if path.name not in store.artifacts_before:
+                shutil.rmtree(path, ignore_errors=True)
+    remove_empty_directories(store.directories)
+
+
+def _forget_engines(database: Path) -> None:
+    """Close and drop MLflow's engines on ``database`` and the stores cached on them.
+
+    MLflow keeps one engine per database URI for the life of the process, its connections
+    open: after the file is removed they would write into the removed file, and a later run in
+    this process (a notebook, a test) would log into nothing and report success. No public API
+    does this, hence MLflow's internals; if they change, this fails and the store stays.
+    """
+    from mlflow.store.model_registry.sqlalchemy_store import (
+        SqlAlchemyStore as RegistrySqlAlchemyStore,
+    )
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    from renewal.sqlite import sqlite_file
+
+    for store_class in (SqlAlchemyStore, RegistrySqlAlchemyStore):
+        with store_class._engine_map_lock:
+            for uri in list(store_class._engine_map):
+                path = sqlite_file(uri)
+                if path is not None and path.resolve() == database:
+                    store_class._engine_map.pop(uri).dispose()
+    TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
+    ModelRegistryStoreRegistry._get_store_with_resolved_uri.cache_clear()
 
 
 def artifact_location_warning(tracking_uri: str, experiment_id: str) -> str | None:

@@ -6,19 +6,23 @@ atomically and tells the caller (the CLI's progress bar) which step it is on.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from renewal.datadir import atomic_path, staged_directory
+from renewal.datadir import (
+    atomic_path,
+    missing_directories,
+    remove_empty_directories,
+    staged_directory,
+)
 from renewal.errors import ConfigError
 from training.config import TrainConfig
 from training.dataset import LABEL, TrainingSet, build_training_set, horizon_gap_warning
@@ -32,6 +36,9 @@ from training.fit import FittedModels, fit_models, score_all
 from training.heuristic import SOURCE_FACTOR
 from training.registry import Registration
 from training.scorer import RenewalScorer
+
+if TYPE_CHECKING:
+    from training.tracking import CreatedStore
 
 STEPS = ("validate", "features", "fit", "evaluate", "mlflow")
 PLOTS = ("reliability.png", "feature_importance.png", "contributions.png", "lift.png")
@@ -49,6 +56,7 @@ class TrainResult:
     run_id: str | None = None
     model_uri: str | None = None
     registration: Registration | None = None
+    created_store: CreatedStore | None = None  # the tracking store this run created
 
     @property
     def scorer(self) -> RenewalScorer:
@@ -146,27 +154,16 @@ def check_out_dir(out_dir: Path) -> list[Path]:
     :func:`run_training` removes again if the run fails before writing anything."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output directory {out_dir} exists and is not a directory")
-    created = []
-    missing = out_dir
-    while not missing.exists() and missing != missing.parent:
-        created.append(missing)
-        missing = missing.parent
+    created = missing_directories(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"output directory {out_dir} cannot be created: "
                           f"{exc.strerror or exc}") from exc
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        _remove_empty(created)
+        remove_empty_directories(created)
         raise ConfigError(f"output directory {out_dir} is not writable")
     return created
-
-
-def _remove_empty(directories: list[Path]) -> None:
-    """Remove the directories a failed run created, innermost first, if they are still empty."""
-    for directory in directories:
-        with contextlib.suppress(OSError):
-            directory.rmdir()
 
 
 def run_training(
@@ -198,7 +195,8 @@ def run_training(
         return _train(data_dir, out_dir, config, feature_config, tracking_uri, experiment,
                       register, promote, model_name, registry, on_step, validate, training_set)
     except BaseException:
-        _remove_empty(created)  # a refused run (bad data, dead store) leaves no empty --out
+        # A refused run (bad data, dead store) leaves no empty --out.
+        remove_empty_directories(created)
         raise
 
 
@@ -213,7 +211,8 @@ def _train(
     if tracking_uri is not None:
         from training.tracking import check_tracking
 
-        check_tracking(tracking_uri, experiment, register)
+        # A new SQLite store is only tried here; log_and_register creates it.
+        check_tracking(tracking_uri, experiment, register, create=False)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -296,6 +295,11 @@ def _train(
             from training.registry import undo_registration
 
             undo_registration(result.registration)
+        if result.created_store is not None:  # and the store, if this run made it
+            from training.tracking import remove_created_store
+
+            remove_created_store(result.created_store, experiment, result.run_id,
+                                 model_name if register else None)
         raise
     result.out_dir = out_dir
     return result
@@ -330,6 +334,7 @@ def log_and_register(
     from training.tracking import (
         artifact_location_warning,
         configure,
+        create_store,
         flat_params,
         log_pyfunc,
         mask_uri,
@@ -337,6 +342,7 @@ def log_and_register(
         segment_name_tags,
     )
 
+    result.created_store = create_store(tracking_uri)  # a new SQLite store is made only now
     experiment_id = configure(tracking_uri, experiment)
     report = result.report
     misplaced = artifact_location_warning(tracking_uri, experiment_id)
@@ -344,6 +350,7 @@ def log_and_register(
         report["warnings"].append(misplaced)
     test = result.training_set.part("test")
     with mlflow.start_run() as run:
+        result.run_id = run.info.run_id  # a failed run's store may be removed: what is ours
         params = {"train": config.model_dump(mode="json"),
                   "features": json.dumps(result.scorer.feature_names),
                   "data.fingerprint": report["data"]["fingerprint"]["sha256"],
@@ -368,7 +375,6 @@ def log_and_register(
             mlflow.log_artifact(str(result.out_dir / name))
         example = test.head(5)
         result.model_uri = log_pyfunc(result.scorer, example, config.explain_top_k)
-        result.run_id = run.info.run_id
         report["mlflow"] = {"run_id": run.info.run_id, "model_uri": result.model_uri,
                             "tracking_uri": mask_uri(tracking_uri), "experiment": experiment}
         if register:
