@@ -80,16 +80,24 @@ FEATURES: tuple[Feature, ...] = (
     _f("acquisition_channel", "acquired through {value}", "", None, False, "accounts",
        "Acquisition channel (where present): low-quality channels renew less.", "category"),
     # --- the contract ---------------------------------------------------------------------
-    _f("arr", "{value:,.0f} ARR on the current contract", "currency/year", None, False,
-       "contracts", "ARR of the current contract: the latest start_date on or before as_of "
-       "(ties: later end_date, then larger contract_id)."),
+    _f("arr", "{value:,.0f} ARR in force", "currency/year", None, False,
+       "contracts", "Sum of the ARR of the terms in force on as_of (start_date <= as_of <= "
+       "end_date; a term whose end_date is the next term's start_date ends the day before), "
+       "add-ons included. None in force (between terms, lapsed): the ARR of the latest "
+       "start_date on or before as_of (ties: later end_date, then larger contract_id)."),
     _f("days_to_renewal", "{value:.0f} days to the renewal date", "days", None, False,
-       "contracts", "end_date of the current contract minus as_of (negative once lapsed)."),
+       "contracts", "end_date of the main term minus as_of: the term in force with the "
+       "largest ARR (ties: later end_date, then larger contract_id), not an add-on; none in "
+       "force: the latest-started term (negative once lapsed)."),
     _f("renewals_so_far", "renewed {value:.0f} times so far", "renewals", "low", False,
-       "contracts", "Contracts started on or before as_of, minus one."),
-    _f("last_arr_change_pct", "ARR changed by {value:+.0%} at the last renewal", "ratio", "low",
-       False, "contracts", "(current ARR - previous contract's ARR) / previous ARR; "
-       "null without a previous contract."),
+       "contracts", "Terms started on or before as_of that opened a new period of the logo, "
+       "minus one: those starting when the main term in force the day before ends by their "
+       "start (or with nothing in force, e.g. after a lapse); terms of one start day count "
+       "once. Add-ons starting while the main term runs on are not renewals."),
+    _f("last_arr_change_pct", "ARR changed by {value:+.0%} since the current term began",
+       "ratio", "low", False, "contracts", "(arr - arr the day before the main term "
+       "started) / that arr, both read as arr is: an add-on bought this term is expansion, a "
+       "smaller renewal a downgrade; null for a first term."),
     # --- activity (daily tiers) -----------------------------------------------------------
     _f("observed_days_30d", "{value:.0f} of the last 30 days observed", "days", None, False,
        "usage", "Days in (T-30, T] on or after the account's first day (30 unless young)."),

@@ -47,8 +47,10 @@ counting values that do not parse per column as pandas does.
 
 Contract terms of one account **may overlap** when their dates differ: an add-on running
 alongside the main term, a co-termed expansion. They are not an error (only a one-day
-overlap is warned about, below). The features read the current term (the latest
-`start_date` on or before the as-of date); the renewal metrics count an account whose add-on
+overlap is warned about, below). The features read the terms in force on the as-of date:
+`arr` is their sum, `days_to_renewal` counts to the end of the main term (the largest ARR in
+force), and a term starting while the main term runs on is an add-on, not a renewal
+(`features/windows/contracts.py`); the renewal metrics count an account whose add-on
 lapses while another already-started term runs on as kept, not as a lost logo. Two terms
 overlap when one starts on or before the other's `end_date`: `end_date` is the term's last
 day, included, so a renewal starting the day after `end_date` is adjacent, not overlapping.
