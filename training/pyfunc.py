@@ -59,6 +59,31 @@ def model_input(scorer: RenewalScorer, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def example_input(scorer: RenewalScorer, frame: pd.DataFrame) -> pd.DataFrame:
+    """A one-row input example for the logged model that is no customer's row.
+
+    MLflow stores the example as JSON beside the model (``input_example.json``,
+    ``serving_input_example.json``), and the model goes wherever the registry is read. The
+    first test rows used here were real accounts' vectors (ARR, CSM, CSM score, usage: found
+    by audit). Each numeric feature is instead its median over ``frame`` rounded to two
+    significant digits (an aggregate of many accounts, and a value the model scores like a
+    typical one); categories are left missing, as an account without them is scored."""
+    row: dict[str, Any] = {}
+    for spec in scorer.features:
+        if spec.kind == "category" or spec.name not in frame.columns:
+            row[spec.name] = None
+            continue
+        values = pd.to_numeric(frame[spec.name].astype("Float64"), errors="coerce")
+        median = values.median()
+        row[spec.name] = (float("nan") if pd.isna(median)
+                          else float(f"{float(median):.2g}"))
+    example = pd.DataFrame([row])
+    for spec in scorer.features:
+        if spec.kind == "category":
+            example[spec.name] = example[spec.name].astype("object")
+    return example
+
+
 class RenewalPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow wrapper; the scorer is loaded from its artifact in :meth:`load_context`."""
 

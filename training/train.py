@@ -373,7 +373,9 @@ def log_and_register(
                          **segment_name_tags(report["segments"])})
         for name in (*PLOTS, "report.json"):
             mlflow.log_artifact(str(result.out_dir / name))
-        example = test.head(5)
+        from training.pyfunc import example_input
+
+        example = example_input(result.scorer, result.training_set.part("train"))
         result.model_uri = log_pyfunc(result.scorer, example, config.explain_top_k)
         report["mlflow"] = {"run_id": run.info.run_id, "model_uri": result.model_uri,
                             "tracking_uri": mask_uri(tracking_uri), "experiment": experiment}

@@ -138,6 +138,34 @@ def test_runs_and_models_land_beside_the_store_from_any_working_directory(
     assert list(elsewhere.iterdir()) == []
 
 
+def test_the_logged_input_example_is_no_customer_s_row(
+    data_dir, training_set, tracking_uri, tmp_path
+):
+    """Found by audit: the model's input_example.json held the first five test rows, real
+    accounts' ARR, CSM and scores, copied wherever the model goes. It is now one row of
+    rounded medians over the training part, with no category."""
+    import numpy as np
+
+    result = run_training(data_dir, tmp_path / "out", QUICK, training_set=training_set,
+                          tracking_uri=tracking_uri, experiment="example", register=False)
+    store = Path(tracking_uri.removeprefix("sqlite:///"))
+    found = list((store.parent / "mlflow-artifacts" / "example").glob(
+        "models/*/artifacts/input_example.json"))
+    assert len(found) == 1
+    example = json.loads(found[0].read_text())
+    rows = [dict(zip(example["columns"], row, strict=True)) for row in example["data"]]
+    assert len(rows) == 1
+    row = rows[0]
+    train = training_set.part("train")
+    arr_median = float(np.median(train["arr"].astype(float)))
+    assert row["arr"] == float(f"{arr_median:.2g}")
+    categories = [s.name for s in result.scorer.features if s.kind == "category"]
+    assert categories and all(row.get(name) is None for name in categories)
+    test_rows = training_set.part("test")
+    assert not test_rows["arr"].astype(float).isin([row["arr"]]).all()
+    assert not any(str(v) in found[0].read_text() for v in test_rows["account_id"].head(20))
+
+
 def test_promote_without_register_is_refused(data_dir, tmp_path):
     from renewal.cli import build_app
 
