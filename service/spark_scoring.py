@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
 from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
+from renewal.uri_secrets import mask_uri, scrub
 from service.model_inputs import model_input_warnings
 
 Progress = Callable[[str, float], None]
@@ -232,9 +233,10 @@ def resolve_model(model_uri: str) -> ModelRef:
         try:
             found = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
         except Exception as exc:
-            raise RenewalError(
-                f"model {model_uri} is not in the registry at {tracking_uri}: "
-                f"{str(exc).splitlines()[0][:200]}"
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise RenewalError(  # the URI may carry a token: masked, also inside MLflow's text
+                f"model {model_uri} is not in the registry at {mask_uri(tracking_uri)}: "
+                f"{scrub(first, tracking_uri)}"
             ) from exc
         return ModelRef(model_uri, name, str(found.version))
     name, _, version = name_and_ref.partition("/")

@@ -21,77 +21,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pandas as pd
 
 from renewal.datadir import missing_directories, remove_empty_directories
 from renewal.errors import ConfigError, RenewalError
+from renewal.uri_secrets import mask_uri, scrub
 from training.scorer import RenewalScorer
 
 PIP_REQUIREMENTS_PACKAGES = ("lightgbm", "numpy", "pandas", "scikit-learn", "joblib", "mlflow")
 SERVER_DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy stores MLflow retries ~2 min
 # The up-front check must fail in seconds: MLflow's defaults retry a dead server for minutes.
 QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
 ARTIFACTS_SUFFIX = "-artifacts"  # mlflow.db -> mlflow-artifacts/ beside it
 DEFAULT_EXPERIMENT_ID = "0"  # MLflow's built-in Default experiment, made with every store
 SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite may keep beside a database
 PARAM_VALUE_MAX = 6000  # MLflow 3's limit for a param value (mlflow.utils.validation)
 SEGMENT_NAME_TAG = "segment_name."  # run tag: segment_name.<key> = the segment's name
 SEGMENT_HASH_LENGTH = 8  # hex digits of SHA-1 appended to a sanitised segment key
-
-
-def _user_info(uri: str) -> tuple[str | None, str | None, str]:
-    """(user name, password, host part) of ``uri``; (None, None, "") when it has no user info."""
-    try:
-        parts = urlsplit(uri)
-        username, password = parts.username, parts.password
-    except ValueError:
-        return None, None, ""
-    if "@" not in parts.netloc:
-        return None, None, ""
-    return username, password, parts.netloc.rpartition("@")[2]
-
-
-def mask_uri(uri: str) -> str:
-    """``uri`` with the secret of its user info replaced by ``***`` (for output and reports).
-
-    The secret is the password or, without one, the user name itself: ``https://TOKEN@host``
-    is how a token is passed to an MLflow server (basic auth with the token as user name).
-    """
-    username, password, host = _user_info(uri)
-    if password:
-        netloc = f"{username or ''}:***@{host}"
-    elif username:
-        netloc = f"***@{host}"
-    else:
-        return uri
-    return urlunsplit(urlsplit(uri)._replace(netloc=netloc))
-
-
-def scrub(text: str, uri: str) -> str:
-    """``text`` (an error message) with ``uri``'s secret masked wherever it appears.
-
-    A password is replaced everywhere (also percent-decoded). A user name without a password is
-    replaced where it stands before an ``@``, and everywhere only when it is token-long: a short
-    one (``postgresql://mlflow@db``) is a plain name that also occurs in ordinary words.
-    """
-    username, password, _host = _user_info(uri)
-    text = text.replace(uri, mask_uri(uri))
-    if password:
-        secrets, bare = [password], True
-    elif username:
-        secrets, bare = [username], len(username) >= TOKEN_MIN_LENGTH
-    else:
-        return text
-    secrets += [unquote(s) for s in secrets if unquote(s) != s]
-    for secret in secrets:
-        text = text.replace(f"{secret}@", "***@")
-        if bare:
-            text = text.replace(secret, "***")
-    return text
 
 
 def mlflow_error(action: str, uri: str, exc: BaseException) -> RenewalError:

@@ -1,0 +1,62 @@
+"""Secrets in URIs (MLflow tracking URIs, database URLs): masked before anything is printed.
+
+Shared by training (run reports, errors) and the service's batch jobs, so that a token passed
+as ``https://TOKEN@mlflow.example`` never reaches a console, a scheduler's log or CI output.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
+
+
+def _user_info(uri: str) -> tuple[str | None, str | None, str]:
+    """(user name, password, host part) of ``uri``; (None, None, "") when it has no user info."""
+    try:
+        parts = urlsplit(uri)
+        username, password = parts.username, parts.password
+    except ValueError:
+        return None, None, ""
+    if "@" not in parts.netloc:
+        return None, None, ""
+    return username, password, parts.netloc.rpartition("@")[2]
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with the secret of its user info replaced by ``***`` (for output and reports).
+
+    The secret is the password or, without one, the user name itself: ``https://TOKEN@host``
+    is how a token is passed to an MLflow server (basic auth with the token as user name).
+    """
+    username, password, host = _user_info(uri)
+    if password:
+        netloc = f"{username or ''}:***@{host}"
+    elif username:
+        netloc = f"***@{host}"
+    else:
+        return uri
+    return urlunsplit(urlsplit(uri)._replace(netloc=netloc))
+
+
+def scrub(text: str, uri: str) -> str:
+    """``text`` (an error message) with ``uri``'s secret masked wherever it appears.
+
+    A password is replaced everywhere (also percent-decoded). A user name without a password is
+    replaced where it stands before an ``@``, and everywhere only when it is token-long: a short
+    one (``postgresql://mlflow@db``) is a plain name that also occurs in ordinary words.
+    """
+    username, password, _host = _user_info(uri)
+    text = text.replace(uri, mask_uri(uri))
+    if password:
+        secrets, bare = [password], True
+    elif username:
+        secrets, bare = [username], len(username) >= TOKEN_MIN_LENGTH
+    else:
+        return text
+    secrets += [unquote(s) for s in secrets if unquote(s) != s]
+    for secret in secrets:
+        text = text.replace(f"{secret}@", "***@")
+        if bare:
+            text = text.replace(secret, "***")
+    return text
