@@ -25,7 +25,12 @@ class ServiceSettings(BaseSettings):
     risk_medium_below: float = Field(
         0.75, gt=0, lt=1, description="Renewal probability below this (and not high) is 'medium'."
     )
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_body_bytes: int = Field(
+        4_194_304, ge=1024,
+        description="Largest request body accepted. 4 MiB leaves room for a batch of "
+        "max_batch_accounts (1,000) full what-if vectors of ~2 KB each (at 1 MiB, 600 were a "
+        "413: found by audit).",
+    )
     max_batch_accounts: int = Field(1000, ge=1, description="Most accounts per POST /v1/score.")
     max_page_size: int = Field(200, ge=1, description="Largest risk-list page.")
     default_page_size: int = Field(50, ge=1)

@@ -101,3 +101,18 @@ def test_keys_are_stored_only_as_sha256(seeded):
     for key in (seeded.keys.admin, seeded.keys.crm, seeded.keys.csm_a, seeded.keys.csm_b):
         assert key not in stored
         assert hash_key(key) in stored
+
+
+def test_the_body_limit_leaves_room_for_a_full_batch_of_full_what_if_vectors():
+    """Found by audit: at 1 MiB, 600 full feature vectors were a 413 although a batch may
+    hold 1,000. Every registry feature with a long value, 1,000 times, must fit."""
+    import json
+
+    from features.registry import FEATURES
+    from service.config import ServiceSettings
+
+    settings = ServiceSettings()
+    vector = {f.name: ("x" * 40 if f.kind == "category" else 123456.789012) for f in FEATURES}
+    body = json.dumps({"accounts": [{"account_id": f"acc-{i:08d}", "features": vector}
+                                    for i in range(settings.max_batch_accounts)]})
+    assert len(body.encode()) < settings.max_body_bytes
