@@ -28,6 +28,14 @@ the end of the export makes every account look less active than it was. `renewal
 day(s) before as-of 2024-02-19: ...`, `features.freshness`) and go on: the figures are exact
 for the data given, and a last day without any usage is possible.
 
+The exception: the `accounts` table has no dates, so its attributes (`seats`, `segment`,
+`csm_id`, `industry`, `region`, `acquisition_channel`) are today's values at every T, for the
+scores and for the training snapshots alike. Seats set the daily tiers' caps and are a
+feature: an account that bought seats at its last renewal is read with its new seat count
+in its past too (lower tiers, a higher seat count than it had then), and a training snapshot
+of it sees a value from after T. Keep the accounts table as it was at the time where history
+matters, or accept this; dated seats (per contract term) are not in the data contract yet.
+
 ## Many points in time
 
 `renewal features --spine FILE` (instead of `--as-of`) takes a Parquet or CSV file of
