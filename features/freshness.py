@@ -48,7 +48,13 @@ def usage_end(source: Source) -> date | None:
 def stale_usage_warning(source: Source, as_of: date, end: date | None = None) -> str | None:
     """A sentence for people when the usage ends before ``as_of``, else None (``end``: the
     usage's last day when already known)."""
-    end = end or usage_end(source)
+    return usage_ends_sentence(as_of, end or usage_end(source))
+
+
+def usage_ends_sentence(as_of: date, end: date | None) -> str | None:
+    """:func:`stale_usage_warning` with the usage's last day known (None: no usage at all,
+    which is no warning here): the service keeps the day per data directory and says the
+    sentence for each as_of asked."""
     if end is None or end >= as_of:
         return None
     days = (as_of - end).days

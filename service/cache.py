@@ -55,6 +55,14 @@ class CachedScore:
     #: The stored vector encoded for the served model, filled on first POST /v1/score
     #: (:mod:`service.encoded`); a re-loaded score is a new entry, so it never goes stale.
     encoded: Any = None
+    #: The body's ``inputs`` (stale manual inputs), kept decoded: the risk list's filter and
+    #: the ops page read it for every account, and a re-score is a new entry.
+    inputs: dict[str, Any] | None = None
+
+    @property
+    def inputs_stale(self) -> bool:
+        """The CSM's manual inputs are stale or were never given (``inputs.stale``)."""
+        return bool((self.inputs or {}).get("stale"))
 
     @property
     def arr_at_risk(self) -> float:
@@ -131,6 +139,7 @@ def cached_score(
         score_id=score.id,
         top_risk_drivers=tuple(d.get("description", "") for d in view["drivers"]["risk_drivers"]),
         body=json.dumps(view, separators=(",", ":")).encode(),
+        inputs=view["inputs"],
     )
 
 

@@ -11,6 +11,11 @@ in the server's thread pool: each slower than alone, together enough to exhaust 
   computation, many answers);
 - results are kept per key, the least recently used dropped past ``capacity`` (clearing
   everything at once made a 65th date recompute the 64 others).
+
+What a data directory says about itself whatever the date (how far its usage reaches, the
+data contract's warnings) is kept apart, a few entries at most (one per scoring run is
+needed): it is one scan of the data shared by every metric, grouping and date, computed
+through the same slots, and it does not count among the results.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Data-directory facts kept (one per scoring run is needed; a few cover a run replaced).
+FACTS_KEPT = 4
 
 
 class MetricsBusy(Exception):
@@ -42,6 +50,7 @@ class MetricResults:
         self.capacity = capacity
         self.wait_seconds = wait_seconds
         self._results: OrderedDict[Hashable, Any] = OrderedDict()
+        self._facts: OrderedDict[Hashable, Any] = OrderedDict()
         self._flights: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -50,33 +59,54 @@ class MetricResults:
         return len(self._results)
 
     def get(self, key: Hashable) -> Any | None:
-        with self._lock:
-            if key not in self._results:
-                return None
-            self._results.move_to_end(key)
-            return self._results[key]
+        return self._kept(self._results, key)
 
     def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._results[key] = value
-            self._results.move_to_end(key)
-            while len(self._results) > self.capacity:
-                self._results.popitem(last=False)
+        self._put(self._results, self.capacity, key, value)
 
     def clear(self) -> None:
         """Forget every result (a new scoring run); computations under way still finish."""
         with self._lock:
             self._results.clear()
+            self._facts.clear()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The kept result, else the one being computed for ``key``, else ``compute()`` once a
         slot is free. Raises :class:`MetricsBusy` when no slot frees up within
         ``wait_seconds`` (for whoever computes ``key``: its waiters get the same), and whatever
         ``compute`` raised."""
+        return self._get_or_compute(self._results, self.capacity, key, compute)
+
+    def kept_facts(self, key: Hashable) -> Any | None:
+        """The kept data-directory facts of ``key`` (see the module), or None."""
+        return self._kept(self._facts, key)
+
+    def facts_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """:meth:`get_or_compute` for data-directory facts (kept apart from the results; use
+        keys that no result has)."""
+        return self._get_or_compute(self._facts, FACTS_KEPT, key, compute)
+
+    def _kept(self, store: OrderedDict[Hashable, Any], key: Hashable) -> Any | None:
         with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
+            if key not in store:
+                return None
+            store.move_to_end(key)
+            return store[key]
+
+    def _put(self, store: OrderedDict[Hashable, Any], capacity: int, key: Hashable,
+             value: Any) -> None:
+        with self._lock:
+            store[key] = value
+            store.move_to_end(key)
+            while len(store) > capacity:
+                store.popitem(last=False)
+
+    def _get_or_compute(self, store: OrderedDict[Hashable, Any], capacity: int, key: Hashable,
+                        compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in store:
+                store.move_to_end(key)
+                return store[key]
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
@@ -91,7 +121,7 @@ class MetricResults:
                 flight.result = compute()
             finally:
                 self._slots.release()
-            self.put(key, flight.result)
+            self._put(store, capacity, key, flight.result)
             return flight.result
         except BaseException as error:
             flight.error = error

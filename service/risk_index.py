@@ -24,11 +24,17 @@ class RiskFilters:
     max_probability: float | None = None
     min_drop: float | None = None
     not_activated: bool | None = None
+    past_window_not_activated: bool | None = None
+    #: Any of these risk tiers (None or empty: every tier).
+    risk_tiers: tuple[str, ...] | None = None
+    #: The CSM's manual inputs stale or never given (``inputs.stale`` of GET renewal).
+    inputs_stale: bool | None = None
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (
-            self.csm_id, self.segment, self.max_probability, self.min_drop, self.not_activated
+        return bool(self.risk_tiers) or any(v is not None for v in (
+            self.csm_id, self.segment, self.max_probability, self.min_drop, self.not_activated,
+            self.past_window_not_activated, self.inputs_stale,
         ))
 
 
@@ -44,11 +50,16 @@ class RiskIndex:
         self._drop = np.array([np.nan if d is None else d for d in drops], dtype=np.float64)
         self._activated = np.array([e.activated is True for e in order], dtype=bool)
         self._not_activated = np.array([e.activated is False for e in order], dtype=bool)
+        self._tier = np.array([e.risk_tier for e in order], dtype=object)
+        windows = [e.past_window_not_activated for e in order]
+        self._past_window = np.array([w is True for w in windows], dtype=bool)
+        self._not_past_window = np.array([w is False for w in windows], dtype=bool)
+        self._stale = np.array([e.inputs_stale for e in order], dtype=bool)
 
     def mask(self, filters: RiskFilters) -> np.ndarray:
         """Which positions of the order pass every filter (the rules of the risk list: an
         unknown 30-day change never passes ``min_drop``; an unknown activation passes
-        neither ``not_activated`` value)."""
+        neither ``not_activated`` nor ``past_window_not_activated`` value)."""
         keep = np.ones(len(self.order), dtype=bool)
         if filters.csm_id is not None:
             keep &= self._csm == filters.csm_id
@@ -61,6 +72,13 @@ class RiskIndex:
                 keep &= self._drop >= filters.min_drop  # NaN (unknown) compares False
         if filters.not_activated is not None:
             keep &= self._not_activated if filters.not_activated else self._activated
+        if filters.past_window_not_activated is not None:
+            keep &= (self._past_window if filters.past_window_not_activated
+                     else self._not_past_window)
+        if filters.risk_tiers:
+            keep &= np.isin(self._tier, list(filters.risk_tiers))
+        if filters.inputs_stale is not None:
+            keep &= self._stale if filters.inputs_stale else ~self._stale
         return keep
 
 

@@ -1,11 +1,15 @@
 """GET /v1/metrics/{metric}: cohort metrics of the scored data, cached per as_of.
 
-A CSM key gets the metrics of its own accounts only (crm and admin: all accounts)."""
+A CSM key gets the metrics of its own accounts only (crm and admin: all accounts). Each answer
+carries what ``renewal metrics`` warns about the data directory (usage ending before the as_of,
+beginning after accounts signed, the data contract's warnings): without them, months after the
+usage ends read as a real fall of the activity rate to 0."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -69,12 +73,50 @@ def compute_metric(
     return to_records(cohort_metrics(source, as_of, config, metric, by))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What ``features.freshness.data_warnings`` reads from a data directory, split into what
+    depends on the as_of (only where the usage ends) and the sentences that do not: one read
+    per scoring run answers every metric, grouping, scope and date."""
+
+    usage_end: date | None
+    #: The usage-start and data-contract sentences, in data_warnings' order.
+    undated: tuple[str, ...]
+
+    def warnings(self, as_of: date) -> list[str]:
+        """``data_warnings(source, as_of, config)``: the same sentences, in the same order."""
+        from features.freshness import usage_ends_sentence
+
+        end = usage_ends_sentence(as_of, self.usage_end)
+        return [w for w in (end,) if w is not None] + list(self.undated)
+
+
+def data_facts(ctx: ServiceContext, data_dir: Path) -> DataFacts:
+    """The data directory's :class:`DataFacts`, over all its accounts: they describe the
+    export, as ``renewal metrics`` and the scoring run say them (a scoring run's warnings
+    are shown to every key too), and a CSM's own usage ending early is not the export's."""
+    from features.config import load_feature_config
+    from features.freshness import contract_warning_sentences, usage_span, usage_start_warning
+    from features.source import open_source
+
+    config = load_feature_config(ctx.settings.feature_config)
+    source = open_source(data_dir)
+    start, end = usage_span(source)
+    started = usage_start_warning(source, config, start)
+    undated = [w for w in (started,) if w is not None] + contract_warning_sentences(source)
+    return DataFacts(end, tuple(undated))
+
+
 def kept_or_computed(ctx: ServiceContext, key: tuple[Any, ...],
-                     compute: Callable[[], Any]) -> Any:
-    """``ctx.metric_results``' kept or newly computed result; 503 ``metrics-busy`` when no
-    computation slot frees up in time (see :mod:`service.metric_results`)."""
+                     compute: Callable[[], Any], facts: bool = False) -> Any:
+    """``ctx.metric_results``' kept or newly computed result (``facts``: data-directory
+    facts); 503 ``metrics-busy`` when no computation slot frees up in time (see
+    :mod:`service.metric_results`)."""
+    results = ctx.metric_results
     try:
-        return ctx.metric_results.get_or_compute(key, compute)
+        if facts:
+            return results.facts_or_compute(key, compute)
+        return results.get_or_compute(key, compute)
     except MetricsBusy:
         raise ProblemError(
             503, "metrics-busy",
@@ -106,7 +148,8 @@ def get_metric(
 ) -> dict[str, Any]:
     """Computed from the data directory of the latest scoring run; results are cached per
     metric, grouping and as_of until the next run. A CSM key's metrics cover only its own
-    accounts (accounts.csm_id of the data directory)."""
+    accounts (accounts.csm_id of the data directory). ``warnings``: what the data directory
+    says about these figures, as ``renewal metrics`` prints it (empty when nothing)."""
     if as_of is not None and as_of > datetime.now(UTC).date():
         raise ProblemError(
             422,
@@ -121,11 +164,20 @@ def get_metric(
     when = as_of or run.as_of
     scope = metric_scope(principal)
     key = (run.id, metric, by, when, scope)
+    facts_key = (run.id, "data-facts")
+
+    def data_dir() -> Path:
+        return readable_dir(ctx, Path(run.data_dir),
+                            "the data directory of the latest scoring run is not readable here")
+
     rows = ctx.metric_results.get(key)
     if rows is None:
-        data_dir = readable_dir(ctx, Path(run.data_dir),
-                                "the data directory of the latest scoring run is not readable "
-                                "here")
+        rows_from = data_dir()
         rows = kept_or_computed(
-            ctx, key, lambda: compute_metric(ctx, data_dir, when, metric, by, scope))
-    return {"metric": metric, "by": by, "as_of": when, "rows": rows}
+            ctx, key, lambda: compute_metric(ctx, rows_from, when, metric, by, scope))
+    facts = ctx.metric_results.kept_facts(facts_key)
+    if facts is None:
+        facts_from = data_dir()
+        facts = kept_or_computed(ctx, facts_key, lambda: data_facts(ctx, facts_from), facts=True)
+    return {"metric": metric, "by": by, "as_of": when, "rows": rows,
+            "warnings": facts.warnings(when)}

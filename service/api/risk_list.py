@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query
 
-from service.api.schemas import RiskListPage
+from service.api.schemas import RiskListPage, RiskTier
 from service.auth import Reader
 from service.cache import CachedScore, rounded
 from service.context import Ctx
@@ -58,6 +58,18 @@ def _bad_cursor(detail: str) -> ProblemError:
     )
 
 
+def filters_digest(filters: RiskFilters) -> str:
+    """The filters a cursor belongs to. Without the later filters it is the digest of the
+    first five alone, as before they existed: cursors issued then stay valid."""
+    named = [filters.csm_id, filters.segment, filters.max_probability, filters.min_drop,
+             filters.not_activated]
+    later = [filters.past_window_not_activated,
+             list(filters.risk_tiers) if filters.risk_tiers else None, filters.inputs_stale]
+    if any(v is not None for v in later):
+        named += later
+    return hashlib.sha256(json.dumps(named).encode()).hexdigest()[:16]
+
+
 def _item(entry: CachedScore) -> dict[str, Any]:
     return {
         "account_id": entry.account_id,
@@ -100,6 +112,26 @@ async def get_risk_list(
         bool | None,
         Query(description="true: only accounts not activated; false: only activated ones."),
     ] = None,
+    past_window_not_activated: Annotated[
+        bool | None,
+        Query(
+            description="true: only accounts past their activation window and not activated "
+            "(the item's past_window_not_activated; not those still inside it); false: only "
+            "the others whose status is known."
+        ),
+    ] = None,
+    risk_tier: Annotated[
+        list[RiskTier] | None,
+        Query(description="Only these risk tiers; repeat for several (risk_tier=high&"
+              "risk_tier=medium)."),
+    ] = None,
+    inputs_stale: Annotated[
+        bool | None,
+        Query(
+            description="true: only accounts whose CSM's manual health inputs are stale or "
+            "were never given (inputs.stale of GET renewal); false: only those with fresh ones."
+        ),
+    ] = None,
     limit: Annotated[
         int | None,
         Query(ge=1, le=DOCUMENTED_MAX_PAGE_SIZE, description="Page size (default 50)."),
@@ -139,10 +171,10 @@ async def get_risk_list(
         if csm_id is not None and csm_id != principal.csm_id:
             raise forbidden("a CSM key lists only its own accounts")
         csm_id = principal.csm_id
-    filters = RiskFilters(csm_id, segment, max_probability, min_drop, not_activated)
-    digest = hashlib.sha256(
-        json.dumps([csm_id, segment, max_probability, min_drop, not_activated]).encode()
-    ).hexdigest()[:16]
+    tiers = tuple(sorted(set(risk_tier))) if risk_tier else None  # the same set, any order
+    filters = RiskFilters(csm_id, segment, max_probability, min_drop, not_activated,
+                          past_window_not_activated, tiers, inputs_stale)
+    digest = filters_digest(filters)
     index = ctx.risk_index.of(ctx.cache.risk_order)
     order = index.order
     start = 0

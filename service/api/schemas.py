@@ -299,6 +299,12 @@ class MetricTable(BaseModel):
     by: Literal["segment", "csm_id", "cohort"] | None
     as_of: date
     rows: list[dict[str, Any]]
+    warnings: list[str] = Field(
+        description="What the data directory says about these figures, as `renewal metrics` "
+        "prints it (e.g. usage ending before as_of: the days after count as days without "
+        "usage for every account); empty when nothing.",
+        examples=[[]],
+    )
 
 
 class RefusalOut(BaseModel):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ SORTS = {
 DEFAULT_DIRECTION = {"arr_at_risk": "desc", "probability": "asc", "change_30d": "asc",
                      "arr": "desc", "account_id": "asc", "csm_id": "asc", "segment": "asc"}
 PAGE_SIZE = 50
-_inputs_memo: dict[int, dict[str, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -143,14 +141,10 @@ def parse_filters(principal: Principal, segment: str | None, tier: str | None,
 
 
 def inputs_status(entry: CachedScore) -> dict[str, Any]:
-    """The stale-input status the API serves with the score (its rendered body holds it)."""
-    hit = _inputs_memo.get(entry.score_id)
-    if hit is None:
-        hit = json.loads(entry.body).get("inputs") or {}
-        if len(_inputs_memo) > 500_000:
-            _inputs_memo.clear()
-        _inputs_memo[entry.score_id] = hit
-    return hit
+    """The stale-input status the API serves with the score. It used to be decoded from the
+    body and kept by ``score_id``, which a health input's re-score keeps: the page then kept
+    listing a just-surveyed account as stale until a restart."""
+    return entry.inputs or {}
 
 
 def activation_status(entry: CachedScore) -> str:

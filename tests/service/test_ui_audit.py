@@ -192,3 +192,23 @@ def test_the_api_says_unknown_arr_at_risk_too(service, unknown_arr):
     [item] = [i for i in page["data"] if i["account_id"] == unknown_arr]
     assert item["arr"] is None and item["arr_at_risk"] is None
     assert all(i["arr_at_risk"] is not None for i in page["data"] if i["arr"] is not None)
+
+
+def test_a_fresh_judgement_takes_the_account_off_the_page_s_stale_list(service):
+    """Found by review: the page kept each score's stale status by score_id, which a health
+    input's re-score keeps, so a just-surveyed account stayed in "Stale or never surveyed"
+    until a restart, while the API already said fresh."""
+    csrf = sign_in(service, service.keys.csm_a)
+
+    def stale_listed() -> list[str]:
+        page = service.client.get("/ui/risk-list", params={"stale": "yes"}).text
+        return re.findall(r'<th scope="row"><a href="/ui/accounts/([^"]+)"', page)
+
+    before = stale_listed()
+    assert before, "the seeded accounts have stale inputs: the check would prove nothing"
+    account = before[0]
+    posted = service.client.post(f"/ui/accounts/{account}/health-inputs",
+                                 data={"csrf_token": csrf, "csm_score": "4"},
+                                 follow_redirects=False)
+    assert posted.status_code in (200, 303), posted.text[:300]
+    assert account not in stale_listed()
