@@ -55,6 +55,18 @@ def missing_inputs_warning(model_features: Iterable[str], columns: Iterable[str]
     )
 
 
+def judgement_features() -> list[str]:
+    """The features made of the CSM's manual health inputs (registry table ``health_inputs``)."""
+    from features.registry import FEATURES
+
+    return [f.name for f in FEATURES if f.table == "health_inputs"]
+
+
+def reads_judgement(model_features: Iterable[str]) -> bool:
+    """Whether a model with these inputs reads any of the CSM's manual health inputs."""
+    return bool(set(model_features) & set(judgement_features()))
+
+
 def unread_judgement_warning(
     model_features: Iterable[str], columns: Iterable[str]
 ) -> str | None:
@@ -65,13 +77,9 @@ def unread_judgement_warning(
     CSM's judgement: inputs recorded later (through the API or the ops page) change nothing
     in its scores, while the responses still show them as fresh. Found by audit: a CSM score
     of 1 left the probability at 0.8964."""
-    from features.registry import FEATURES
-
-    judgement = [f.name for f in FEATURES if f.table == "health_inputs"]
+    judgement = judgement_features()
     present = set(columns)
-    if not any(name in present for name in judgement):
-        return None
-    if set(model_features) & set(judgement):
+    if not any(name in present for name in judgement) or reads_judgement(model_features):
         return None
     return (
         "the CSM's manual health inputs are in the data, but the model was trained without "

@@ -11,6 +11,7 @@ from service.api.schemas import HealthInputHistory, HealthInputIn, HealthInputRe
 from service.auth import CsmOrAdmin, visible_account
 from service.context import Ctx
 from service.db.health_inputs import health_input_history
+from service.model_inputs import reads_judgement
 from service.problems import problem_responses
 from service.rescore import input_view, record_and_rescore
 from service.workflows.install import Workflows
@@ -39,7 +40,9 @@ def put_health_inputs(
         ctx, principal, entry, body, drop_points=workflows.settings.probability_drop_points
     )
     ctx.telemetry.scores_served.labels("health_inputs").inc()
-    return {"health_input": record, "renewal": renewal}
+    model = ctx.models.current
+    reads = model is not None and reads_judgement(model.feature_names)
+    return {"health_input": record, "renewal": renewal, "model_reads_inputs": reads}
 
 
 @router.get(

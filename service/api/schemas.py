@@ -287,6 +287,10 @@ class HealthInputOut(BaseModel):
 class HealthInputRecorded(BaseModel):
     health_input: HealthInputOut
     renewal: Renewal = Field(description="The account re-scored with the new input.")
+    model_reads_inputs: bool = Field(
+        description="Whether the served model reads any of the CSM's manual inputs. false: "
+        "it was trained without them, so the input is stored but changes no score until a "
+        "model trained on data with a health_inputs table is served.")
 
 
 class HealthInputHistory(BaseModel):

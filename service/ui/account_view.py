@@ -19,6 +19,7 @@ from service.auth import visible_account
 from service.context import ServiceContext
 from service.db import scores as scores_db
 from service.keys import Principal
+from service.model_inputs import reads_judgement
 from service.ui import charts
 from service.ui.activity import activity_year
 from service.ui.api_calls import attempt, call_route
@@ -117,6 +118,7 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
     return {
         "entry": entry,
         "heuristic_factor": getattr(model.scorer, "heuristic_factor", None) if model else None,
+        "model_reads_inputs": model is None or reads_judgement(model.feature_names),
         "row": row_of(entry, survey.days_waiting if survey else None),
         "renewal": renewal,
         "inputs_status": renewal.get("inputs") or {},
