@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from renewal.errors import ConfigError, RenewalError
@@ -92,11 +93,20 @@ def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
         rows.append({
             "version": str(v.version), "aliases": sorted(aliases.get(str(v.version), [])),
             "run_id": v.run_id,
-            "created": v.creation_timestamp, "test_window": (v.tags or {}).get("test_window"),
+            "created": _iso_utc(v.creation_timestamp),
+            "test_window": (v.tags or {}).get("test_window"),
             "log_loss": metrics.get("lightgbm.log_loss"), "auc": metrics.get("lightgbm.auc"),
             "alias_reason": (v.tags or {}).get("alias_reason"),
         })
     return rows
+
+
+def _iso_utc(epoch_ms: int | None) -> str | None:
+    """MLflow's creation time (epoch milliseconds) as ISO 8601 UTC, which people and
+    spreadsheets read."""
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _check_version(versions: list[Any], name: str, version: str) -> str:
