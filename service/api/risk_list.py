@@ -193,6 +193,7 @@ async def get_risk_list(
     return {
         "data": [_item(e) for e in page],
         "count": total,
+        "total": total,
         "limit": page_size,
         "next_cursor": encode_cursor(page[-1], digest) if more and page else None,
     }

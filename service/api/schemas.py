@@ -218,7 +218,10 @@ class RiskListItem(BaseModel):
 
 class RiskListPage(BaseModel):
     data: list[RiskListItem]
-    count: int = Field(description="Accounts matching the filters (all pages).")
+    count: int = Field(description="Accounts matching the filters (all pages); the same as "
+                       "`total`, kept as the risk list always had it.")
+    total: int = Field(description="Accounts matching the filters (all pages), as `total` "
+                       "is on every other list.")
     limit: int
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end."

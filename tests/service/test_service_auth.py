@@ -176,6 +176,9 @@ def test_mixed_batches_and_what_ifs_are_checked_per_account(service):
 def test_a_csm_risk_list_holds_only_its_own_accounts(service):
     page = service.get("/v1/risk-list?limit=200", service.keys.csm_a).json()
     assert page["count"] == 20 and {i["csm_id"] for i in page["data"]} == {"csm-a"}
+    # All matches, whatever the page size: `total`, as on the other lists.
+    small = service.get("/v1/risk-list?limit=3", service.keys.csm_a).json()
+    assert (small["count"], small["total"], len(small["data"])) == (20, 20, 3)
     other = service.get("/v1/risk-list?csm_id=csm-b", service.keys.csm_a)
     assert other.status_code == 403
     assert service.get("/v1/risk-list?csm_id=csm-a", service.keys.csm_a).status_code == 200
