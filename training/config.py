@@ -11,7 +11,15 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from renewal.errors import ConfigError
 
@@ -64,6 +72,11 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     horizon_days: Int = Field(90, ge=1, description="Features as of end_date - horizon_days.")
+    extra_horizons_days: list[Int] = Field(
+        default_factory=list, description="More snapshots per contract, e.g. [180, 270]: one "
+        "row per contract and horizon, so the model sees (and is measured at) the lead times "
+        "it is served at. Empty: one row per contract, as of horizon_days."
+    )
     test_months: Int = Field(3, ge=1, description="Last months of contract ends: test window.")
     calibration_months: Int = Field(3, ge=1, description="Months before test: calibration window.")
     test_start: date | None = Field(None, description="Explicit test window start (overrides).")
@@ -82,6 +95,31 @@ class TrainConfig(BaseModel):
     explain_top_k: Int = Field(3, ge=1)
     min_rows_per_part: Int = Field(20, ge=1, description="Refuse to fit on fewer rows.")
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+
+    @field_validator("extra_horizons_days")
+    @classmethod
+    def _positive_and_distinct(cls, days: list[int]) -> list[int]:
+        too_short = [d for d in days if d < 1]
+        if too_short:
+            raise ValueError(f"{too_short[0]} is not a horizon: each must be at least 1 day")
+        twice = sorted({d for d in days if days.count(d) > 1})
+        if twice:
+            raise ValueError(f"{twice[0]} is listed twice: each horizon once")
+        return days
+
+    @model_validator(mode="after")
+    def _extras_are_extra(self) -> TrainConfig:
+        if self.horizon_days in self.extra_horizons_days:
+            raise ValueError(
+                f"extra_horizons_days: {self.horizon_days} is horizon_days itself (the primary "
+                "horizon, always included); list only the additional ones"
+            )
+        return self
+
+    @property
+    def horizons_days(self) -> list[int]:
+        """Every snapshot horizon, shortest first: horizon_days and the extra ones."""
+        return sorted([self.horizon_days, *self.extra_horizons_days])
 
 
 def read_toml(path: Path) -> dict:
@@ -132,7 +170,8 @@ def _describe(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         model = LightGBMParams if err["loc"][0] == "lightgbm" else TrainConfig
         return f"{where}: unknown key (known: {', '.join(model.model_fields)})"
-    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message  # a check across keys names its own
 
 
 def load_train_config(path: Path | None, **overrides: object) -> TrainConfig:

@@ -1,21 +1,27 @@
-"""The training set: one row per contract with a known outcome, split by time, never at random.
+"""The training set: one row per contract with a known outcome (and horizon), split by time.
 
 Snapshot rule: the features of a contract are computed as of ``end_date - horizon_days`` (the
-domain's "3 months before expiry"). A contract shorter than the horizon (a monthly term) would
-get a snapshot that describes an earlier contract — or, for a first term, a date before the
-account even signed. Those snapshots are clamped to the contract's ``start_date``: the row then
-describes the contract being predicted, with its whole (short) term left, which is exactly
-what the scoring job sees for such an account. Rows whose snapshot would still precede the
-account's ``signed_at`` (a contract starting before its account signed) are excluded and counted.
+domain's "3 months before expiry") and, with ``extra_horizons_days``, also as of ``end_date``
+minus each extra horizon: one row per contract and horizon, so the model is fitted and measured
+at the lead times it is served at (the scoring job scores every account on every day of its
+term). A contract shorter than the horizon (a monthly term) would get a snapshot that describes
+an earlier contract — or, for a first term, a date before the account even signed. Those
+snapshots are clamped to the contract's ``start_date``: the row then describes the contract
+being predicted, with its whole (short) term left, which is exactly what the scoring job sees
+for such an account. Two horizons of one contract that clamp to the same start are one row (the
+shortest horizon's). Rows whose snapshot would still precede the account's ``signed_at`` (a
+contract starting before its account signed) are excluded and counted.
 
-Time split on ``end_date`` (when the outcome becomes known): train on contracts ending before
-the calibration window, calibrate (early stopping + calibrator) on the next window, test on the
-last. With calibration_months * 30 >= horizon_days, every training label is known before the
+Time split on ``end_date`` (when the outcome becomes known), never at random, so every snapshot
+of a contract lands in the same part: train on contracts ending before the calibration window,
+calibrate (early stopping + calibrator) on the next window, test on the last. With
+calibration_months * 30 >= the longest horizon, every training label is known before the
 earliest test snapshot, as it would be in production.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,7 +35,8 @@ from renewal.errors import DataContractError, Problem, RenewalError
 from training.config import TrainConfig
 
 PARTS = ("train", "calibration", "test")
-ID_COLUMNS = ("contract_id", "account_id", "start_date", "end_date", "as_of")
+ID_COLUMNS = ("contract_id", "account_id", "start_date", "end_date", "as_of",
+              "horizon_days")
 LABEL = "renewed"
 ORACLE = "oracle_probability"
 
@@ -87,25 +94,40 @@ def _iso(value: Any) -> str | None:
 
 
 def outcome_spine(
-    contracts: pd.DataFrame, accounts: pd.DataFrame, horizon_days: int
+    contracts: pd.DataFrame, accounts: pd.DataFrame, horizon_days: int,
+    extra_horizons_days: Sequence[int] = (),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per decided contract with its snapshot date ``as_of`` and 0/1 label.
+    """One row per decided contract and horizon, with its snapshot date ``as_of``, the
+    ``horizon_days`` it was taken at and the 0/1 label.
 
-    Returns the rows and the counts of contracts left out, by reason (never silently).
+    Returns the rows and the counts of rows left out, by reason (never silently); with extra
+    horizons the counts are of (contract, horizon) rows. Two horizons of one contract that clamp
+    to the same ``as_of`` (its start) are one snapshot: the shortest horizon keeps it, the others
+    are counted as ``same_snapshot_after_clamping``.
     """
     decided = contracts[contracts[LABEL].notna()].copy()
     excluded = {"undecided": int(len(contracts) - len(decided))}
-    snapshot = decided["end_date"] - pd.Timedelta(days=horizon_days)
-    clamped = snapshot < decided["start_date"]
-    excluded["clamped_to_start_date"] = int(clamped.sum())  # kept, but counted
-    decided["as_of"] = snapshot.where(~clamped, decided["start_date"])
+    contract = np.arange(len(decided))  # by position: two rows sharing an id stay two
+    decided = pd.concat(
+        [decided.assign(horizon_days=days, _contract=contract,
+                        as_of=decided["end_date"] - pd.Timedelta(days=days))
+         for days in sorted({horizon_days, *extra_horizons_days})],  # shortest horizon first
+        ignore_index=True,
+    )
+    clamped = decided["as_of"] < decided["start_date"]
+    decided["as_of"] = decided["as_of"].where(~clamped, decided["start_date"])
+    repeated = decided.duplicated(["_contract", "as_of"])
+    excluded["clamped_to_start_date"] = int((clamped & ~repeated).sum())  # kept, but counted
+    decided = decided[~repeated]
     signed = decided["account_id"].map(accounts.set_index("account_id")["signed_at"])
     before_signing = signed.isna() | (decided["as_of"] < signed)
     excluded["snapshot_before_signed_at"] = int(before_signing.sum())
+    excluded["same_snapshot_after_clamping"] = int(repeated.sum())
     rows = decided.loc[~before_signing, ["contract_id", "account_id", "start_date", "end_date",
-                                         "as_of", LABEL]]
+                                         "as_of", "horizon_days", LABEL]]
     rows[LABEL] = rows[LABEL].astype(bool).astype(int)
-    rows = rows.sort_values(["end_date", "contract_id"], kind="stable").reset_index(drop=True)
+    rows = rows.sort_values(["end_date", "contract_id", "horizon_days"],
+                            kind="stable").reset_index(drop=True)
     return rows, excluded
 
 
@@ -137,8 +159,13 @@ def split_windows(end_dates: pd.Series, config: TrainConfig) -> SplitWindows:
     )
 
 
-def horizon_gap_warning(windows: SplitWindows, horizon_days: int) -> str | None:
+def horizon_gap_warning(
+    windows: SplitWindows, horizon_days: int, name: str = "horizon_days"
+) -> str | None:
     """A sentence when the horizon reaches back past the calibration window, else None.
+
+    With extra horizons, call it with the longest one (``name`` says which setting it is):
+    the earliest test snapshot is the one taken furthest before its contract's end.
 
     The earliest test row is scored as of ``test_start - horizon_days``; in production only
     the outcomes of contracts ended by then would be known. When that day falls before the
@@ -151,7 +178,7 @@ def horizon_gap_warning(windows: SplitWindows, horizon_days: int) -> str | None:
         return None
     gap = (windows.test_start - windows.calibration_start).days
     return (
-        f"horizon_days {horizon_days} reaches back past the calibration window "
+        f"{name} {horizon_days} reaches back past the calibration window "
         f"({windows.calibration_start}..{windows.calibration_end}, {gap} days): the earliest "
         f"test snapshot, {earliest_snapshot}, comes before training outcomes known only by "
         f"{windows.train_end}, so the test metrics are slightly optimistic; make the "
@@ -253,7 +280,8 @@ def build_training_set(
     if contracts is None or accounts is None:
         missing = [n for n, t in (("contracts", contracts), ("accounts", accounts)) if t is None]
         raise DataContractError([Problem(n, None, "required table is missing") for n in missing])
-    spine, excluded = outcome_spine(contracts, accounts, config.horizon_days)
+    spine, excluded = outcome_spine(contracts, accounts, config.horizon_days,
+                                    config.extra_horizons_days)
     windows = split_windows(spine["end_date"], config)
     spine["part"] = assign_parts(spine["end_date"], windows)
     check_parts(spine, windows, config.min_rows_per_part)  # before the costly feature vectors

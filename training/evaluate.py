@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
@@ -125,31 +127,84 @@ def calibration_against_heuristic(
     }
 
 
+def group_metrics(
+    groups: np.ndarray, y: np.ndarray, probabilities: dict[str, np.ndarray], *,
+    ece: bool = False,
+) -> dict[Any, dict]:
+    """Per value of ``groups`` (one per row; in sorted order): rows, observed renewal rate and
+    each model's log loss, Brier, AUC, mean probability (and ECE when ``ece``).
+
+    AUC is None for a group with one outcome only (every contract renewed, say).
+    """
+    groups = np.asarray(groups)
+    y = np.asarray(y, dtype=int)
+    out: dict[Any, dict] = {}
+    for group in sorted(set(groups.tolist())):
+        rows = groups == group
+        models = {name: _group_model_metrics(y[rows], np.asarray(p, dtype=float)[rows], ece)
+                  for name, p in probabilities.items()}
+        out[group] = {"n": int(rows.sum()), "observed_rate": float(y[rows].mean()),
+                      "models": models}
+    return out
+
+
+def _group_model_metrics(y: np.ndarray, p: np.ndarray, ece: bool) -> dict[str, float | None]:
+    metrics: dict[str, float | None] = {
+        "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None,
+        "log_loss": float(log_loss(y, np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS),
+                                   labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+    }
+    if ece:
+        metrics["ece"] = expected_calibration_error(y, p)
+    metrics["mean_probability"] = float(p.mean())
+    return metrics
+
+
 def segment_metrics(
     frame: pd.DataFrame, y: np.ndarray, probabilities: dict[str, np.ndarray]
 ) -> dict[str, dict]:
     """Per segment: rows, observed renewal rate and each model's log loss, Brier, AUC and mean
-    probability, so a model that wins overall but loses on enterprise accounts shows.
-
-    AUC is None for a segment with one outcome only (every contract renewed, say).
-    """
+    probability, so a model that wins overall but loses on enterprise accounts shows."""
     segments = (frame["segment"].astype("string").fillna("(none)").to_numpy()
                 if "segment" in frame.columns else np.full(len(frame), "(all)"))
-    y = np.asarray(y, dtype=int)
-    out: dict[str, dict] = {}
-    for segment in sorted(set(segments)):
-        rows = segments == segment
-        y_seg = y[rows]
-        models = {}
-        for name, p in probabilities.items():
-            p_seg = np.asarray(p, dtype=float)[rows]
-            models[name] = {
-                "auc": float(roc_auc_score(y_seg, p_seg)) if len(np.unique(y_seg)) == 2 else None,
-                "log_loss": float(log_loss(y_seg, np.clip(p_seg, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS),
-                                           labels=[0, 1])),
-                "brier": float(brier_score_loss(y_seg, p_seg, pos_label=1)),
-                "mean_probability": float(p_seg.mean()),
-            }
-        out[str(segment)] = {"n": int(rows.sum()), "observed_rate": float(y_seg.mean()),
-                             "models": models}
-    return out
+    return {str(k): v for k, v in group_metrics(segments, y, probabilities).items()}
+
+
+def horizon_metrics(
+    frame: pd.DataFrame, y: np.ndarray, probabilities: dict[str, np.ndarray],
+    primary_horizon_days: int, primary_only: tuple[str, ...] = ("oracle",),
+) -> dict[str, dict]:
+    """Per snapshot horizon (``frame["horizon_days"]``; a frame without it is all primary):
+    rows, observed rate and each model's AUC, log loss, Brier, ECE and mean probability, so
+    calibration is measured at every lead time the model was trained for, not only overall.
+
+    Models in ``primary_only`` (the simulator's oracle: what was knowable at the 90-day
+    decision day) are scored on the primary horizon's rows only. Keys are the days as text.
+    """
+    days = (frame["horizon_days"].to_numpy(dtype=int) if "horizon_days" in frame.columns
+            else np.full(len(frame), primary_horizon_days))
+    models = {k: v for k, v in probabilities.items() if k not in primary_only}
+    out = group_metrics(days, y, models, ece=True)
+    primary = days == primary_horizon_days
+    if primary_horizon_days in out:
+        for name in (k for k in probabilities if k in primary_only):
+            out[primary_horizon_days]["models"][name] = _group_model_metrics(
+                np.asarray(y, dtype=int)[primary],
+                np.asarray(probabilities[name], dtype=float)[primary], ece=True)
+    return {str(k): v for k, v in out.items()}
+
+
+def horizon_metric_names(horizons: dict[str, dict]) -> dict[str, float]:
+    """report.json's ``horizons`` as MLflow metrics ``horizon.<days>.<model>.<metric>`` (and
+    ``horizon.<days>.n``, ``.observed_rate``), as segments are logged (days are plain keys)."""
+    metrics: dict[str, float] = {}
+    for days, values in horizons.items():
+        key = f"horizon.{days}"
+        metrics[f"{key}.n"] = values["n"]
+        metrics[f"{key}.observed_rate"] = values["observed_rate"]
+        for model, model_values in values["models"].items():
+            metrics.update({f"{key}.{model}.{name}": value
+                            for name, value in model_values.items()
+                            if value is not None and np.isfinite(value)})
+    return metrics

@@ -64,6 +64,7 @@ def fit_models(
         "training_window": [training_set.windows.train_start.isoformat(),
                             training_set.windows.train_end.isoformat()],
         "horizon_days": config.horizon_days,
+        "horizons_days": config.horizons_days,  # every lead time it was fitted on
         "calibration": calibrator.method,
         "best_iteration": booster.current_iteration(),
     }

@@ -28,6 +28,8 @@ from training.config import TrainConfig
 from training.dataset import LABEL, TrainingSet, build_training_set, horizon_gap_warning
 from training.evaluate import (
     calibration_against_heuristic,
+    horizon_metric_names,
+    horizon_metrics,
     model_metrics,
     reliability_table,
     segment_metrics,
@@ -67,11 +69,24 @@ def build_report(
     training_set: TrainingSet, fitted: FittedModels, config: TrainConfig,
     probabilities: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    """report.json: sizes, windows, fitted factor, metrics per model, calibration tables."""
+    """report.json: sizes, windows, fitted factor, metrics per model (overall and per
+    horizon), calibration tables.
+
+    The oracle (simulated truth) is what was knowable at the 90-day decision day: with extra
+    horizons it is left out of the all-rows metrics and compared on primary-horizon rows only.
+    """
     test = training_set.part("test")
     y = test[LABEL].to_numpy(dtype=int)
+    primary = (test["horizon_days"].to_numpy() == config.horizon_days
+               if "horizon_days" in test.columns else np.ones(len(test), dtype=bool))
+    horizons = horizon_metrics(test, y, probabilities, config.horizon_days)
+    if not primary.all():
+        probabilities = {k: v for k, v in probabilities.items() if k != "oracle"}
     models = {name: model_metrics(y, p, name) for name, p in probabilities.items()}
     windows = training_set.windows
+    longest = max(config.horizons_days)
+    gap = horizon_gap_warning(windows, longest, "horizon_days" if longest == config.horizon_days
+                              else "extra horizon")
     report: dict[str, Any] = {
         "n_train": int(len(training_set.part("train"))),
         "n_calibration": int(len(training_set.part("calibration"))),
@@ -83,6 +98,7 @@ def build_report(
         "calibration_against_heuristic": calibration_against_heuristic(
             test, y, probabilities["lightgbm"], probabilities["heuristic"]),
         "segments": segment_metrics(test, y, probabilities),
+        "horizons": horizons,
         "reliability": {name: reliability_table(y, p).to_dict(orient="records")
                         for name, p in probabilities.items()},
         "windows": windows.as_dict(),
@@ -94,14 +110,19 @@ def build_report(
                      "base_probability": fitted.scorer.base_probability},
         "features": fitted.scorer.feature_names,
         "horizon_days": config.horizon_days,
+        "horizons_days": config.horizons_days,
         "seed": config.seed,
-        "warnings": [w for w in [horizon_gap_warning(windows, config.horizon_days)] if w],
+        "warnings": [w for w in [gap] if w],
     }
-    if "oracle" in models:
-        lgbm, oracle = models["lightgbm"], models["oracle"]
+    on_primary = horizons.get(str(config.horizon_days), {}).get("models", {})
+    if "oracle" in on_primary:
+        lgbm, oracle = on_primary["lightgbm"], on_primary["oracle"]
         report["vs_oracle"] = {
-            "auc_ratio": lgbm["auc"] / oracle["auc"],
+            "auc_ratio": (lgbm["auc"] / oracle["auc"]
+                          if lgbm["auc"] is not None and oracle["auc"] is not None else None),
             "brier_ratio": lgbm["brier"] / oracle["brier"],
+            "computed_on": f"primary horizon rows (horizon_days {config.horizon_days})",
+            "n": horizons[str(config.horizon_days)]["n"],
         }
     return report
 
@@ -138,7 +159,8 @@ def write_outputs(result: TrainResult) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     test = result.training_set.part("test")
     write_plots(out_dir, test, result.fitted, result.test_probabilities)
-    predictions = test[["contract_id", "account_id", "end_date", "as_of", LABEL]].copy()
+    keep = ["contract_id", "account_id", "end_date", "as_of", "horizon_days", LABEL]
+    predictions = test[[c for c in keep if c in test.columns]].copy()
     for name, p in result.test_probabilities.items():
         predictions[f"p_{name}"] = p
     with atomic_path(out_dir / "test_predictions.parquet") as tmp:
@@ -364,6 +386,7 @@ def log_and_register(
             mlflow.log_metrics({f"{name}.{k}": v for k, v in metrics.items()
                                 if v is not None and np.isfinite(v)})
         mlflow.log_metrics(segment_metric_names(report["segments"]))
+        mlflow.log_metrics(horizon_metric_names(report["horizons"]))
         mlflow.log_dict(report["calibration_against_heuristic"],
                         "calibration_against_heuristic.json")
         mlflow.log_metrics({"n_train": report["n_train"], "n_calibration": report["n_calibration"],

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from renewal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 MAX_SEED = 2**32 - 1  # = training.config.MAX_SEED; kept here so --help does not import training
 
@@ -17,6 +20,20 @@ def check_config_files(*paths: Path | None) -> None:
     for path in paths:
         if path is not None and Path(path).is_dir():
             raise ConfigError(f"config file {path} is a directory, not a TOML file")
+
+
+def parse_horizons(text: str | None) -> list[int] | None:
+    """``180,270`` → [180, 270]; an empty text is no extra horizon (overrides the TOML's);
+    None (option not given) keeps the TOML's. Ranges are TrainConfig's to check."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return [int(part) for part in parts]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: write whole days separated by commas, e.g. 180,270",
+            param_hint="--extra-horizons-days") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +46,10 @@ def train(
     horizon_days: Annotated[int | None, typer.Option(
         "--horizon-days", min=1,
         help="Snapshot this many days before each contract's end [90].")] = None,
+    extra_horizons_days: Annotated[str | None, typer.Option(
+        "--extra-horizons-days", metavar="DAYS,DAYS",
+        help="Also snapshot each contract this many days before its end (e.g. 180,270): "
+        "one row per contract and horizon, metrics per horizon [none].")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", help="MLflow tracking URI [SQLite under RENEWAL_DATA_DIR].")] = None,
     experiment: Annotated[str, typer.Option(
@@ -77,7 +98,8 @@ def train(
     # fitted the model to other thresholds than the ones it is served with.
     config = config or settings.feature_config
     check_config_files(config, train_config)
-    train_cfg = load_train_config(train_config, horizon_days=horizon_days, seed=seed)
+    train_cfg = load_train_config(train_config, horizon_days=horizon_days, seed=seed,
+                                  extra_horizons_days=parse_horizons(extra_horizons_days))
     feature_cfg = load_feature_config(config)
     uri = tracking_uri or settings.resolved_tracking_uri
     labels = {"validate": "checking the data contract", "features": "building the training set",
@@ -117,6 +139,8 @@ def train(
         metrics.add_row(name, f"{m['auc']:.4f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}",
                         f"{m['ece']:.4f}", f"{m['top_decile_lift']:.2f}")
     print_table(console, metrics)
+    if len(report["horizons"]) > 1:
+        print_table(console, horizon_table(report))
     console.print(f"heuristic factor fitted on train: {report['factor']:.3f} "
                   f"(the source's example: {report['source_factor']})")
     console.print(f"calibration: {report['calibration']['method']} (cross-fitted log loss "
@@ -130,3 +154,20 @@ def train(
     console.print(f"report: {Path(out) / 'report.json'}")
     for warning in report.get("warnings", []):
         print_warning(console, warning)
+
+
+def horizon_table(report: dict) -> Table:
+    """The test metrics of each model at each snapshot horizon (the oracle: primary only)."""
+    from rich.table import Table
+
+    table = Table(title="test window by horizon (days before the contract's end)")
+    for column in ("horizon", "rows", "observed", "model", "AUC", "log loss", "Brier", "ECE",
+                   "mean p"):
+        table.add_column(column)
+    for days, values in report["horizons"].items():
+        for name, m in values["models"].items():
+            auc = "-" if m["auc"] is None else f"{m['auc']:.4f}"
+            table.add_row(days, str(values["n"]), f"{values['observed_rate']:.3f}", name, auc,
+                          f"{m['log_loss']:.4f}", f"{m['brier']:.4f}", f"{m['ece']:.4f}",
+                          f"{m['mean_probability']:.3f}")
+    return table

@@ -129,6 +129,10 @@ def test_a_run_logs_per_segment_metrics_and_the_calibration_table(
                 values["models"][model]["log_loss"])
             assert f"segment.{segment}.{model}.brier" in run.data.metrics
         assert run.data.tags[f"segment_name.{segment}"] == segment
+    # Per horizon too (one here, the primary): the horizon report reaches MLflow.
+    assert run.data.metrics["horizon.90.n"] == result.report["horizons"]["90"]["n"]
+    assert run.data.metrics["horizon.90.lightgbm.brier"] == pytest.approx(
+        result.report["horizons"]["90"]["models"]["lightgbm"]["brier"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert "calibration_against_heuristic.json" in artifacts
 
