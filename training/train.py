@@ -35,7 +35,7 @@ from training.evaluate import (
     segment_metrics,
 )
 from training.fit import FittedModels, fit_models, score_all
-from training.heuristic import SOURCE_FACTOR
+from training.heuristic import SOURCE_FACTOR, factor_warning
 from training.registry import Registration
 from training.scorer import RenewalScorer
 
@@ -112,7 +112,7 @@ def build_report(
         "horizon_days": config.horizon_days,
         "horizons_days": config.horizons_days,
         "seed": config.seed,
-        "warnings": [w for w in [gap] if w],
+        "warnings": [w for w in [gap, factor_warning(fitted.factor)] if w],
     }
     on_primary = horizons.get(str(config.horizon_days), {}).get("models", {})
     if "oracle" in on_primary:

@@ -90,3 +90,17 @@ def test_calibration_against_heuristic_table_counts_every_row():
     assert by_activity["1.00"]["mean_heuristic_probability"] == pytest.approx(0.9)
     cohorts = {(r["segment"], r["renewal_quarter"]): r["n"] for r in tables["by_cohort"]}
     assert cohorts == {("enterprise", "2025Q2"): 1, ("smb", "2025Q1"): 1, ("smb", "2025Q2"): 2}
+
+
+def test_a_factor_at_a_bound_of_its_search_is_said():
+    """Found by audit: on the demo data the factor went to 2.0 and the rule said exactly 0 or
+    1 for most rows, a weak yardstick nobody was told about."""
+    from training.heuristic import factor_warning, fit_factor
+
+    assert factor_warning(0.891) is None and factor_warning(1.99) is None
+    assert factor_warning(2.0).startswith("the heuristic's factor was fitted at the bound 2 ")
+    assert factor_warning(0.05) is not None
+    # Renewals with little activity push the fit to the upper bound.
+    rate = np.array([1 / 3] * 80 + [0.0] * 20)
+    renewed = np.array([1] * 78 + [0] * 2 + [0] * 20)
+    assert factor_warning(fit_factor(rate, renewed)) is not None
