@@ -60,3 +60,13 @@ def scrub(text: str, uri: str) -> str:
         if bare:
             text = text.replace(secret, "***")
     return text
+
+
+def error_line(exc: BaseException, uri: str | None = None, limit: int = 300) -> str:
+    """The first line of ``exc``'s message, ``uri``'s secret masked, then cut to ``limit``.
+
+    Masked first: cut first, a long token crossing the cut would keep its head in clear, which
+    ``scrub`` no longer recognises as the secret (found by review: ~180 characters of a JWT)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (scrub(first, uri) if uri else first)[:limit]
+

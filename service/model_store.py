@@ -29,6 +29,7 @@ import numpy as np
 from renewal.datadir import atomic_path
 from renewal.errors import ModelUnavailableError, RenewalError
 from renewal.settings import Settings
+from renewal.uri_secrets import error_line
 
 log = logging.getLogger("service.model")
 
@@ -91,9 +92,10 @@ class RegistryUnavailable(RenewalError):
     """The MLflow registry could not be asked (down, unknown model or alias)."""
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:300]}"
+def _short(exc: BaseException, tracking_uri: str | None = None) -> str:
+    """The exception in one line for logs and /readyz's admin detail; the tracking URI's
+    token masked out of it (MLflow's errors quote the URL they called)."""
+    return f"{type(exc).__name__}: {error_line(exc, tracking_uri) if str(exc) else ''}"
 
 
 # -- registry access -------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def resolve_alias(tracking_uri: str, name: str, alias: str) -> RegistryVersion:
         mv = _client(tracking_uri).get_model_version_by_alias(name, alias)
     except Exception as exc:  # MlflowException, connection errors, SQLAlchemy errors...
         raise RegistryUnavailable(
-            f"cannot resolve {name}@{alias} in the registry: {_short(exc)}"
+            f"cannot resolve {name}@{alias} in the registry: {_short(exc, tracking_uri)}"
         ) from exc
     return RegistryVersion(
         name=name,
@@ -236,7 +238,7 @@ def download_version(tracking_uri: str, version: RegistryVersion, models_dir: Pa
         os.replace(local_path, target)
     except Exception as exc:
         raise RegistryUnavailable(
-            f"cannot download {version.name} v{version.version}: {_short(exc)}"
+            f"cannot download {version.name} v{version.version}: {_short(exc, tracking_uri)}"
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)

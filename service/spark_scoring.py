@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.source import SparkUnavailableError, start_spark
 from renewal.errors import ConfigError, DataContractError, Problem, RenewalError
-from renewal.uri_secrets import mask_uri, scrub
+from renewal.uri_secrets import error_line, mask_uri
 from service.model_inputs import model_input_warnings
 
 Progress = Callable[[str, float], None]
@@ -233,14 +233,20 @@ def resolve_model(model_uri: str) -> ModelRef:
         try:
             found = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
         except Exception as exc:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             raise RenewalError(  # the URI may carry a token: masked, also inside MLflow's text
                 f"model {model_uri} is not in the registry at {mask_uri(tracking_uri)}: "
-                f"{scrub(first, tracking_uri)}"
+                f"{error_line(exc, tracking_uri, 200)}"
             ) from exc
         return ModelRef(model_uri, name, str(found.version))
     name, _, version = name_and_ref.partition("/")
     return ModelRef(model_uri, name, version or "latest")
+
+
+def _tracking_uri() -> str:
+    """The registry MLflow errors may name (its token is masked out of them)."""
+    from renewal.settings import get_settings
+
+    return get_settings().resolved_tracking_uri
 
 
 def renewal_udf(
@@ -262,7 +268,7 @@ def renewal_udf(
         signature = info.signature
     except Exception as exc:
         raise RenewalError(
-            f"model {model.uri} cannot be read: {str(exc).splitlines()[0][:300]}"
+            f"model {model.uri} cannot be read: {error_line(exc, _tracking_uri())}"
         ) from exc
     wanted = {"probability", "heuristic_probability", "drivers"}
     outputs = signature.outputs if signature is not None else None
@@ -281,7 +287,7 @@ def renewal_udf(
         )
     except Exception as exc:
         raise RenewalError(
-            f"model {model.uri} cannot be used on Spark: {str(exc).splitlines()[0][:300]}"
+            f"model {model.uri} cannot be used on Spark: {error_line(exc, _tracking_uri())}"
         ) from exc
     types = {spec.name: "string" if spec.type == DataType.string else "double"
              for spec in signature.inputs.inputs}

@@ -28,7 +28,7 @@ import pandas as pd
 
 from renewal.datadir import missing_directories, remove_empty_directories
 from renewal.errors import ConfigError, RenewalError
-from renewal.uri_secrets import mask_uri, scrub
+from renewal.uri_secrets import error_line, mask_uri, scrub  # noqa: F401 (scrub: re-exported)
 from training.scorer import RenewalScorer
 
 PIP_REQUIREMENTS_PACKAGES = ("lightgbm", "numpy", "pandas", "scikit-learn", "joblib", "mlflow")
@@ -45,9 +45,8 @@ SEGMENT_HASH_LENGTH = 8  # hex digits of SHA-1 appended to a sanitised segment k
 
 def mlflow_error(action: str, uri: str, exc: BaseException) -> RenewalError:
     """A RenewalError for a failed MLflow call: what, where (masked), and MLflow's first line."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     return RenewalError(f"{action} at MLflow tracking URI {mask_uri(uri)} failed: "
-                        f"{scrub(first, uri)}")
+                        f"{error_line(exc, uri)}")
 
 
 @contextmanager
