@@ -8,8 +8,15 @@ each account it scored whose latest survey on or before the run's as_of needs a 
 does not announce every old survey. One event per account and survey day (the dedupe key),
 so daily runs tell it once.
 
-The payload carries ids, dates, numbers and the configured phrases that matched: never the
-customer's comment, which stays behind the API's access control.
+The surveys come from where the follow-up list reads them: ``RENEWAL_OUTCOMES_DATA_DIR`` when
+set, else the directory the run scores. "Recent" is against the run's as_of: a backfill run
+for an old as_of announces the surveys of then that are still pending today (no
+intervention recorded since), which is what a subscriber needs to know; each survey is told
+once whatever the runs.
+
+The payload carries ids, dates and numbers, and ``reasons`` (score and/or comment): never the
+customer's comment nor which alarm phrases it holds (fragments of what the customer wrote,
+sent to an outside URL); both stay behind the API's access control.
 """
 
 from __future__ import annotations
@@ -54,8 +61,10 @@ class SurveyAlerts:
 
 
 def survey_alerts(data_dir: Path, as_of: date, settings: WorkflowSettings) -> SurveyAlerts:
-    """The alerts of a scoring run on ``data_dir`` as of ``as_of``."""
-    return SurveyAlerts(surveys_as_of(data_dir, as_of, settings.survey_rule),
+    """The alerts of a scoring run on ``data_dir`` as of ``as_of``, from the surveys the
+    follow-up list reads (``settings.outcomes_data_dir``, else ``data_dir``)."""
+    source = settings.outcomes_data_dir or data_dir
+    return SurveyAlerts(surveys_as_of(Path(source), as_of, settings.survey_rule),
                         settings.survey_event_max_age_days, settings.survey_zone)
 
 
@@ -97,7 +106,6 @@ def survey_events(
                 "survey_date": survey.survey_date.isoformat(),
                 "score": survey.score,
                 "reasons": list(survey.reasons),
-                "alarm_phrases": list(survey.alarm_phrases),
                 "days_waiting": waiting,
                 "probability": round(score.probability, 4),
                 "risk_tier": score.risk_tier,
@@ -122,6 +130,7 @@ def emit_survey_events(
     if not due:
         return []
     followed_up = first_interventions_since(session, due, alerts.zone)
+    recent = {account: surveys[account] for account in due}
     return store_events(
-        session, survey_events(surveys, scores, followed_up, as_of, max_age_days)
+        session, survey_events(recent, scores, followed_up, as_of, max_age_days)
     )

@@ -71,7 +71,8 @@ def test_recent_pending_surveys_are_announced_once_without_their_comment(stack):
         assert by_account[ids[0]]["days_waiting"] == 3
         assert by_account[ids[0]]["survey_date"] == (WHEN - timedelta(days=3)).isoformat()
         assert by_account[ids[1]]["reasons"] == ["comment"]
-        assert by_account[ids[1]]["alarm_phrases"] == ["competitor*"]
+        # Not even which phrases: fragments of the customer's words, to an outside URL.
+        assert all("alarm_phrases" not in e.payload for e in events)
         assert by_account[ids[2]]["days_waiting"] == 14
         assert all(SECRET not in str(e.payload) and "comment" not in e.payload for e in events)
         assert {"probability", "risk_tier", "model_version", "as_of"} <= set(by_account[ids[0]])
@@ -100,3 +101,27 @@ def test_a_run_without_a_surveys_table_announces_none(stack):
     before = len(survey_events(stack))
     run_on(stack, WHEN + timedelta(days=2))
     assert len(survey_events(stack)) == before
+
+
+def test_the_event_reads_the_surveys_the_follow_up_list_reads(stack, tmp_path, monkeypatch):
+    """Found by review: with RENEWAL_OUTCOMES_DATA_DIR set, the list read its surveys while
+    the scoring run's event read the scored directory's: an event for a survey the list did
+    not show, or none for one it did."""
+    ids = wf.lever_frame(60, WHEN, seed=2)["account_id"].astype(str).tolist()
+    outcomes = tmp_path / "outcomes"
+    outcomes.mkdir()
+    write_table(pd.DataFrame([{"account_id": ids[10], "date": pd.Timestamp(WHEN),
+                               "score": 1.0, "comment": None}]), outcomes, "surveys", "parquet")
+    write_table(pd.DataFrame([{"account_id": ids[11], "date": pd.Timestamp(WHEN),
+                               "score": 1.0, "comment": None}]),
+                stack.data_dir, "surveys", "parquet")
+    monkeypatch.setattr(stack.settings, "outcomes_data_dir", outcomes)
+    try:
+        before = len(survey_events(stack))
+        run_on(stack, WHEN + timedelta(days=3))
+        told = [e.account_id for e in survey_events(stack)[before:]]
+        assert told == [ids[10]]
+    finally:
+        for old in stack.data_dir.glob("surveys.*"):
+            old.unlink()
+
