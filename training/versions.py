@@ -93,7 +93,7 @@ def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
         rows.append({
             "version": str(v.version), "aliases": sorted(aliases.get(str(v.version), [])),
             "run_id": v.run_id,
-            "created": _iso_utc(v.creation_timestamp),
+            "created": v.creation_timestamp, "created_at": _iso_utc(v.creation_timestamp),
             "test_window": (v.tags or {}).get("test_window"),
             "log_loss": metrics.get("lightgbm.log_loss"), "auc": metrics.get("lightgbm.auc"),
             "alias_reason": (v.tags or {}).get("alias_reason"),

@@ -157,10 +157,12 @@ def test_models_list_shows_versions_aliases_and_metrics(registry, cli):
     assert [r["version"] for r in rows] == ["1", "2"]
     assert [r["run_id"] for r in rows] == [r.run_id for r in runs]
     assert "champion" in rows[1]["aliases"]
-    # ISO 8601 UTC, not MLflow's epoch milliseconds.
+    # created_at in ISO 8601 UTC beside created, MLflow's epoch milliseconds (kept: scripts
+    # read it).
     from datetime import UTC, datetime, timedelta
-    created = datetime.fromisoformat(rows[0]["created"])
+    created = datetime.fromisoformat(rows[0]["created_at"])
     assert created.tzinfo is not None and abs(datetime.now(UTC) - created) < timedelta(hours=1)
+    assert abs(rows[0]["created"] / 1000 - created.timestamp()) < 1
     assert rows[0]["log_loss"] == pytest.approx(runs[0].report["models"]["lightgbm"]["log_loss"])
     table = cli("models", "list", "--tracking-uri", uri, "--name", "m")
     assert table.exit_code == 0 and "forced by --promote" in table.output
