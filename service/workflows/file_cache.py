@@ -17,20 +17,31 @@ D = TypeVar("D")
 
 
 class Kept(Generic[T]):
-    """One version's value, and values derived from it (computed once per key)."""
+    """One version's value, and values derived from it (computed once per key).
+
+    Once means once: requests asking for the same key while it is computed wait for that
+    computation (one lock per key), instead of each repeating seconds of work while holding
+    the interpreter; different keys compute side by side."""
 
     def __init__(self, value: T) -> None:
         self.value = value
         self._derived: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
     def derived(self, key: Hashable, derive: Callable[[T], D]) -> D:
         with self._lock:
             if key in self._derived:
                 return self._derived[key]  # type: ignore[no-any-return]
-        result = derive(self.value)
-        with self._lock:
-            self._derived[key] = result
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                if key in self._derived:  # computed while this request waited
+                    return self._derived[key]  # type: ignore[no-any-return]
+            result = derive(self.value)
+            with self._lock:
+                self._derived[key] = result
+                self._computing.pop(key, None)
         return result
 
 

@@ -18,7 +18,7 @@ A negation ("no plans to cancel") still matches: an extra call costs less than a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 #: The defaults: words of a customer about to leave, in English and Chinese (the domain's
@@ -66,8 +66,16 @@ class CommentAlarm:
     phrases: tuple[str, ...]
     _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
+    _stems: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_patterns", tuple(phrase_pattern(p) for p in self.phrases))
+        # Each phrase's longest literal word: a phrase can only match a text holding it, and
+        # a substring test is ~100x cheaper than the regex with its word boundaries (29 such
+        # searches cost ~40 µs a comment, ~8 s for 200,000 comments).
+        object.__setattr__(self, "_stems", tuple(
+            max(p.translate(_APOSTROPHES).casefold().replace("*", "").split(), key=len)
+            for p in self.phrases))
 
     @classmethod
     def of(cls, phrases: Sequence[str]) -> CommentAlarm:
@@ -78,5 +86,15 @@ class CommentAlarm:
         if not comment or not self._patterns:
             return ()
         text = comment.translate(_APOSTROPHES).casefold()
-        return tuple(p for p, pattern in zip(self.phrases, self._patterns, strict=True)
-                     if pattern.search(text))
+        return tuple(p for p, stem, pattern in zip(self.phrases, self._stems, self._patterns,
+                                                   strict=True)
+                     if stem in text and pattern.search(text))
+
+    def index(self, comments: Iterable[str | None]) -> dict[str, tuple[str, ...]]:
+        """The phrases of each distinct comment that holds any (the others are left out):
+        computed once per file version, then looked up for each day's latest answers."""
+        found: dict[str, tuple[str, ...]] = {}
+        for comment in set(comments):
+            if isinstance(comment, str) and (phrases := self.matches(comment)):
+                found[comment] = phrases
+        return found
