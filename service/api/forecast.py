@@ -30,7 +30,8 @@ METHOD = ("logos: exact Poisson-binomial (normal approximation above 5,000 contr
 )
 def get_forecast(
     principal: Reader, ctx: Ctx, workflows: Workflows,
-    by: Annotated[Literal["month", "csm", "segment"], Query()] = "month",
+    by: Annotated[Literal["month", "csm", "segment", "csm_id"], Query(
+        description="csm_id is taken for csm, as the metrics name it.")] = "month",
     months: Annotated[int, Query(ge=1, le=36, description="Renewals ending this many months "
                                  "after as_of.")] = 12,
     level: Annotated[float | None, Query(ge=MIN_CONFIDENCE, le=MAX_CONFIDENCE)] = None,
@@ -38,6 +39,7 @@ def get_forecast(
     """Contracts in force on the latest scoring as_of that end within ``months``; each
     renews with its account's latest calibrated probability, independently, unless its
     outcome is already recorded. CSM keys see their own accounts only."""
+    by = "csm" if by == "csm_id" else by
     as_of = ctx.cache.latest_as_of
     if as_of is None:
         raise ProblemError(404, "no-scoring-run", "no scores yet: run `renewal score` first")

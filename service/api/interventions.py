@@ -86,7 +86,8 @@ def list_interventions(account_id: AccountPath, principal: CsmOrAdmin, ctx: Ctx,
 )
 def get_save_rate(
     principal: Reader, ctx: Ctx, workflows: Workflows,
-    by: Annotated[Literal["csm", "playbook", "all"], Query()] = "csm",
+    by: Annotated[Literal["csm", "playbook", "all", "csm_id"], Query(
+        description="csm_id is taken for csm, as the metrics name it.")] = "csm",
     confidence: Annotated[
         float | None,
         Query(
@@ -99,6 +100,7 @@ def get_save_rate(
     """Accounts assigned, renewals among decided ones, expected renewals (Σ probability at
     assignment) and uplift = actual − expected with a normal interval (variance Σ p(1−p)).
     CSM keys see their own attempts."""
+    by = "csm" if by == "csm_id" else by
     data_dir = outcomes_dir(ctx, workflows.settings.outcomes_data_dir)
     contracts = load_contracts(data_dir)
     contracts = contracts.assign(account_id=contracts["account_id"].astype(str))

@@ -92,6 +92,10 @@ def test_the_scoring_runs_day_has_no_warning(served, simulated):
         assert body["as_of"] == end.isoformat()
         assert body["warnings"] == [], path
         assert body["rows"]
+    # by=csm, as the forecast and the save rate say it, is by=csm_id.
+    by_csm = metric(base, service.keys.crm, "/v1/metrics/activation?by=csm")
+    assert by_csm == metric(base, service.keys.crm, "/v1/metrics/activation?by=csm_id")
+    assert by_csm["by"] == "csm_id"
 
 
 def test_the_data_directory_is_read_for_warnings_once_per_scoring_run(served, simulated,
