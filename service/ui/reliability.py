@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from service.context import ServiceContext
-from service.db.models import Score
+from service.db.models import Account, Score
 from service.keys import Principal
 
 N_BINS = 10
@@ -80,10 +80,15 @@ def with_outcomes(scores: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame
 
 def reliability(ctx: ServiceContext, principal: Principal, contracts: pd.DataFrame,
                 model_label: str) -> Reliability:
-    """The diagram's data for the accounts ``principal`` may see."""
-    owners = {e.account_id: e.csm_id for e in ctx.cache.risk_order}
-    visible = [a for a, csm in owners.items() if principal.may_see(csm)]
+    """The diagram's data for the accounts ``principal`` may see.
+
+    Owners come from the stored account snapshots, lost accounts included: the cache serves
+    customers only, and taking owners from it left out every account that churned, so each
+    bin read 100 % renewed (found by audit)."""
     with ctx.sessions() as session:
+        owners = {account: csm for account, csm in
+                  session.execute(select(Account.account_id, Account.csm_id))}
+        visible = [a for a, csm in owners.items() if principal.may_see(csm)]
         rows: list[Any] = list(session.execute(
             select(Score.account_id, Score.as_of, Score.probability,
                    Score.heuristic_probability, Score.model_version)
