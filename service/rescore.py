@@ -40,12 +40,14 @@ def apply_input(
     as_of: date,
     stale_after_days: int,
 ) -> dict[str, Any]:
-    """The feature vector with one new health input applied (pipeline semantics)."""
+    """The feature vector with one new health input applied (pipeline semantics). A note
+    alone is no judgement: the vector, and the inputs' age, stay as they were."""
     out = dict(vector)
-    for name in INPUT_FEATURES:
-        value = getattr(health, name)
-        if value is not None:
-            out[name] = value
+    given = {name: getattr(health, name) for name in INPUT_FEATURES
+             if getattr(health, name) is not None}
+    if not given:
+        return out
+    out.update(given)
     age = (as_of - effective).days
     previous_age = out.get("health_input_age_days")
     if previous_age is None or age <= previous_age:

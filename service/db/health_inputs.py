@@ -32,8 +32,9 @@ def health_input_history(session: Session, account_id: str, limit: int = 100) ->
 def stored_inputs_as_table(session: Session, as_of: date) -> pd.DataFrame:
     """Inputs in force on ``as_of`` as rows of the data contract's ``health_inputs`` table.
 
-    Several inputs for one account on one effective date collapse to the last one recorded,
-    so "latest wins" never depends on how a query engine orders ties.
+    Several inputs for one account on one effective date collapse to one row, each input
+    taking the last value recorded for it that day, so "latest wins" never depends on how a
+    query engine orders ties. Inputs with a note only are left out: no judgement was given.
     """
     stmt = (
         select(HealthInput)
@@ -67,7 +68,14 @@ def stored_inputs_as_table(session: Session, as_of: date) -> pd.DataFrame:
             "note",
         ],
     )
-    frame = frame.drop_duplicates(["account_id", "date"], keep="last").reset_index(drop=True)
+    # A judgement is the inputs given: a note alone is none (it must not make the inputs look
+    # fresh), and two inputs of one day combine field by field, the later value of each
+    # winning (keeping only the day's last row dropped a sponsor "no" recorded before a
+    # score: found by audit).
+    judgement = ["exec_sponsor_active", "core_process_live", "csm_score"]
+    frame = frame.dropna(subset=judgement, how="all")
+    frame = (frame.groupby(["account_id", "date"], sort=True, as_index=False)
+             .last() if len(frame) else frame).reset_index(drop=True)
     return frame.astype(
         {
             "account_id": "string",

@@ -188,6 +188,24 @@ def test_page_size_is_limited(service):
     assert service.get("/v1/risk-list?limit=0", service.keys.crm).status_code == 422
 
 
+def test_a_note_alone_changes_neither_the_score_nor_the_inputs_age(service):
+    """Found by audit: "left a voicemail" reset a 101-day-old judgement to 0 days (off the
+    stale list) and moved the probability."""
+    stale = service.frame[service.frame["health_input_age_days"] > 90]
+    account = stale["account_id"].iloc[0]
+    csm = stale["csm_id"].iloc[0]
+    key = {"csm-a": service.keys.csm_a, "csm-b": service.keys.csm_b}.get(csm, service.keys.admin)
+    before = service.get(f"/v1/accounts/{account}/renewal", service.keys.crm).json()
+    response = service.put(f"/v1/accounts/{account}/health-inputs", key,
+                           json={"note": "left a voicemail"})
+    assert response.status_code == 200, response.text
+    after = response.json()["renewal"]
+    assert after["probability"] == before["probability"]
+    assert after["inputs"] == before["inputs"] and after["inputs"]["stale"] is True
+    history = service.get(f"/v1/accounts/{account}/health-inputs", service.keys.admin).json()
+    assert history["data"][0]["note"] == "left a voicemail"  # kept in the audit trail
+
+
 def test_health_input_is_audited_and_rescores_the_account_on_the_spot(service):
     account = service.frame[service.frame["exec_sponsor_active"] == False]["account_id"].iloc[0]  # noqa: E712
     csm_key = {"csm-a": service.keys.csm_a, "csm-b": service.keys.csm_b}.get(

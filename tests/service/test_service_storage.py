@@ -194,6 +194,27 @@ def test_health_inputs_are_an_append_only_audit_trail(engine):
     assert table["note"].isna().all(), "notes never leave the audit table"
 
 
+def test_inputs_of_one_day_combine_field_by_field_and_a_note_alone_is_no_judgement(engine):
+    """Found by audit: a sponsor "no" then a CSM score of 2 the same day kept only the second
+    row, so the next scoring run put the sponsor back to its June "yes"; and a note alone
+    ("left a voicemail") made the inputs look fresh."""
+    factory = make_session_factory(engine)
+    t0 = datetime(2025, 7, 1, 9, tzinfo=UTC)
+    entries = [("a", False, None, None), ("a", None, 2, None), ("a", None, None, "voicemail"),
+               ("b", None, None, "voicemail")]
+    with transaction(factory) as session:
+        for i, (account, sponsor, score, note) in enumerate(entries):
+            add_health_input(session, HealthInput(
+                account_id=account, effective_date=D, exec_sponsor_active=sponsor,
+                core_process_live=None, csm_score=score, note=note, author="key_x",
+                created_at=t0 + timedelta(minutes=i)))
+    with factory() as session:
+        table = stored_inputs_as_table(session, D)
+    assert table["account_id"].tolist() == ["a"]  # b gave a note only
+    row = table.iloc[0]
+    assert bool(row["exec_sponsor_active"]) is False and row["csm_score"] == 2
+
+
 def test_api_keys_are_stored_hashed_and_can_be_revoked(engine):
     factory = make_session_factory(engine)
     with transaction(factory) as session:
