@@ -125,6 +125,7 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
     from sqlalchemy import inspect, select
 
     from renewal.console import print_table
+    from service.config import ServiceSettings
     from service.db.engine import make_engine, make_session_factory, missing_sqlite_file
     from service.db.workflow_models import Intervention
     from service.workflows.config import get_workflow_settings
@@ -149,19 +150,24 @@ def save_rate_section(settings, data: Path, console) -> dict:  # type: ignore[no
     contracts = load_contracts(data)
     contracts = contracts.assign(account_id=contracts["account_id"].astype(str))
     confidence = get_workflow_settings().save_rate_confidence
+    at_risk_below = ServiceSettings().risk_medium_below
     out = {}
     for by in ("csm", "playbook"):
-        groups = save_rate(attempts, contracts, by, confidence)  # type: ignore[arg-type]
+        groups = save_rate(attempts, contracts, by, confidence,  # type: ignore[arg-type]
+                           at_risk_below)
         out[by] = groups
         table = Table(title=f"save rate by {by}: actual vs expected renewals")
         for column in (by, "assigned", "decided", "actual", "expected", "uplift",
-                       f"{confidence:.0%} interval"):
+                       f"{confidence:.0%} interval", "at-risk saved"):
             table.add_column(column, justify="right")
         for g in groups:
             interval = g["uplift_interval"]
+            saved = (f"{g['at_risk_saved']} of {g['at_risk_decided']}"
+                     if g["at_risk_decided"] else "–")
             table.add_row(g["group"], str(g["accounts_assigned"]), str(g["decided"]),
                           str(g["actual_renewals"]), f"{g['expected_renewals']:.1f}",
                           f"{g['uplift']:+.1f}",
-                          "" if interval is None else f"{interval[0]:+.1f} … {interval[1]:+.1f}")
+                          "" if interval is None else f"{interval[0]:+.1f} … {interval[1]:+.1f}",
+                          saved)
         print_table(console, table)
     return out

@@ -113,4 +113,5 @@ def get_save_rate(
                                 r.probability_at_assignment) for r in rows]
     level = confidence or workflows.settings.save_rate_confidence
     return {"by": by, "outcomes_from": shown_path(principal, data_dir),
-            "data": save_rate(attempts, contracts, by, level)}
+            "data": save_rate(attempts, contracts, by, level,
+                              ctx.service_settings.risk_medium_below)}

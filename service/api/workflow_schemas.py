@@ -266,8 +266,18 @@ class SaveRateRow(BaseModel):
     expected_renewals: float = Field(description="Σ probability at assignment (decided only).")
     uplift: float = Field(description="actual − expected renewals.")
     uplift_interval: list[float] | None = Field(description="uplift ± z·sqrt(Σ p(1−p)).")
-    save_rate: float | None
+    save_rate: float | None = Field(description="actual / decided, over every attempt.")
     expected_save_rate: float | None
+    at_risk_assigned: int = Field(
+        description="Accounts whose first attempt came while they were at risk (probability at "
+        "assignment below `at_risk_below`).")
+    at_risk_decided: int
+    at_risk_saved: int = Field(description="Of those decided, the renewed ones.")
+    at_risk_save_rate: float | None = Field(
+        description="The domain's save rate: at_risk_saved / at_risk_decided (null: none "
+        "decided).")
+    at_risk_below: float = Field(
+        description="The risk cut-off used: RENEWAL_RISK_MEDIUM_BELOW (tiers high and medium).")
     confidence: float
 
 

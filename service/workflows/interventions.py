@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from service.workflows.outcomes import contract_at
+from service.workflows.outcomes import term_being_renewed
 
 GroupBy = Literal["csm", "playbook", "all"]
 
@@ -42,8 +42,9 @@ class AssignedAttempt:
 
 
 def outcome_of(contracts: pd.DataFrame, account_id: str, assigned_on: date) -> bool | None:
-    """True/False once the contract in force on the assignment day is decided, else None."""
-    contract = contract_at(contracts, account_id, assigned_on)
+    """True/False once the term the attempt is about (:func:`term_being_renewed`) is
+    decided, else None."""
+    contract = term_being_renewed(contracts, account_id, assigned_on)
     if contract is None or pd.isna(contract["renewed"]):
         return None
     return bool(contract["renewed"])
@@ -51,9 +52,13 @@ def outcome_of(contracts: pd.DataFrame, account_id: str, assigned_on: date) -> b
 
 def save_rate(
     attempts: list[AssignedAttempt], contracts: pd.DataFrame, by: GroupBy,
-    confidence: float = 0.95,
+    confidence: float = 0.95, at_risk_below: float = 0.75,
 ) -> list[dict[str, Any]]:
-    """One row per group: assigned, decided, pending, actual, expected, uplift and its CI."""
+    """One row per group: assigned, decided, pending, actual, expected, uplift and its CI;
+    and the domain's save rate (§5: accounts saved / at-risk accounts assigned) over the
+    attempts made while the account was at risk, its probability at assignment below
+    ``at_risk_below`` (the service's medium-risk cut-off): a QBR on an account at 97 % is
+    an intervention, not a save, and counted in ``save_rate`` it flattered the team."""
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     groups: dict[str, dict[str, AssignedAttempt]] = {}
     for attempt in sorted(attempts, key=lambda a: (a.assigned_on, a.account_id)):
@@ -70,6 +75,10 @@ def save_rate(
         half = z * math.sqrt(variance)
         uplift = actual - expected
         n = len(decided)
+        at_risk = [(a, o) for a, o in zip(first, outcomes, strict=True)
+                   if a.probability < at_risk_below]
+        at_risk_decided = [o for _a, o in at_risk if o is not None]
+        saved = sum(1 for o in at_risk_decided if o)
         rows.append({
             "group": key,
             "accounts_assigned": len(first),
@@ -81,6 +90,12 @@ def save_rate(
             "uplift_interval": [round(uplift - half, 3), round(uplift + half, 3)] if n else None,
             "save_rate": round(actual / n, 4) if n else None,
             "expected_save_rate": round(expected / n, 4) if n else None,
+            "at_risk_assigned": len(at_risk),
+            "at_risk_decided": len(at_risk_decided),
+            "at_risk_saved": saved,
+            "at_risk_save_rate": (round(saved / len(at_risk_decided), 4)
+                                  if at_risk_decided else None),
+            "at_risk_below": at_risk_below,
             "confidence": confidence,
         })
     return rows

@@ -47,7 +47,9 @@ def _read_contracts(data_dir: Path) -> pd.DataFrame:
 
 
 def contract_at(contracts: pd.DataFrame, account_id: str, day: date) -> pd.Series | None:
-    """The account's contract in force on ``day`` (latest start; ties: later end), or None."""
+    """The account's main term in force on ``day``, or None: the largest ARR (ties: later
+    end, then contract_id), the term whose renewal decides the logo, as the features read it
+    (``features/windows/contracts.py``): a small add-on started later is not it."""
     when = pd.Timestamp(day)
     rows = contracts[
         (contracts["account_id"] == account_id)
@@ -56,4 +58,19 @@ def contract_at(contracts: pd.DataFrame, account_id: str, day: date) -> pd.Serie
     ]
     if rows.empty:
         return None
-    return rows.sort_values(["start_date", "end_date", "contract_id"]).iloc[-1]
+    return rows.sort_values(["arr", "end_date", "contract_id"], na_position="first").iloc[-1]
+
+
+def term_being_renewed(contracts: pd.DataFrame, account_id: str, day: date) -> pd.Series | None:
+    """The term whose renewal a save attempt on ``day`` is about: the main term in force, or,
+    between terms (the last one ended, its renewal still open), the latest term ended before
+    ``day``. Without the second, an attempt made during a renewal that runs late stayed
+    pending for good, or was judged on the next term once signed (found by audit)."""
+    current = contract_at(contracts, account_id, day)
+    if current is not None:
+        return current
+    ended = contracts[(contracts["account_id"] == account_id)
+                      & (contracts["end_date"] < pd.Timestamp(day))]
+    if ended.empty:
+        return None
+    return ended.sort_values(["end_date", "arr", "contract_id"], na_position="first").iloc[-1]

@@ -48,6 +48,34 @@ def test_save_rate_against_expectation_hand_computed():
     assert two["uplift"] == pytest.approx(0.4)
 
 
+def test_the_domain_s_save_rate_counts_at_risk_accounts_and_late_renewals():
+    """Found by audit: a QBR on a healthy account counted as a save, and an attempt made
+    after a term ended with its renewal still open stayed pending for good (no term in force
+    that day) or was judged on the next term once signed. Also an add-on started after the
+    main term is not the term the attempt is about."""
+    book = contracts([
+        ("h1", "healthy", "2025-01-01", "2025-12-31", 10.0, True),
+        ("r1", "risky", "2025-01-01", "2025-12-31", 10.0, False),
+        ("l1", "late", "2024-07-01", "2025-06-30", 10.0, False),   # ended, then not renewed
+        ("s1", "signed", "2024-07-01", "2025-06-30", 10.0, True),  # ended, renewed late:
+        ("s2", "signed", "2025-07-20", "2026-07-19", 10.0, None),  # the next term, open
+        ("m1", "addon", "2025-01-01", "2025-12-31", 100.0, True),  # main term renewed
+        ("m2", "addon", "2025-05-01", "2025-12-31", 1.0, False),   # add-on dropped
+    ])
+    attempts = [
+        AssignedAttempt("healthy", "csm-1", "qbr", date(2025, 6, 1), 0.97),
+        AssignedAttempt("risky", "csm-1", "call", date(2025, 6, 1), 0.30),
+        AssignedAttempt("late", "csm-1", "call", date(2025, 7, 5), 0.40),
+        AssignedAttempt("signed", "csm-1", "call", date(2025, 7, 5), 0.45),
+        AssignedAttempt("addon", "csm-1", "call", date(2025, 6, 1), 0.50),
+    ]
+    row = save_rate(attempts, book, "all", at_risk_below=0.75)[0]
+    assert (row["accounts_assigned"], row["decided"], row["pending"]) == (5, 5, 0)
+    assert row["actual_renewals"] == 3  # healthy, signed (its ended term), addon (main term)
+    assert (row["at_risk_assigned"], row["at_risk_decided"], row["at_risk_saved"]) == (4, 4, 2)
+    assert row["at_risk_save_rate"] == 0.5 and row["at_risk_below"] == 0.75
+
+
 def test_poisson_binomial_is_exact():
     assert poisson_binomial_pmf(np.array([0.5, 0.5])) == pytest.approx([0.25, 0.5, 0.25])
     pmf = poisson_binomial_pmf(np.array([0.2, 0.7, 0.9]))
