@@ -5,7 +5,7 @@ reliability table, but the service does not keep it (the model card carries only
 metrics), and it says how the model did on held-out history, not since it went live. So the
 page computes the diagram from what the service stores: every stored score (its calibrated
 probability and the heuristic's, ``factor × 3-month activity rate``) whose outcome is known,
-the outcome being the ``renewed`` flag of the account's contract in force on the score's
+the outcome being the ``renewed`` flag of the account's main term in force on the score's
 as_of (:func:`service.workflows.outcomes.contract_at`'s rule, vectorised). Bins hold equal
 counts of scores; a CSM key sees its own accounts only.
 """
@@ -62,18 +62,19 @@ def summarise(name: str, p: np.ndarray, y: np.ndarray) -> ModelReliability:
 
 
 def with_outcomes(scores: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
-    """Each score with the ``renewed`` flag of its account's contract in force on its as_of
-    (latest start, then later end, then contract id: ``contract_at``'s order); scores
+    """Each score with the ``renewed`` flag of its account's main term in force on its as_of
+    (largest ARR, then later end, then contract id: ``contract_at``'s order); scores
     without a decided contract are dropped."""
     if scores.empty:
         return scores.assign(renewed=pd.Series(dtype="boolean"))
-    c = contracts[["contract_id", "account_id", "start_date", "end_date", "renewed"]].copy()
+    c = contracts[["contract_id", "account_id", "start_date", "end_date", "arr",
+                   "renewed"]].copy()
     c["account_id"] = c["account_id"].astype(str)
     s = scores.assign(as_of=pd.to_datetime(scores["as_of"]), row=np.arange(len(scores)))
     merged = s.merge(c, on="account_id", how="inner")
     merged = merged[(merged["start_date"] <= merged["as_of"])
                     & (merged["end_date"] >= merged["as_of"])]
-    merged = merged.sort_values(["row", "start_date", "end_date", "contract_id"])
+    merged = merged.sort_values(["row", "arr", "end_date", "contract_id"], na_position="first")
     merged = merged.drop_duplicates("row", keep="last")
     return merged[merged["renewed"].notna()]
 

@@ -23,6 +23,7 @@ def contracts_for(frame: pd.DataFrame, lost: set[str]) -> pd.DataFrame:
         "account_id": frame["account_id"].astype(str),
         "start_date": pd.Timestamp(LATEST - timedelta(days=300)),
         "end_date": pd.Timestamp(LATEST + timedelta(days=60)),
+        "arr": 10_000.0,
         "renewed": pd.array([a not in lost for a in frame["account_id"]], dtype="boolean"),
     })
 
@@ -51,3 +52,20 @@ def test_churned_accounts_count_in_the_reliability_diagram(service):
     mine = reliability(ctx, Principal("key_a", "csm", "csm-a", "a"), contracts, "model")
     assert sum(n * obs for _, obs, n in theirs.models[0].bins) == theirs.scores_with_outcome
     assert sum(n * obs for _, obs, n in mine.models[0].bins) < mine.scores_with_outcome
+
+
+def test_the_outcome_is_the_main_term_s_not_a_later_add_on_s():
+    """A score's outcome is its account's main term in force (largest ARR), as the features
+    and the save rate read it: a small add-on started later and dropped is no churn."""
+    from service.ui.reliability import with_outcomes
+
+    scores = pd.DataFrame({"account_id": ["a"], "as_of": [pd.Timestamp("2025-06-30")],
+                           "probability": [0.8]})
+    book = pd.DataFrame({
+        "contract_id": ["main", "addon"], "account_id": ["a", "a"],
+        "start_date": pd.to_datetime(["2025-01-01", "2025-05-01"]),
+        "end_date": pd.to_datetime(["2025-12-31", "2025-12-31"]),
+        "arr": [100_000.0, 1_000.0], "renewed": pd.array([True, False], dtype="boolean")})
+    decided = with_outcomes(scores, book)
+    assert decided["contract_id"].tolist() == ["main"] and bool(decided["renewed"].iloc[0])
+
