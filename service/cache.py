@@ -58,6 +58,16 @@ class CachedScore:
     #: The body's ``inputs`` (stale manual inputs), kept decoded: the risk list's filter and
     #: the ops page read it for every account, and a re-score is a new entry.
     inputs: dict[str, Any] | None = None
+    #: Days from as_of to the end of the account's main term (negative: the term ended and
+    #: its renewal is still open), from the scored vector; None when unknown.
+    days_to_renewal: int | None = None
+
+    @property
+    def renewal_date(self) -> date | None:
+        """The main term's last day: the renewal the CS team has to win."""
+        if self.days_to_renewal is None:
+            return None
+        return self.as_of + timedelta(days=self.days_to_renewal)
 
     @property
     def inputs_stale(self) -> bool:
@@ -140,7 +150,19 @@ def cached_score(
         top_risk_drivers=tuple(d.get("description", "") for d in view["drivers"]["risk_drivers"]),
         body=json.dumps(view, separators=(",", ":")).encode(),
         inputs=view["inputs"],
+        days_to_renewal=_whole_days((score.features or {}).get("days_to_renewal")),
     )
+
+
+def _whole_days(value: Any) -> int | None:
+    """A stored feature's day count as an int (JSON may hold 41.0), None when unknown."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else int(round(number))
 
 
 def _risk_order(entries: dict[str, CachedScore]) -> list[CachedScore]:

@@ -29,12 +29,14 @@ class RiskFilters:
     risk_tiers: tuple[str, ...] | None = None
     #: The CSM's manual inputs stale or never given (``inputs.stale`` of GET renewal).
     inputs_stale: bool | None = None
+    #: The main term ends within this many days of as_of (overdue included).
+    max_days_to_renewal: int | None = None
 
     @property
     def any(self) -> bool:
         return bool(self.risk_tiers) or any(v is not None for v in (
             self.csm_id, self.segment, self.max_probability, self.min_drop, self.not_activated,
-            self.past_window_not_activated, self.inputs_stale,
+            self.past_window_not_activated, self.inputs_stale, self.max_days_to_renewal,
         ))
 
 
@@ -55,6 +57,9 @@ class RiskIndex:
         self._past_window = np.array([w is True for w in windows], dtype=bool)
         self._not_past_window = np.array([w is False for w in windows], dtype=bool)
         self._stale = np.array([e.inputs_stale for e in order], dtype=bool)
+        self._to_renewal = np.array(
+            [np.nan if e.days_to_renewal is None else e.days_to_renewal for e in order],
+            dtype=np.float64)
 
     def mask(self, filters: RiskFilters) -> np.ndarray:
         """Which positions of the order pass every filter (the rules of the risk list: an
@@ -79,6 +84,9 @@ class RiskIndex:
             keep &= np.isin(self._tier, list(filters.risk_tiers))
         if filters.inputs_stale is not None:
             keep &= self._stale if filters.inputs_stale else ~self._stale
+        if filters.max_days_to_renewal is not None:
+            with np.errstate(invalid="ignore"):
+                keep &= self._to_renewal <= filters.max_days_to_renewal  # NaN: unknown, out
         return keep
 
 

@@ -64,7 +64,8 @@ def filters_digest(filters: RiskFilters) -> str:
     named = [filters.csm_id, filters.segment, filters.max_probability, filters.min_drop,
              filters.not_activated]
     later = [filters.past_window_not_activated,
-             list(filters.risk_tiers) if filters.risk_tiers else None, filters.inputs_stale]
+             list(filters.risk_tiers) if filters.risk_tiers else None, filters.inputs_stale,
+             filters.max_days_to_renewal]
     if any(v is not None for v in later):
         named += later
     return hashlib.sha256(json.dumps(named).encode()).hexdigest()[:16]
@@ -84,6 +85,8 @@ def _item(entry: CachedScore) -> dict[str, Any]:
         "activated": entry.activated,
         "past_window_not_activated": entry.past_window_not_activated,
         "as_of": entry.as_of,
+        "renewal_date": entry.renewal_date,
+        "days_to_renewal": entry.days_to_renewal,
         "top_risk_drivers": list(entry.top_risk_drivers),
     }
 
@@ -124,6 +127,13 @@ async def get_risk_list(
         list[RiskTier] | None,
         Query(description="Only these risk tiers; repeat for several (risk_tier=high&"
               "risk_tier=medium)."),
+    ] = None,
+    max_days_to_renewal: Annotated[
+        int | None,
+        Query(ge=-36500, le=36500,
+              description="Only accounts whose main term ends within this many days of as_of "
+              "(days_to_renewal <= it; overdue renewals, below 0, included; unknown excluded): "
+              "e.g. 90 for the renewals of the coming quarter."),
     ] = None,
     inputs_stale: Annotated[
         bool | None,
@@ -173,7 +183,7 @@ async def get_risk_list(
         csm_id = principal.csm_id
     tiers = tuple(sorted(set(risk_tier))) if risk_tier else None  # the same set, any order
     filters = RiskFilters(csm_id, segment, max_probability, min_drop, not_activated,
-                          past_window_not_activated, tiers, inputs_stale)
+                          past_window_not_activated, tiers, inputs_stale, max_days_to_renewal)
     digest = filters_digest(filters)
     index = ctx.risk_index.of(ctx.cache.risk_order)
     order = index.order

@@ -213,6 +213,12 @@ class RiskListItem(BaseModel):
     activated: bool | None
     past_window_not_activated: bool | None
     as_of: date
+    renewal_date: date | None = Field(
+        None, description="Last day of the account's main term (the largest ARR in force): the "
+        "renewal to win. Null when unknown.")
+    days_to_renewal: int | None = Field(
+        None, description="Days from as_of to renewal_date; negative: the term has ended and "
+        "its renewal is still open (overdue).")
     top_risk_drivers: list[str] = Field(description="Descriptions of the top risk drivers.")
 
 

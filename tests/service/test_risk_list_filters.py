@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -65,6 +66,10 @@ BOOK = [
     Account("acc-unknown", "csm-c", 20_000, 0.80, NA, NA, 60),
 ]
 TIER = {a.account_id: ServiceSettings().risk_tier(a.probability) for a in BOOK}
+#: Days from LATEST to each main term's end (negative: ended, renewal still open; None:
+#: unknown).
+TO_RENEWAL = {"acc-window-missed": 45, "acc-in-window": 90, "acc-missed-b": 91,
+              "acc-active-stale": -5, "acc-active-fresh": 300, "acc-unknown": None}
 
 
 def ids(*wanted: str) -> list[str]:
@@ -84,6 +89,8 @@ def book_frame() -> pd.DataFrame:
         [a.past_window_not_activated for a in BOOK], dtype="boolean")
     frame["health_input_age_days"] = [
         np.nan if a.input_age_days is None else float(a.input_age_days) for a in BOOK]
+    frame["days_to_renewal"] = pd.array([TO_RENEWAL[a.account_id] for a in BOOK],
+                                        dtype="Int64")
     return frame
 
 
@@ -264,3 +271,22 @@ def test_a_cursor_issued_before_the_new_filters_existed_still_pages(server):
                           server.keys.crm)
     assert response.status_code == 200, response.text
     assert [i["account_id"] for i in response.json()["data"]] == ["acc-in-window"]
+
+
+def test_renewals_due_within_a_horizon_overdue_included(server):
+    """CS ops plan the quarter's renewals: each item says its renewal date, and
+    max_days_to_renewal keeps those due within N days of as_of, the overdue ones (the term
+    ended, the renewal still open) included; an unknown date is never "due"."""
+    response = server.get("/v1/risk-list?limit=200", server.keys.crm)
+    items = {i["account_id"]: i for i in response.json()["data"]}
+    assert items["acc-window-missed"]["days_to_renewal"] == 45
+    assert items["acc-window-missed"]["renewal_date"] == str(LATEST + timedelta(days=45))
+    assert items["acc-active-stale"]["renewal_date"] == str(LATEST - timedelta(days=5))
+    assert items["acc-unknown"]["renewal_date"] is None
+    assert server.listed("max_days_to_renewal=90") == ids(
+        "acc-window-missed", "acc-in-window", "acc-active-stale")
+    assert server.listed("max_days_to_renewal=0") == ["acc-active-stale"]
+    assert server.listed("max_days_to_renewal=90&csm_id=csm-b") == ["acc-active-stale"]
+    refused = server.get("/v1/risk-list?max_days_to_renewal=soon", server.keys.crm)
+    assert refused.status_code == 422
+
