@@ -16,6 +16,12 @@ Kinds of change:
 - ``CopyIfMissing(feature, source)``: when the feature is null it takes the value of
   ``source`` (an account that activates now gets days_to_activation = its window: the
   conservative "just in time").
+
+A lever may also be conditional: ``Lever.reach`` says whether the account can still get what
+the lever promises. ``complete_activation`` is in reach only while the activation window is
+open: ``activated`` means activated WITHIN the window (domain §2), which no action makes true
+once the window has closed, so a gain from it there could never show in a real score. Out of
+reach, the lever changes nothing and says why (:meth:`Lever.out_of_reach`).
 """
 
 from __future__ import annotations
@@ -115,6 +121,36 @@ Change = Set | RaiseTo | Move | SubtractFeature | CopyIfMissing
 
 
 @dataclass(frozen=True)
+class WhileActivationWindowOpen:
+    """In reach while the account's activation window is open (or it activated within it:
+    then there is nothing to change, which is not "out of reach"). Closed: the account is
+    ``past_window_not_activated``, or ``tenure_days`` (as_of - signed_at) has reached
+    ``activation_window_days``, the features' own rule (an account whose activation is
+    unknown, signed before the usage history, is out of reach too once its window closed)."""
+
+    def out_of_reach(self, vector: Mapping[str, Any]) -> str | None:
+        if _number(vector.get("activated")) == 1.0:
+            return None
+        window = _number(vector.get("activation_window_days"))
+        tenure = _number(vector.get("tenure_days"))
+        closed = _number(vector.get("past_window_not_activated")) == 1.0 or (
+            window is not None and tenure is not None and tenure >= window)
+        if not closed:
+            return None
+        named = ("its activation window" if window is None
+                 else f"its {window:.0f}-day activation window")
+        late = _number(vector.get("days_to_activation"))
+        if late is not None:
+            return (f"it activated {late:.0f} days after signing, after {named} had closed; "
+                    "activated within the window can no longer become true")
+        return f"{named} has closed; activated within the window can no longer become true"
+
+
+#: The conditions a lever may declare (a union as more are needed).
+Reach = WhileActivationWindowOpen
+
+
+@dataclass(frozen=True)
 class LeverValue:
     """What the caller passes as ``value``: nothing (the lever is on/off) or a number."""
 
@@ -138,14 +174,28 @@ class Lever:
     description: str
     changes: tuple[Change, ...]
     value: LeverValue = LeverValue("none")
+    #: When the account can still get what the lever promises (None: always).
+    reach: Reach | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
         """Every feature this lever may change (nothing else ever changes)."""
         return tuple(dict.fromkeys(f for c in self.changes for f in c.features))
 
+    @property
+    def target_is_value(self) -> bool:
+        """The lever's value is a target the feature is raised to ("to 70 %"), not an amount."""
+        return self.value.kind == "number" and any(isinstance(c, RaiseTo) for c in self.changes)
+
+    def out_of_reach(self, vector: Mapping[str, Any]) -> str | None:
+        """Why this account can no longer get what the lever promises, or None."""
+        return None if self.reach is None else self.reach.out_of_reach(vector)
+
     def apply(self, vector: Mapping[str, Any], value: float | None = None) -> dict[str, Any]:
-        """The changed features only, computed from the original ``vector``."""
+        """The changed features only, computed from the original ``vector``; nothing when
+        the lever is out of reach for this account."""
+        if self.out_of_reach(vector) is not None:
+            return {}
         if self.value.kind == "number" and value is None:
             value = self.value.default
         out: dict[str, Any] = {}
@@ -159,12 +209,14 @@ _SHARE = LeverValue("number", 0.0, 1.0, 1.0, "share", "share of the low-tier day
 LEVERS: tuple[Lever, ...] = (
     Lever(
         "complete_activation",
-        "Get the account activated: it runs its business in the product.",
+        "Get the account activated while its activation window is open: it runs its "
+        "business in the product.",
         (
             Set("activated", True, "up"),
             Set("past_window_not_activated", False, "down"),
             CopyIfMissing("days_to_activation", "activation_window_days"),
         ),
+        reach=WhileActivationWindowOpen(),
     ),
     Lever(
         "raise_tier_mix",

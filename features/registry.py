@@ -180,17 +180,19 @@ FEATURES: tuple[Feature, ...] = (
        "signed before usage_history_starts.", "bool",
        "not activated within its window"),
     _f("days_to_activation", "activated {value:.0f} days after signing", "days", "high", False,
-       "usage", "Activation date - signed_at; null if not activated on or before T, or if "
+       "usage", "Activation date - signed_at, also when it is beyond the window (a late "
+       "activation: activated is then false); null if not activated on or before T, or if "
        "signed before usage_history_starts. The "
        "activation date is the Nth active day (N = activation_week_active_days) of the first "
        "ISO week having N active days on or after signed_at."),
     _f("activation_window_days", "activation window of {value:.0f} days", "days", None, False,
        "accounts", "Segment override, else activation_window_days_small for seats <= "
        "activation_seat_threshold, else activation_window_days_large."),
-    _f("past_window_not_activated", "past its activation window and not activated", "", "high",
-       True, "usage", "T - signed_at >= activation_window_days and not activated; null if signed "
-       "before usage_history_starts.", "bool",
-       "within its activation window or activated"),
+    _f("past_window_not_activated", "past its activation window and not activated within it",
+       "", "high", True, "usage", "T - signed_at >= activation_window_days and not activated "
+       "(within the window: an account that activated later, days_to_activation > the window, "
+       "counts too); null if signed before usage_history_starts.", "bool",
+       "still inside its activation window, or activated within it"),
     # --- manual health --------------------------------------------------------------------
     _f("exec_sponsor_active", "the executive sponsor uses the product", "", "low", True,
        "health_inputs", "Latest non-null value on or before T.", "bool",

@@ -26,10 +26,14 @@ from service.problems import ProblemError, forbidden
 from service.ui.survey_status import SurveyFollowUps
 
 RISK_TIERS = ("high", "medium", "low")
+#: Activation status (the keys are the filter's URL values) and its words. ``activated`` and
+#: ``past_window_not_activated`` are about activation WITHIN the window (domain §2): an
+#: account that activated after its window closed is ``past_window`` too, so its words must
+#: not say "not activated" (its drivers may say "activated 167 days after signing").
 ACTIVATION = {
     "activated": "Activated",
     "in_window": "Not yet, window open",
-    "past_window": "Window missed",
+    "past_window": "Not activated within window",
     "unknown": "Unknown",
 }
 #: The survey follow-up filter's choices (``GET /v1/survey-follow-ups?status=pending``).
@@ -62,6 +66,8 @@ class RiskRow:
     activation: str  # a key of ACTIVATION
     inputs_stale: bool
     inputs_age_days: int | None
+    #: No CSM health input was ever recorded (the API's ``inputs.never_surveyed``); nothing
+    #: to do with the customer's satisfaction surveys. The page says "No CSM input".
     never_surveyed: bool
     top_risk_driver: str | None
     as_of: date

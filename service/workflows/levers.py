@@ -6,6 +6,14 @@ served model. Only the features a lever declares ever change. A lever is reporte
 ``guaranteed_non_decreasing`` when the served model's monotone constraints prove it cannot
 lower the probability: every feature it changes is constrained and moves in the safe
 direction, from a known (non-missing) value.
+
+Each lever also says why it may not move the probability, so the page never guesses:
+``out_of_reach`` (the account can no longer get what it promises: ``complete_activation``
+after the activation window closed, when it changes nothing), ``model_reads`` (its declared
+features the served model reads; none: it cannot move p) and ``unchanged`` (the features it
+left as they are, in words: the account is already at or beyond the lever's value, e.g. seat
+utilisation 45 % for a target of 30 %). These are extra keys of the workflow's result; the
+API's ``LeverScenario`` schema does not list them yet, so the page reads them in-process.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from features.levers import Lever, get_lever
+from features.registry import describe
 from renewal.errors import RenewalError
 from service.model_store import LoadedModel
 from service.workflows.encode import matrix
@@ -113,6 +122,29 @@ def guaranteed(model: LoadedModel, changes: list[dict[str, Any]]) -> bool:
     return True
 
 
+def why_no_change(model: LoadedModel, lever: Lever, value: float | None, base: dict[str, Any],
+                  changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the page needs to say why a lever moves nothing: out of reach, not read by the
+    model, or already there (the declared features it left as they are, in words)."""
+    specs = {spec.name: spec for spec in model.scorer.features}
+    changed = {c["feature"] for c in changes}
+    unchanged = []
+    for name in lever.features:
+        if name in changed:
+            continue
+        current = base.get(name)
+        spec = specs.get(name)
+        words = describe_value(spec, current) if spec is not None else describe(name, current)
+        unchanged.append({"feature": name, "value": current, "description": words,
+                          "used_by_model": spec is not None})
+    return {
+        "out_of_reach": lever.out_of_reach(base),
+        "model_reads": [name for name in lever.features if name in specs],
+        "unchanged": unchanged,
+        "target": value if lever.target_is_value else None,
+    }
+
+
 def what_if(
     model: LoadedModel, vector: dict[str, Any], requests: list[LeverRequest], max_drivers: int = 10
 ) -> dict[str, Any]:
@@ -123,9 +155,10 @@ def what_if(
     combined = dict(base)
     for lever, value in levers:
         single = dict(base)
-        single.update(lever.apply(base, value))
+        single.update(lever.apply(base, value))  # nothing when out of reach
         singles.append(single)
-        combined.update(lever.apply(combined, value))
+        if lever.out_of_reach(base) is None:
+            combined.update(lever.apply(combined, value))
     scenarios = [base, *singles, combined]
     scorer = model.scorer
     X = matrix(scorer, scenarios)
@@ -148,6 +181,7 @@ def what_if(
         item = scenario(i, single)
         item.update(name=lever.name, value=value, declared_features=list(lever.features))
         item["applies"] = any(c["used_by_model"] for c in item["changed_features"])
+        item.update(why_no_change(model, lever, value, base, item["changed_features"]))
         per_lever.append(item)
     last = len(scenarios) - 1
     moved = []

@@ -82,6 +82,24 @@ def test_describe_renders_words():
         get_feature("nope")
 
 
+def test_a_late_activation_reads_without_contradiction():
+    """The audit: drivers said "activated 167 days after signing" next to "past its
+    activation window and not activated". The flags are about activation WITHIN the window
+    (domain §2), and their words must say so; every word of a late activator stays true."""
+    late = {"activated": False, "past_window_not_activated": True, "days_to_activation": 167.0}
+    words = {name: describe(name, value) for name, value in late.items()}
+    assert words["days_to_activation"] == "activated 167 days after signing"
+    assert words["past_window_not_activated"] == (
+        "past its activation window and not activated within it")
+    assert words["activated"] == "not activated within its window"
+    for name in ("activated", "past_window_not_activated"):
+        phrase = words[name]
+        assert "not activated" not in phrase or "within" in phrase.split("not activated")[1]
+    # The false case covers "still inside the window" and "activated within it".
+    assert describe("past_window_not_activated", False) == (
+        "still inside its activation window, or activated within it")
+
+
 @pytest.mark.parametrize("grain", ["user", "account"])
 def test_the_pipeline_gives_only_values_inside_each_declared_range(tmp_path, grain):
     """The API refuses a what-if value outside a feature's range, so the ranges must hold for

@@ -196,7 +196,7 @@ def test_the_api_says_unknown_arr_at_risk_too(service, unknown_arr):
 
 def test_a_fresh_judgement_takes_the_account_off_the_page_s_stale_list(service):
     """Found by review: the page kept each score's stale status by score_id, which a health
-    input's re-score keeps, so a just-surveyed account stayed in "Stale or never surveyed"
+    input's re-score keeps, so a just-surveyed account stayed in "Stale or no CSM input"
     until a restart, while the API already said fresh."""
     csrf = sign_in(service, service.keys.csm_a)
 
