@@ -98,6 +98,11 @@ def _read_raw(backend, path: Path) -> ir.Table:
     return backend.read_csv(path, table_name=view, all_varchar=True, header=True)
 
 
+#: The smallest magnitude read as a nanosecond timestamp in an integer date column:
+#: 1e17 ns is 1973-03-03; epoch seconds and milliseconds of any plausible date are far below.
+NANOSECOND_DATES_FROM = 10**17
+
+
 def _value_checks(value: ir.Value, column: Column) -> dict[str | None, ir.BooleanValue]:
     """The rule each bad value of ``value`` breaks and its condition; key None: values read
     as nulls without a rule broken (NaN in a float column, a null to pandas too)."""
@@ -122,6 +127,11 @@ def _value_checks(value: ir.Value, column: Column) -> dict[str | None, ir.Boolea
         return {not_type: unread}
     if column.kind == "date" and dtype.is_timestamp() and dtype.timezone is not None:
         return {ZONED_RULE: value.notnull()}
+    if column.kind == "date" and dtype.is_integer():
+        # Long integers are nanosecond timestamps (Spark's legacy Parquet); an export's epoch
+        # seconds or milliseconds (1.7e9, 1.7e12 for 2024) would read as 1970-01-01 and pass
+        # (found by audit: every account 19,904 days old). pandas refuses them too.
+        return {not_type: value.notnull() & (value.abs() < NANOSECOND_DATES_FROM)}
     if column.kind == "int" and (dtype.is_floating() or dtype.is_decimal()):
         number = value.cast("float64")
         checks = {not_type: value.notnull() & ~number.isnan() & _not_int(number)}

@@ -179,3 +179,26 @@ def test_a_column_the_engine_cannot_cast_is_named(tmp_path, monkeypatch):
     [problem] = engine_problems(small_dir(tmp_path / "d", usage))
     assert (problem.table, problem.column) == ("usage", "logins")
     assert problem.rule.startswith("cannot be read or cast")
+
+
+@pytest.mark.parametrize("unit, scale", [("seconds", 10**9), ("milliseconds", 10**6)])
+def test_epoch_integers_in_a_date_column_are_refused_by_the_engine_too(
+        tmp_path, monkeypatch, unit, scale):
+    """Found by audit: an export's signed_at as epoch milliseconds (a long in Parquet) was
+    read by the engine as nanoseconds, so every account signed on 1970-01-01 and the big
+    directory passed; pandas refused the same file."""
+    from renewal.datadir import write_table
+
+    people = [{"account_id": a, "signed_at": d("2025-01-01"), "seats": 10} for a in ("a1", "a2")]
+    data = write_dir(tmp_path / unit, accounts=people,
+                     usage=[{"account_id": "a1", "date": d("2025-03-01"), "user_id": "u1",
+                             "key_actions": 3, "logins": 1}],
+                     contracts=contracts_for(people))
+    signed = pd.to_datetime(["2025-01-01", "2025-01-01"]).as_unit("ns").asi8 // scale
+    write_table(pd.DataFrame({"account_id": ["a1", "a2"], "signed_at": signed, "seats": 10}),
+                data, "accounts")  # as the export wrote it: a long per date
+    detailed = validate_data_dir(data).problems
+    monkeypatch.setattr(validation, "ENGINE_CHECK_FROM_ROWS", 1)
+    by_engine = engine_problems(data)
+    assert ("accounts", "signed_at", "values are not of type date", 2) in summary(by_engine)
+    assert {p.column for p in detailed if p.table == "accounts"} == {"signed_at"}
