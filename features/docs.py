@@ -87,7 +87,9 @@ or the sum of the given `active_users` over sites (account grain). With `S` = se
   `days_to_activation <= window`: window {small} days for seats <= {threshold}, {large} above,
   or a per-segment override. So with a 30-day window, activation on day 30 counts, day 31 does
   not; with 45, day 45 counts. As of T the activation is known only if its date <= T;
-  `past_window_not_activated` = `T - signed_at >= window` and not activated (as of T the data
+  `past_window_not_activated` = `T - signed_at >= window` and not `activated` (not activated
+  *within* the window: an account that activated later is past its window too; its
+  `days_to_activation` says when) (as of T the data
   of day T counts: an account not activated by the end of day 30 after signing can no longer
   activate within a 30-day window, the same rule as the cohort metrics). Usage that starts
   after some accounts signed (an export of the last year) cannot show their activation: set

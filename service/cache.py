@@ -61,6 +61,8 @@ class CachedScore:
     #: Days from as_of to the end of the account's main term (negative: the term ended and
     #: its renewal is still open), from the scored vector; None when unknown.
     days_to_renewal: int | None = None
+    #: Days from signing to activation, whenever it came (None: not activated, or unknown).
+    days_to_activation: int | None = None
 
     @property
     def renewal_date(self) -> date | None:
@@ -151,6 +153,7 @@ def cached_score(
         body=json.dumps(view, separators=(",", ":")).encode(),
         inputs=view["inputs"],
         days_to_renewal=_whole_days((score.features or {}).get("days_to_renewal")),
+        days_to_activation=_whole_days((score.features or {}).get("days_to_activation")),
     )
 
 

@@ -112,7 +112,9 @@ class InputsStatus(BaseModel):
     last_input_on: date | None = Field(
         description="Date of the latest input on or before as_of.", examples=["2025-05-27"]
     )
-    never_surveyed: bool = Field(description="No health input was ever recorded.")
+    never_surveyed: bool = Field(
+        description="No CSM health input was ever recorded (nothing to do with customer "
+        "satisfaction surveys).")
 
 
 class Renewal(BaseModel):

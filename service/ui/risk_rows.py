@@ -73,9 +73,16 @@ class RiskRow:
     as_of: date
     #: Days a bad latest survey has waited for a follow-up; None when none is pending.
     survey_days_waiting: int | None = None
+    #: Days from signing to activation, whenever it came (a late one too); None: not yet.
+    days_to_activation: int | None = None
 
     @property
     def activation_words(self) -> str:
+        """The status in words; past the window, an account that did activate later says so
+        ("Activated late, day 167"): it runs its business in the product now, which
+        "not activated" would deny."""
+        if self.activation == "past_window" and self.days_to_activation is not None:
+            return f"Activated late, day {self.days_to_activation}"
         return ACTIVATION[self.activation]
 
 
@@ -180,6 +187,7 @@ def row_of(entry: CachedScore, survey_days_waiting: int | None = None) -> RiskRo
         inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),
         top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
         as_of=entry.as_of, survey_days_waiting=survey_days_waiting,
+        days_to_activation=entry.days_to_activation,
     )
 
 

@@ -108,7 +108,7 @@ def test_a_late_activation_is_not_listed_as_not_activated(page):
     sign_in(page, page.keys.csm_a)
     listing = page.client.get("/ui/risk-list").text
     assert "Window missed" not in listing
-    assert "Not activated within window" in text(row_of(listing, LATE))
+    assert "Activated late, day 167" in text(row_of(listing, LATE))
     assert "Not yet, window open" in text(row_of(listing, OPEN))
     # The filter keeps its URL value, with the same words.
     assert re.search(r'<option value="past_window">Not activated within window</option>',
@@ -116,7 +116,7 @@ def test_a_late_activation_is_not_listed_as_not_activated(page):
     missed = page.client.get("/ui/risk-list", params={"activation": "past_window"}).text
     assert LATE in missed and OPEN not in missed
     summary = page.client.get(f"/ui/accounts/{LATE}").text
-    assert re.search(r"<dt>Activation</dt><dd>Not activated within window</dd>", summary)
+    assert re.search(r"<dt>Activation</dt><dd>Activated late, day 167</dd>", summary)
 
 
 def test_the_drivers_of_a_late_activation_do_not_contradict_each_other(page):
