@@ -114,6 +114,9 @@ class LeverScenario(Scenario):
     value: float | None
     declared_features: list[str] = Field(description="All the features this lever may change.")
     applies: bool = Field(description="False: nothing the model reads changes.")
+    out_of_reach: str | None = Field(
+        None, description="Why the account can no longer get what the lever promises (e.g. "
+        "complete_activation after its activation window closed); null when in reach.")
 
 
 class DriverMove(BaseModel):

@@ -241,6 +241,7 @@ def test_the_api_offers_no_gain_after_the_activation_window(stack):
             "guaranteed_non_decreasing", "value", "declared_features", "applies"} <= set(lever)
     assert lever["changed_features"] == [] and lever["change_points"] == 0
     assert lever["applies"] is False
+    assert "activation window" in lever["out_of_reach"]  # and the API says why
 
 
 def test_levers_are_reachable_from_the_feature_registry():
