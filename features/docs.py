@@ -116,6 +116,11 @@ A missing optional table (tickets, surveys, health_inputs, value) produces no co
 With the table present, an account without rows gets 0 for counts and sums and null for
 "latest value" features. Site features exist only when usage has `site_id`.
 
+The CSM's manual inputs are read input by input: each takes its latest filled-in value on or
+before T (a later row that leaves `csm_score` empty does not erase an earlier score). Two rows
+of one account and day that disagree take the more worrying value, the minimum (no sponsor,
+the lower score): a conflict never makes an account look safer than one of its judgements.
+
 Scoring data that lacks inputs the model was trained with (a table exported at training time
 and not now, or usage without the `site_id` it had) still scores, but every account has those
 features missing, so the scores move against a run with them. `renewal score` (in process and

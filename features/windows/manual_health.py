@@ -1,8 +1,10 @@
 """The CSM's manual judgement as of as_of: the latest known value of each input, and its age.
 
 Each input is taken from the latest row on or before as_of where it is filled in, so a later
-row that leaves csm_score empty does not erase an earlier score. Ties on one date take the
-maximum, so both engines agree.
+row that leaves csm_score empty does not erase an earlier score. Two rows of one date that
+disagree (two CSMs, a double export) take the more worrying value: the minimum (no sponsor,
+the lower score), so both engines agree and a conflict never makes an account look safer
+than one of its judgements says (it took the maximum: found by audit).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _latest(rows: ir.Table, column: str) -> ir.Table:
         [filled.account_id == latest.account_id, filled.as_of == latest.as_of,
          filled.date == latest.latest_date],
     ).select(filled.account_id, filled.as_of, value=filled[column].cast("int64"))
-    out = on_latest.group_by(KEYS).aggregate(value=on_latest.value.max())
+    out = on_latest.group_by(KEYS).aggregate(value=on_latest.value.min())
     dtype = "boolean" if rows[column].type().is_boolean() else "int64"
     return out.select(*KEYS, **{column: out.value.cast(dtype)})
 

@@ -151,3 +151,20 @@ def test_spine_asking_for_an_unsigned_account_is_refused(tmp_path):
     spine = pd.DataFrame({"account_id": ["b", "nobody"], "as_of": ["2024-04-01", T]})
     with pytest.raises(SpineError, match=r"2 row\(s\).*b@2024-04-01"):
         feature_vectors(source, spine, FeatureConfig())
+
+
+def test_two_judgements_of_one_day_that_disagree_take_the_more_worrying(tmp_path):
+    """Found by audit: two rows of one account and day, (sponsor, process, 5) and (no
+    sponsor, no process, 1), gave the account sponsor, process and 5: the safest reading of
+    a conflict. The features take the minimum of each input now."""
+    tables = _tables()
+    tables["health_inputs"] += [
+        {"account_id": "a", "date": "2024-06-01", "exec_sponsor_active": True,
+         "core_process_live": True, "csm_score": 5},
+        {"account_id": "a", "date": "2024-06-01", "exec_sponsor_active": False,
+         "core_process_live": False, "csm_score": 1},
+    ]
+    row = _vectors(write_dir(tmp_path / "conflict", **tables)).set_index("account_id").loc["a"]
+    assert bool(row["exec_sponsor_active"]) is False
+    assert bool(row["core_process_live"]) is False
+    assert row["csm_score"] == 1
