@@ -344,6 +344,10 @@ class ForecastGroup(BaseModel):
     contracts_decided: int = Field(
         description="Of `contracts`, terms whose outcome is already recorded (`renewed` set "
         "before the term ends: an early renewal or a notice): counted as known, not forecast.")
+    contracts_overdue: int = Field(
+        0, description="Of `contracts`, renewals running late: the account's last term ended "
+        "before as_of with no outcome recorded and no term in force (its end month is before "
+        "as_of under by=month).")
     accounts: int = Field(
         description="Accounts (logos) of those contracts: the most `logos_interval` can reach.")
     arr_up_for_renewal: float

@@ -90,12 +90,14 @@ class GroupForecast:
     logos_interval: tuple[int, int]
     contracts_decided: int = 0
     accounts: int = 0
+    contracts_overdue: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "contracts": self.contracts,
             "contracts_decided": self.contracts_decided,
+            "contracts_overdue": self.contracts_overdue,
             "accounts": self.accounts,
             "arr_up_for_renewal": round(self.arr_up_for_renewal, 2),
             "expected_renewed_arr": round(self.expected_renewed_arr, 2),
@@ -167,6 +169,7 @@ def forecast_group(
     key: str, probabilities: np.ndarray, arr: np.ndarray, level: float, draws: int, seed: int,
     accounts: np.ndarray | None = None, renewed: np.ndarray | None = None,
     runs_on: np.ndarray | None = None, end_dates: np.ndarray | None = None,
+    overdue: np.ndarray | None = None,
 ) -> GroupForecast:
     """The forecast of one group of contracts (``accounts``: each contract's account; its
     contracts then renew together and count as one logo; ``renewed``: outcomes already
@@ -186,6 +189,7 @@ def forecast_group(
         contracts=contracts,
         contracts_decided=decided,
         accounts=len(outcomes.probability),
+        contracts_overdue=0 if overdue is None else int(np.asarray(overdue, dtype=bool).sum()),
         arr_up_for_renewal=float(w.sum()),
         expected_renewed_arr=known + float(outcomes.probability @ outcomes.open_arr),
         renewed_arr_interval=(known + low, known + high),
@@ -205,7 +209,8 @@ def forecast_table(
         return forecast_group(label, part["probability"].to_numpy(), part["arr"].to_numpy(),
                               level, draws, seed, part["account_id"].to_numpy(),
                               part["renewed"].array, part["runs_on"].to_numpy(),
-                              part["end_date"].to_numpy())
+                              part["end_date"].to_numpy(),
+                              part["overdue"].to_numpy() if "overdue" in part else None)
 
     groups = [forecast("(none)" if pd.isna(key) else str(key), part)
               for key, part in rows.groupby(by, sort=True, dropna=False)]
@@ -223,7 +228,8 @@ def renewals_due_in(data_dir: Path, as_of: pd.Timestamp, until: pd.Timestamp) ->
     contracts = kept.derived("account_id as text", lambda frame: frame.assign(
         account_id=frame["account_id"].astype(str)))
     flags = kept.derived(("runs_on", as_of), lambda _: runs_on_as_of(contracts, as_of))
-    return upcoming_renewals(contracts, as_of, until, flags)
+    overdue = kept.derived(("overdue", as_of), lambda _: overdue_renewals(contracts, as_of))
+    return upcoming_renewals(contracts, as_of, until, flags, overdue)
 
 
 def _in_force(contracts: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
@@ -247,9 +253,23 @@ def runs_on_as_of(contracts: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
     return flags
 
 
+def overdue_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Renewals running late: an account's last term ended before ``as_of``, its outcome not
+    recorded, and no term of the account in force on ``as_of``. The account is still scored
+    (not lost: its renewal is open), and leaving the term out made its ARR vanish from the
+    forecast while the risk list still showed the account (found by audit)."""
+    in_force = set(contracts.loc[_in_force(contracts, as_of), "account_id"])
+    ended = contracts[contracts["end_date"] < as_of]
+    last = ended.sort_values(["end_date", "arr", "contract_id"]).groupby(
+        "account_id", sort=False).tail(1)
+    late = last[last["renewed"].isna() & ~last["account_id"].isin(in_force)]
+    return late[["contract_id", "account_id", "end_date", "arr", "renewed"]]
+
+
 def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
                       until: pd.Timestamp | None = None,
-                      runs_on_flags: np.ndarray | None = None) -> pd.DataFrame:
+                      runs_on_flags: np.ndarray | None = None,
+                      overdue: pd.DataFrame | None = None) -> pd.DataFrame:
     """Contracts in force on ``as_of`` (``start_date <= as_of <= end_date``, the end date being
     the term's last day) and ending by ``until``: the renewals ahead, a term ending on
     ``as_of`` included (its account is scored as a customer that day). A contract starting
@@ -257,7 +277,9 @@ def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
     one in question now.
 
     ``runs_on_flags``: :func:`runs_on_as_of` of these ``contracts`` and ``as_of``, when it is
-    already known (:func:`renewals_due_in` keeps it); computed here otherwise."""
+    already known (:func:`renewals_due_in` keeps it); computed here otherwise. ``overdue``:
+    :func:`overdue_renewals` to add (flagged ``overdue``, grouped under their past end month);
+    the backtest leaves them out, its outcomes being what it measures."""
     mask = _in_force(contracts, as_of)
     if until is not None:
         mask &= contracts["end_date"] <= until
@@ -266,4 +288,9 @@ def upcoming_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp,
     if runs_on_flags is None:
         runs_on_flags = runs_on_as_of(contracts, as_of)
     out["runs_on"] = runs_on_flags[mask.to_numpy()]
+    out["overdue"] = False
+    if overdue is not None and len(overdue):
+        late = overdue.assign(month=overdue["end_date"].dt.strftime("%Y-%m"), runs_on=False,
+                              overdue=True)
+        out = pd.concat([out, late[out.columns]], ignore_index=True)
     return out.reset_index(drop=True)

@@ -140,3 +140,28 @@ def test_the_endpoint_reuses_runs_on_until_the_contracts_change(stack, runs_on_c
         third = client.get("/v1/forecast", params={"by": "month", "months": 3})
     assert len(runs_on_calls) == 2
     assert third.status_code == 200 and third.json()["total"]["contracts"] == 1
+
+
+def test_a_renewal_running_late_stays_in_the_forecast(tmp_path: Path):
+    """Found by audit: a term ended before as_of with no outcome recorded, and nothing in
+    force since, vanished from the forecast (the account still scored and listed). It is
+    forecast as overdue now, under its past end month; a term renewed by a new one in force,
+    or lost for certain, is not."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    lost = contract("c-lost", "C", -380, -20, 4000.0)
+    lost["renewed"] = False
+    write_table(book(contract("a-late", "A", -380, -16, 5000.0),      # open, nothing in force
+                     contract("b-old", "B", -380, -30, 2000.0),       # open, but B renewed:
+                     contract("b-new", "B", -29, 336, 2100.0),        # a term in force
+                     lost), data_dir, "contracts", "parquet")
+    due = forecast.renewals_due_in(data_dir, LATEST, LATEST + pd.DateOffset(months=3))
+    assert due.loc[due["overdue"], "contract_id"].tolist() == ["a-late"]
+    late = due.set_index("contract_id").loc["a-late"]
+    assert late["month"] == (LATEST - timedelta(days=16)).strftime("%Y-%m")
+    assert not late["runs_on"] and pd.isna(late["renewed"])
+    assert "b-old" not in set(due["contract_id"]) and "c-lost" not in set(due["contract_id"])
+    rows = due.assign(probability=0.5)
+    groups, total = forecast.forecast_table(rows, "month", 0.9, 2000, 0)
+    assert total.contracts_overdue == 1
+    assert sum(g.contracts_overdue for g in groups) == 1
