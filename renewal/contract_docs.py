@@ -5,7 +5,7 @@ Regenerate with ``python -m renewal.contract_docs > docs/data-contract.md``; a t
 
 from __future__ import annotations
 
-from renewal.tables import TABLES, Column, Table
+from renewal.tables import DATE_RANGE, TABLES, Column, Table
 
 INTRO = """\
 # Data contract
@@ -15,7 +15,21 @@ INTRO = """\
 A **data directory** holds one file per table: `<table>.parquet` or `<table>.csv` (UTF-8,
 comma-separated, header row, ISO dates `YYYY-MM-DD`). Required tables: {required}.
 Optional tables: {optional}. Every step works when optional tables are absent: their features
-are simply missing, and explanations never mention them. Columns not listed here are ignored.
+are simply missing, and explanations never mention them. An optional table may also be present
+and empty, a header row (Parquet: its columns) and no rows, as in a month without tickets: its
+count features are then 0 for every account, as for an account without rows, where an absent
+table leaves them missing. Columns not listed here are ignored.
+
+Values are read as written, by every command and engine, from CSV and Parquet alike:
+- in CSV, only an empty cell is a missing value. `NULL`, `N/A`, `NA`, `None`, `NaN`, `\\N`
+  are values: refused where a number, date or boolean is expected (not of its type), and kept
+  as text in a text column (a `region` of `NA` is North America). Export missing values as
+  empty cells;
+- whitespace around a number, date or boolean is ignored (a cell of spaces only is missing);
+  text is compared as written, so `ACC-0005 ` is another account than `ACC-0005`: text with
+  whitespace around it is refused, except in the free-text columns, kept as written:
+  {free_text}.
+  Messages quote such values (`'ACC-0005 '`) so that the spaces show.
 
 `renewal validate --data DIR [--as-of YYYY-MM-DD]` checks a directory and prints every
 problem at once, each naming the table, column, rule, number of offending rows and a few
@@ -25,18 +39,26 @@ nothing is silently dropped or repaired. `renewal validate` reads every table in
 the commands that run the pipeline (`features`, `metrics`, `train`, `score`) let DuckDB check
 the same rules, worded the same, once the directory's Parquet tables hold 5 million rows or
 more (`features.validation`: pandas took 43-48 s and 9.2 GB on 50 million usage rows),
-counting values that do not parse per column as pandas does.
+counting values that do not parse per column as pandas does. Two rules are not checked there
+yet: text with whitespace around it, and dates outside {first_day}..{last_day}.
 
 ## Rules checked
-- a required table or column is missing; a table is empty; a file cannot be read (truncated
-  Parquet, CSV that is not UTF-8, a table present both as Parquet and CSV); a CSV header
-  names a column twice;
+- a required table or column is missing; a required table is empty; a file cannot be read
+  (truncated Parquet, CSV that is not UTF-8, a table present both as Parquet and CSV); a CSV
+  header names a column twice;
 - a value does not parse as its type (numbers, booleans `true/false`, ISO dates only: mixed
   date formats such as `02/01/2024` are rejected, not guessed; an int column holding `2.5` or
   a number beyond the 64-bit range is rejected, not rounded);
 - a date with a time zone (`2024-03-14T22:00:00-05:00`, `...Z`, a zoned Parquet timestamp):
   the engines would disagree on its calendar day, so write the local date `YYYY-MM-DD` (a
   time without a zone is ignored);
+- a date outside {first_day}..{last_day} (pandas, which every command uses for some tables,
+  holds no other days): such dates are placeholders. Leave an unknown date empty (not
+  `0001-01-01`), and export an open-ended (evergreen) contract term by term, not with
+  `end_date` `9999-12-31`: one row per term, ending on the term's last day (the day before it
+  renews automatically), `renewed` empty until that term is decided, and the next term as a
+  new row once it starts;
+- text with whitespace around it in an id or code column (see above);
 - nulls in a column that does not allow them; counts below 0; `seats` not above 0; values
   outside their range or enum;
 - duplicate keys (`usage` is keyed by account, date and whichever of `user_id`, `site_id`
@@ -142,7 +164,11 @@ def render_table(table: Table) -> str:
 def render() -> str:
     required = ", ".join(f"`{n}`" for n, t in TABLES.items() if t.required)
     optional = ", ".join(f"`{n}`" for n, t in TABLES.items() if not t.required)
-    parts = [INTRO.format(required=required, optional=optional)]
+    free_text = ", ".join(
+        f"`{t.name}.{c.name}`" for t in TABLES.values() for c in t.columns if c.free_text)
+    first_day, last_day = (day.isoformat() for day in DATE_RANGE)
+    parts = [INTRO.format(required=required, optional=optional, free_text=free_text,
+                          first_day=first_day, last_day=last_day)]
     parts += [render_table(t) for t in TABLES.values()]
     return "\n".join(parts)
 

@@ -2,6 +2,12 @@
 
 Dtypes are normalised here, at the boundary, so that nothing downstream meets a mix of
 Python ``date`` objects, strings and timestamps (pandas 3 reads Parquet dates as objects).
+
+Values are read as written: in CSV only an empty cell is missing (:data:`CSV_MISSING`), as
+DuckDB reads it (:mod:`features.source`), and text keeps its spaces (:mod:`renewal.contract`
+refuses ids and codes with spaces around them, which the engine's CSV cast would trim);
+spaces around a number, date or boolean are ignored where it is parsed.
+
 Writes are atomic: a temporary file in the same directory, then a rename; a run's files are
 staged together and published at its end.
 """
@@ -28,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from renewal.errors import DataContractError, Problem
-from renewal.tables import TABLES, Column
+from renewal.tables import DATE_RANGE, TABLES, Column
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
@@ -38,6 +44,19 @@ STAGING_PREFIX = ".staging-"
 # usage in chunks), never pausing for a day.
 STALE_STAGING_SECONDS = 24 * 60 * 60
 _STAGING_NAME = re.compile(r"\.staging-(?P<space>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[^-]+")
+#: The one CSV cell that is missing: an empty one, as DuckDB and Spark read it. pandas' default
+#: markers (NULL, N/A, NA, None, NaN, #N/A, ...) were missing to ``renewal validate`` only, so
+#: a "NULL" date passed it and then failed the engine's cast; and as markers they would turn
+#: real text into nulls (a region "NA", North America). Read as the values they are, they are
+#: refused where they do not parse (numbers, dates, booleans) and kept as text elsewhere.
+CSV_MISSING = ("",)
+#: A date outside :data:`~renewal.tables.DATE_RANGE`: a placeholder, said as such (pandas' own
+#: "Out of bounds nanosecond timestamp" named no row and let the column skip every other check).
+DATE_RANGE_RULE = (
+    f"dates outside {DATE_RANGE[0].isoformat()}..{DATE_RANGE[1].isoformat()} (placeholders "
+    "such as 9999-12-31, 0001-01-01): leave an unknown date empty; export an open-ended "
+    "contract term by term, each row ending on its term's last day"
+)
 
 
 def find_table(data_dir: Path, name: str) -> Path | None:
@@ -57,7 +76,8 @@ def read_raw(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":
             # Dates as datetime64, not Python objects: re-parsing objects is slow on big tables.
             return pq.read_table(path).to_pandas(date_as_object=False)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=list(CSV_MISSING),
+                            encoding="utf-8")
         _refuse_repeated_columns(path, frame)
         return frame
     except UnicodeDecodeError as exc:
@@ -97,14 +117,23 @@ def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
 
 
 def coerce(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Problem]]:
-    """Cast the known columns to their contract kinds; report values that do not parse."""
+    """Cast the known columns to their contract kinds; report values that do not parse and
+    dates outside :data:`~renewal.tables.DATE_RANGE` (read as nulls, never a traceback)."""
     spec = TABLES[name]
     frame = raw.copy()
     problems: list[Problem] = []
     for column in spec.columns:
         if column.name not in frame.columns:
             continue
-        converted, bad = _convert(frame[column.name], column)
+        values = frame[column.name]
+        if column.kind == "date":
+            beyond = dates_out_of_range(values)
+            if beyond.any():
+                examples = tuple(_day(v) for v in values[beyond].head(3))
+                problems.append(Problem(name, column.name, DATE_RANGE_RULE, int(beyond.sum()),
+                                        examples))
+                values = values.where(~beyond)
+        converted, bad = _convert(values, column)
         if bad.any():
             examples = tuple(str(v) for v in frame.loc[bad, column.name].head(3))
             problems.append(
@@ -113,6 +142,28 @@ def coerce(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Problem]]:
             )
         frame[column.name] = converted
     return frame, problems
+
+
+def _day(value: object) -> str:
+    """A date value as its day (a Parquet date is read as a timestamp at midnight)."""
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
+        return value.date().isoformat()
+    return str(value)
+
+
+def dates_out_of_range(values: pd.Series) -> pd.Series:
+    """Mask of the dates outside :data:`~renewal.tables.DATE_RANGE`, given as dates (any unit,
+    Arrow-backed too) or as ISO text; text that is no ISO date is left to the type check."""
+    first, last = DATE_RANGE
+    assert (first.month, first.day, last.month, last.day) == (1, 1, 12, 31)  # whole years
+    if _is_temporal(values):
+        years = values.dt.year
+    else:
+        text = values.astype("string").str.strip()
+        iso = text.str.match(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+        years = pd.to_numeric(text.str.slice(0, 4).where(iso), errors="coerce")
+    beyond = (years < first.year) | (years > last.year)
+    return beyond.fillna(False).astype(bool)
 
 
 _TRUE = {"true", "t", "1", "yes", "y"}

@@ -7,9 +7,16 @@ writes exactly these columns. See ``docs/data-contract.md`` for meanings and an 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
 Kind = Literal["str", "date", "int", "float", "bool"]
+
+#: The days a date column may hold, first and last included. pandas holds dates as nanosecond
+#: timestamps (1677-09-21 to 2262-04-11); the round years inside that span leave room for the
+#: features' windows, and every real date of a renewal business. What lies outside is a
+#: placeholder: 9999-12-31 for an open-ended contract, 0001-01-01 for an unknown date.
+DATE_RANGE = (date(1678, 1, 1), date(2261, 12, 31))
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ class Column:
     min: float | None = None
     max: float | None = None
     min_exclusive: bool = False
+    #: Free text (names, comments, notes): shown to people, never compared or grouped, so it is
+    #: kept as written; the other text columns are ids and codes, refused with spaces around.
+    free_text: bool = False
     description: str = ""
 
 
@@ -64,7 +74,8 @@ ACCOUNTS = Table(
         Column("region", "str", required=False, nullable=True, description="Sales region."),
         Column("acquisition_channel", "str", required=False, nullable=True,
                description="How the account was won (inbound, partner, ...)."),
-        Column("name", "str", required=False, nullable=True, description="Display name (PII)."),
+        Column("name", "str", required=False, nullable=True, free_text=True,
+               description="Display name (PII)."),
     ),
 )
 
@@ -134,7 +145,8 @@ SURVEYS = Table(
         Column("account_id", "str", description="The account (must exist in accounts)."),
         Column("date", "date", description="Day of the answer."),
         Column("score", "float", min=0, max=10, description="Satisfaction score 0-10."),
-        Column("comment", "str", required=False, nullable=True, description="Free text."),
+        Column("comment", "str", required=False, nullable=True, free_text=True,
+               description="Free text."),
     ),
 )
 
@@ -152,7 +164,8 @@ HEALTH_INPUTS = Table(
                description="Do the customer's core business processes run in the product?"),
         Column("csm_score", "int", nullable=True, min=1, max=5,
                description="The CSM's overall judgement, 1 (churning) to 5 (safe)."),
-        Column("note", "str", required=False, nullable=True, description="Free text (private)."),
+        Column("note", "str", required=False, nullable=True, free_text=True,
+               description="Free text (private)."),
     ),
 )
 
