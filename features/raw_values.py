@@ -19,13 +19,15 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from features.source import FALSE_WORDS, TRUE_WORDS, Source, cast_to_contract
-from renewal.contract import INT_RANGE, ZONED_DATE, ZONED_RULE
-from renewal.datadir import find_table
+from renewal.contract import INT_RANGE, PADDED_TEXT_RULE, ZONED_DATE, ZONED_RULE, shown
+from renewal.datadir import DATE_RANGE_RULE, find_table
 from renewal.errors import Problem
-from renewal.tables import TABLES, Column
+from renewal.tables import DATE_RANGE, TABLES, Column
 
 _raw_views = itertools.count()
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T].*)?$"
+#: Whitespace at either end of a text (RE2: \s and the Unicode separators, e.g. U+00A0).
+_PADDED = r"^[\s\pZ]|[\s\pZ]$"
 
 
 def unparsable_values(source: Source, data_dir: Path) -> tuple[list[Problem], dict[str, set[str]]]:
@@ -108,16 +110,24 @@ def _value_checks(value: ir.Value, column: Column) -> dict[str | None, ir.Boolea
     as nulls without a rule broken (NaN in a float column, a null to pandas too)."""
     dtype = value.type()
     if column.kind == "str":
-        return {}
+        if column.free_text or not dtype.is_string():
+            return {}
+        # Ids and codes are compared as written: whitespace around one (any Unicode space, a
+        # non-breaking one too) is refused, as renewal.contract does.
+        return {PADDED_TEXT_RULE: value.notnull() & value.re_search(_PADDED)}
     not_type = f"values are not of type {column.kind}"
+    first, last = DATE_RANGE
     if dtype.is_string():
         text = value.strip()
         given = text.notnull() & (text != "")
         if column.kind == "date":
             zoned = given & text.re_search(f"^{ZONED_DATE}$")
-            unread = given & ~zoned & (~text.re_search(_ISO_DATE)
-                                       | text.try_cast("timestamp").isnull())
-            return {ZONED_RULE: zoned, not_type: unread}
+            iso = given & ~zoned & text.re_search(_ISO_DATE)
+            year = text.substr(0, 4).try_cast("int64")
+            beyond = iso & ((year < first.year) | (year > last.year)).fill_null(False)
+            unread = given & ~zoned & ~beyond & (~text.re_search(_ISO_DATE)
+                                                 | text.try_cast("timestamp").isnull())
+            return {ZONED_RULE: zoned, DATE_RANGE_RULE: beyond, not_type: unread}
         if column.kind == "bool":
             return {not_type: given & ~text.lower().isin([*TRUE_WORDS, *FALSE_WORDS])}
         number = text.try_cast("float64")
@@ -127,6 +137,9 @@ def _value_checks(value: ir.Value, column: Column) -> dict[str | None, ir.Boolea
         return {not_type: unread}
     if column.kind == "date" and dtype.is_timestamp() and dtype.timezone is not None:
         return {ZONED_RULE: value.notnull()}
+    if column.kind == "date" and (dtype.is_timestamp() or dtype.is_date()):
+        year = value.year()
+        return {DATE_RANGE_RULE: value.notnull() & ((year < first.year) | (year > last.year))}
     if column.kind == "date" and dtype.is_integer():
         # Long integers are nanosecond timestamps (Spark's legacy Parquet); an export's epoch
         # seconds or milliseconds (1.7e9, 1.7e12 for 2024) would read as 1970-01-01 and pass
@@ -168,9 +181,12 @@ def _written(value: object, as_is: bool) -> str:
     """A key part as :func:`features.source.example_keys` renders it; the offending value as
     written (a zoned timestamp keeps its offset)."""
     if as_is and value is not None:
-        return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
+        if isinstance(value, pd.Timestamp):  # a zoned or timed value keeps what sets it apart
+            plain = value.tzinfo is None and value == value.normalize()
+            return value.date().isoformat() if plain else value.isoformat()
+        return shown(str(value))
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return "null" if pd.isna(value) else str(value)
+    return "null" if pd.isna(value) else shown(str(value))

@@ -39,8 +39,7 @@ nothing is silently dropped or repaired. `renewal validate` reads every table in
 the commands that run the pipeline (`features`, `metrics`, `train`, `score`) let DuckDB check
 the same rules, worded the same, once the directory's Parquet tables hold 5 million rows or
 more (`features.validation`: pandas took 43-48 s and 9.2 GB on 50 million usage rows),
-counting values that do not parse per column as pandas does. Two rules are not checked there
-yet: text with whitespace around it, and dates outside {first_day}..{last_day}.
+counting values that do not parse per column as pandas does, with the same quoted examples.
 
 ## Rules checked
 - a required table or column is missing; a required table is empty; a file cannot be read

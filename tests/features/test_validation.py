@@ -202,3 +202,26 @@ def test_epoch_integers_in_a_date_column_are_refused_by_the_engine_too(
     by_engine = engine_problems(data)
     assert ("accounts", "signed_at", "values are not of type date", 2) in summary(by_engine)
     assert {p.column for p in detailed if p.table == "accounts"} == {"signed_at"}
+
+
+def test_padded_ids_and_placeholder_dates_are_refused_by_the_engine_too(tmp_path, monkeypatch):
+    """Found by review of the bring-your-own-data fixes: pandas refused ids with whitespace
+    around them and dates outside 1678..2261, while a big directory's engine check let them
+    through (an evergreen contract then had days_to_renewal 2,912,992). Same rules, counts
+    and quoted examples now."""
+    usage = pd.DataFrame({"account_id": "a1", "date": pd.to_datetime(days("2025-03-01", 3)),
+                          "user_id": ["u1", "u1 ", "\u00a0u2"], "key_actions": 3, "logins": 1})
+    data = small_dir(tmp_path / "d", usage)
+    (data / "contracts.parquet").unlink()  # an evergreen term, as a CSV export writes it
+    (data / "contracts.csv").write_text("contract_id,account_id,start_date,end_date,arr,renewed\n"
+                                        "c-a1,a1,2025-01-01,9999-12-31,1000.0,\n")
+    by_engine, detailed = engine_and_pandas(data, monkeypatch)
+    padded = ("text with whitespace around it: ids and codes are compared as written, "
+              "so trim them")
+    assert ("usage", "user_id", padded, 2) in summary(by_engine)
+    assert any(p.column == "end_date" and p.rule.startswith("dates outside 1678-01-01..")
+               for p in by_engine)
+    assert summary(by_engine) == summary(detailed)
+    examples = {(p.table, p.column): p.examples for p in by_engine}
+    assert examples == {(p.table, p.column): p.examples for p in detailed}
+    assert "a1/2025-03-02/'u1 '" in examples[("usage", "user_id")]
