@@ -63,6 +63,9 @@ class CachedScore:
     days_to_renewal: int | None = None
     #: Days from signing to activation, whenever it came (None: not activated, or unknown).
     days_to_activation: int | None = None
+    #: The customer's display name from the accounts snapshot (PII: served to the account's
+    #: readers, never logged); None when the data has none.
+    name: str | None = None
 
     @property
     def renewal_date(self) -> date | None:
@@ -101,15 +104,20 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
 
 
 def renewal_view(
-    score: Score, earlier_probability: float | None, stale_days: int = DEFAULT_STALE_INPUT_DAYS
+    score: Score,
+    earlier_probability: float | None,
+    stale_days: int = DEFAULT_STALE_INPUT_DAYS,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The public body of GET /v1/accounts/{id}/renewal for one stored score.
 
     ``inputs`` says whether the CSM's judgement behind the score is older than ``stale_days``
-    (issue 8: stale manual inputs are marked in responses), by the pipeline's own rule."""
+    (issue 8: stale manual inputs are marked in responses), by the pipeline's own rule;
+    ``name`` is the customer's name in the accounts snapshot (null when unknown)."""
     change = None if earlier_probability is None else score.probability - earlier_probability
     return {
         "account_id": score.account_id,
+        "name": name,
         "probability": rounded(score.probability),
         "risk_tier": score.risk_tier,
         "heuristic_probability": rounded(score.heuristic_probability),
@@ -132,7 +140,8 @@ def cached_score(
 ) -> CachedScore:
     """One cache entry from a stored score and the account's snapshot."""
     score = latest.score
-    view = renewal_view(score, latest.earlier_probability, stale_days)
+    name = account.name if account else None
+    view = renewal_view(score, latest.earlier_probability, stale_days, name)
     return CachedScore(
         account_id=score.account_id,
         csm_id=account.csm_id if account else None,
@@ -154,6 +163,7 @@ def cached_score(
         inputs=view["inputs"],
         days_to_renewal=_whole_days((score.features or {}).get("days_to_renewal")),
         days_to_activation=_whole_days((score.features or {}).get("days_to_activation")),
+        name=name,
     )
 
 

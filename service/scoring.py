@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -28,6 +28,7 @@ import pandas as pd
 from renewal.datadir import read_table
 from renewal.errors import ConfigError, DataContractError, Problem
 from renewal.settings import Settings
+from service.account_names import account_names
 from service.config import ServiceSettings
 from service.db import accounts as accounts_db
 from service.db import scores as scores_db
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from features.source import Source
 
 Progress = Callable[[str, float], None]
+#: Columns of the accounts snapshot taken from the feature frame; the customer's ``name``
+#: comes from the data directory's accounts table (:mod:`service.account_names`).
 ACCOUNT_COLUMNS = ("csm_id", "segment", "arr", "seats", "activated", "past_window_not_activated")
 HEALTH_COLUMNS = ("exec_sponsor_active", "core_process_live", "csm_score")
 #: Below this many rows one call is faster than splitting the rows.
@@ -307,11 +310,17 @@ def _score_rows(
 
 
 def account_rows(
-    frame: pd.DataFrame, as_of: date, now: datetime, lost_on: pd.Series | None = None
+    frame: pd.DataFrame,
+    as_of: date,
+    now: datetime,
+    lost_on: pd.Series | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The accounts snapshot from the feature frame (owner, segment, stakes, activation), with
-    ``lost_on`` per lost account id (null for the others: a customer again is one again)."""
+    ``lost_on`` per lost account id (null for the others: a customer again is one again) and
+    the customer's name by id (null when unknown: a name removed from the data goes too)."""
     lost = {} if lost_on is None else {str(k): v.date() for k, v in lost_on.items()}
+    names = names or {}
     columns = {
         c: frame[c].tolist() if c in frame.columns else [None] * len(frame) for c in ACCOUNT_COLUMNS
     }
@@ -323,6 +332,7 @@ def account_rows(
             "updated_at": now,
             **{c: json_value(columns[c][i]) for c in ACCOUNT_COLUMNS},
             "lost_on": lost.get(ids[i]),
+            "name": names.get(ids[i]),
         }
         for i in range(len(frame))
     ]
@@ -341,6 +351,7 @@ def store_scores(
     lost_on: pd.Series | None = None,
     warnings: Sequence[str] = (),
     survey_alerts: SurveyAlerts | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> int:
     """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
     the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
@@ -348,15 +359,19 @@ def store_scores(
     of the accounts lost by ``as_of``, which get a snapshot marked with ``lost_on`` (so that
     the service stops serving their earlier scores) and no score. ``warnings``: what the run
     said about its data, kept with the run (``GET /v1/scoring-runs``). ``survey_alerts``:
-    the surveys for ``survey_follow_up_needed`` events (None: none are emitted)."""
+    the surveys for ``survey_follow_up_needed`` events (None: none are emitted). ``names``:
+    the customers' names by account id (None: read from ``data_dir``'s accounts table, before
+    the transaction opens; none without the table or its ``name`` column)."""
+    if names is None:
+        names = account_names(data_dir)
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
     now = utc_now()
     ids = frame["account_id"].astype(str).tolist()
     with transaction(factory) as session:
-        accounts_db.upsert_accounts(session, account_rows(frame, as_of, now))
+        accounts_db.upsert_accounts(session, account_rows(frame, as_of, now, names=names))
         if lost is not None and len(lost):
-            accounts_db.upsert_accounts(session, account_rows(lost, as_of, now, lost_on))
+            accounts_db.upsert_accounts(session, account_rows(lost, as_of, now, lost_on, names))
         scores_db.upsert_scores(session, _score_rows(frame, scored, model, as_of, now))
         emit_score_events(session, drop_points, ids)
         if survey_alerts is not None:

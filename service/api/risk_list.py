@@ -74,6 +74,7 @@ def filters_digest(filters: RiskFilters) -> str:
 def _item(entry: CachedScore) -> dict[str, Any]:
     return {
         "account_id": entry.account_id,
+        "name": entry.name,
         "csm_id": entry.csm_id,
         "segment": entry.segment,
         "arr": entry.arr,

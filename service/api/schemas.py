@@ -121,6 +121,13 @@ class Renewal(BaseModel):
     """An account's renewal probability, why, and how it moved."""
 
     account_id: str | None = Field(examples=["acc-00042"])
+    name: str | None = Field(
+        None,
+        description="The customer's name (accounts.name of the data directory at the latest "
+        "scoring run); null when the data has none. In GET renewal and the health-input "
+        "re-score; POST /v1/score results do not carry it.",
+        examples=["Prairiestone Consulting B.V."],
+    )
     probability: float = Field(
         ge=0, le=1, description="Calibrated renewal probability.", examples=[0.62]
     )
@@ -204,6 +211,10 @@ class ScoreResponse(BaseModel):
 
 class RiskListItem(BaseModel):
     account_id: str
+    name: str | None = Field(
+        description="The customer's name (accounts.name of the data directory at the latest "
+        "scoring run); null when the data has none.",
+        examples=["Prairiestone Consulting B.V."])
     csm_id: str | None
     segment: str | None
     arr: float | None

@@ -95,6 +95,10 @@ class Account(Base):
     #: End of the last term when the account was lost by ``as_of`` (not renewed): such an
     #: account is not scored and not served (service.lost_accounts); null for a customer.
     lost_on: Mapped[date | None] = mapped_column(Date)
+    #: The customer's display name (the data directory's optional ``accounts.name``, PII):
+    #: shown to the account's readers, never logged; null when the data has none. Text, not a
+    #: bounded string: a long legal name must not fail a scoring run on PostgreSQL.
+    name: Mapped[str | None] = mapped_column(Text)
 
 
 class Score(Base):

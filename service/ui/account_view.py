@@ -23,6 +23,7 @@ from service.model_inputs import reads_judgement
 from service.ui import charts
 from service.ui.activity import activity_year
 from service.ui.api_calls import attempt, call_route
+from service.ui.authors import Author, key_authors
 from service.ui.risk_rows import row_of
 from service.ui.survey_status import survey_follow_ups
 from service.workflows.install import WorkflowContext
@@ -86,6 +87,16 @@ def driver_items(renewal: dict[str, Any]) -> list[tuple[str, float]]:
     return [(d["description"], 100 * d["contribution"]) for d in [*risk, *protective]]
 
 
+def log_authors(ctx: ServiceContext, *logs: list[dict[str, Any]]) -> dict[str, Author]:
+    """The authors of the inputs and interventions shown, by key id (one look-up; none
+    when the logs are empty)."""
+    key_ids = {item["author"] for log in logs for item in log}
+    if not key_ids:
+        return {}
+    with ctx.sessions() as session:
+        return key_authors(session, key_ids)
+
+
 def account_context(ctx: ServiceContext, principal: Principal, workflows: WorkflowContext,
                     account_id: str) -> dict[str, Any]:
     """The account page's data (404 for an account this key may not see)."""
@@ -104,6 +115,7 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
                       if can_write else [])
     interventions = (call_route(list_interventions, **who, limit=50)["data"]
                      if can_write else [])
+    authors = log_authors(ctx, inputs_history, interventions)
     activity = activity_year(ctx, entry.account_id, entry.as_of)
     surveys = survey_follow_ups(ctx, workflows, [entry.account_id])
     survey = surveys.by_account.get(entry.account_id)
@@ -140,5 +152,6 @@ def account_context(ctx: ServiceContext, principal: Principal, workflows: Workfl
         "current_inputs": {name: vector.get(name) for name in INPUT_FEATURES},
         "inputs_history": inputs_history,
         "interventions": interventions,
+        "authors": authors,
         "levers": lever_controls(vector),
     }

@@ -44,12 +44,14 @@ SORTS = {
     "change_30d": "Change 30 days",
     "arr": "ARR",
     "account_id": "Account",
+    "name": "Name",
     "csm_id": "CSM",
     "segment": "Segment",
 }
 #: Direction a column sorts in first (the riskiest first).
 DEFAULT_DIRECTION = {"arr_at_risk": "desc", "probability": "asc", "change_30d": "asc",
-                     "arr": "desc", "account_id": "asc", "csm_id": "asc", "segment": "asc"}
+                     "arr": "desc", "account_id": "asc", "name": "asc", "csm_id": "asc",
+                     "segment": "asc"}
 PAGE_SIZE = 50
 
 
@@ -75,6 +77,8 @@ class RiskRow:
     survey_days_waiting: int | None = None
     #: Days from signing to activation, whenever it came (a late one too); None: not yet.
     days_to_activation: int | None = None
+    #: The customer's name from the accounts snapshot; None when the data has none.
+    name: str | None = None
 
     @property
     def activation_words(self) -> str:
@@ -187,7 +191,7 @@ def row_of(entry: CachedScore, survey_days_waiting: int | None = None) -> RiskRo
         inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),
         top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
         as_of=entry.as_of, survey_days_waiting=survey_days_waiting,
-        days_to_activation=entry.days_to_activation,
+        days_to_activation=entry.days_to_activation, name=entry.name,
     )
 
 
@@ -219,13 +223,20 @@ def risk_rows(order: list[CachedScore], principal: Principal, f: PageFilters,
     return sort_rows(rows, f.sort, f.direction)
 
 
+def _sort_value(row: RiskRow, sort: str) -> Any:
+    """The value a column sorts by: names alphabetically whatever their case ("de Vries"
+    beside "De Vries"), the rest as they are."""
+    value = getattr(row, sort)
+    return value.casefold() if sort == "name" and value is not None else value
+
+
 def sort_rows(rows: list[RiskRow], sort: str, direction: str) -> list[RiskRow]:
     """Sorted on ``sort``; missing values last in either direction, ties by account id."""
     reverse = direction == "desc"
     present = [r for r in rows if getattr(r, sort) is not None]
     missing = [r for r in rows if getattr(r, sort) is None]
     present.sort(key=lambda r: r.account_id)
-    present.sort(key=lambda r: getattr(r, sort), reverse=reverse)
+    present.sort(key=lambda r: _sort_value(r, sort), reverse=reverse)
     missing.sort(key=lambda r: r.account_id)
     return present + missing
 
@@ -246,13 +257,14 @@ def options(
     return {"segments": sorted(segments), "csms": sorted(csms)}
 
 
-CSV_COLUMNS = ("account_id", "csm_id", "segment", "probability", "change_30d_points", "arr",
-               "arr_at_risk", "risk_tier", "activation_status", "inputs_stale",
+CSV_COLUMNS = ("account_id", "name", "csm_id", "segment", "probability", "change_30d_points",
+               "arr", "arr_at_risk", "risk_tier", "activation_status", "inputs_stale",
                "inputs_age_days", "top_risk_driver", "as_of", "survey_follow_up_days_waiting")
 
 
 def _cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula is quoted (CSV injection)."""
+    """Text that a spreadsheet would run as a formula is quoted (CSV injection): ids, names
+    and drivers come from the customer's data, a name too ("=HYPERLINK(...)")."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -266,7 +278,8 @@ def to_csv(rows: list[RiskRow], follow_ups_known: bool = True) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in rows:
         writer.writerow([
-            _cell(r.account_id), _cell(r.csm_id or ""), _cell(r.segment or ""),
+            _cell(r.account_id), _cell(r.name or ""), _cell(r.csm_id or ""),
+            _cell(r.segment or ""),
             f"{r.probability:.4f}",
             "" if r.change_30d is None else f"{100 * r.change_30d:.1f}",
             "" if r.arr is None else f"{r.arr:.2f}",

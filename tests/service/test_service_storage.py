@@ -70,7 +70,7 @@ def test_migrations_reach_head_and_match_the_models(engine):
 
 def test_an_unknown_revision_is_a_clear_error_not_a_traceback(engine):
     with pytest.raises(RenewalError, match="unknown revision 'nonsense': choose head or one of "
-                                           "0006_ui_sessions"):
+                                           "0007_account_names"):
         upgrade(engine, "nonsense")
     with pytest.raises(RenewalError, match="cannot upgrade to '\\+5'"):
         upgrade(engine, "+5")

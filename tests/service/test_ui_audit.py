@@ -95,8 +95,8 @@ def test_an_account_without_arr_has_no_arr_at_risk_rather_than_zero(service, unk
     csm_id = cache_of(service).get(unknown_arr).csm_id
     listed = service.client.get("/ui/risk-list", params={"csm": csm_id}).text
     cells = _cells(listed, unknown_arr)
-    # csm, segment, probability, change, ARR, ARR at risk, ...
-    assert cells[4] == "n/a" and cells[5] == "n/a"
+    # name, csm, segment, probability, change, ARR, ARR at risk, ...
+    assert cells[5] == "n/a" and cells[6] == "n/a"
     account = service.client.get(f"/ui/accounts/{unknown_arr}").text
     assert re.search(r"<dt>ARR at risk</dt><dd><strong>n/a</strong>", account)
     exported = service.client.get("/ui/risk-list.csv").content.decode("utf-8-sig")
