@@ -6,6 +6,7 @@ split, small enough to keep the whole module well under two minutes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,28 @@ def fitted(training_set: TrainingSet, train_config: TrainConfig) -> FittedModels
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One SQLite MLflow store for the session (creating one costs seconds): use own names."""
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+@dataclass
+class Outcome:
+    """What a command printed and its exit code."""
+
+    exit_code: int
+    output: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the console script's entry point (errors -> message and exit code 2) in-process."""
+    from renewal.cli import main
+
+    def run(*args: str) -> Outcome:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out + captured.err)
+
+    return run

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from contract_frames import contracts_frame
 
 from renewal.datadir import read_table, write_table
 from renewal.errors import RenewalError
@@ -24,16 +25,6 @@ from training.dataset import (
 )
 from training.fit import fit_models, score_all
 
-
-def _contracts(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["contract_id", "account_id", "start_date", "end_date",
-                                        "renewed"])
-    frame["start_date"] = pd.to_datetime(frame["start_date"])
-    frame["end_date"] = pd.to_datetime(frame["end_date"])
-    frame["renewed"] = frame["renewed"].astype("boolean")
-    return frame
-
-
 ACCOUNTS = pd.DataFrame({
     "account_id": ["A", "B", "C"],
     "signed_at": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-06-01"]),
@@ -41,7 +32,7 @@ ACCOUNTS = pd.DataFrame({
 
 
 def test_snapshot_is_horizon_days_before_end_and_label_is_renewed():
-    contracts = _contracts([
+    contracts = contracts_frame([
         ("c1", "A", "2024-01-01", "2024-12-31", True),
         ("c2", "A", "2025-01-01", "2025-12-31", None),  # undecided: no label, no row
         ("c3", "B", "2024-03-01", "2025-02-28", False),
@@ -54,7 +45,7 @@ def test_snapshot_is_horizon_days_before_end_and_label_is_renewed():
 
 
 def test_short_terms_snapshot_at_their_start_and_are_counted():
-    contracts = _contracts([
+    contracts = contracts_frame([
         # monthly first term: end - 90 days is before signing -> snapshot at start_date
         ("m1", "C", "2024-06-01", "2024-06-30", True),
         # term exactly horizon long: end - 90 == start -> not clamped
@@ -72,7 +63,7 @@ def test_short_terms_snapshot_at_their_start_and_are_counted():
 
 
 def test_snapshot_before_the_account_signed_is_excluded_and_counted():
-    contracts = _contracts([("x", "B", "2024-01-01", "2024-12-31", True)])  # starts pre-signing
+    contracts = contracts_frame([("x", "B", "2024-01-01", "2024-12-31", True)])  # pre-signing
     rows, excluded = outcome_spine(
         contracts.assign(start_date=pd.Timestamp("2023-01-01"), end_date=pd.Timestamp(
             "2024-03-15")), ACCOUNTS, horizon_days=90)

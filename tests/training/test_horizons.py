@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from contract_frames import contracts_frame
 
 from renewal.datadir import read_table
 from renewal.errors import ConfigError
@@ -31,15 +32,6 @@ QUICK_EXTRA = TrainConfig(extra_horizons_days=EXTRA,
                           lightgbm=LightGBMParams(max_rounds=20, early_stopping_rounds=5))
 
 
-def _contracts(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["contract_id", "account_id", "start_date", "end_date",
-                                        "renewed"])
-    frame["start_date"] = pd.to_datetime(frame["start_date"])
-    frame["end_date"] = pd.to_datetime(frame["end_date"])
-    frame["renewed"] = frame["renewed"].astype("boolean")
-    return frame
-
-
 ACCOUNTS = pd.DataFrame({
     "account_id": ["A", "B", "C", "D"],
     "signed_at": pd.to_datetime(["2024-01-01", "2024-06-01", "2024-07-01", "2024-03-01"]),
@@ -53,7 +45,7 @@ def _as_of(rows: pd.DataFrame) -> dict[tuple[str, int], pd.Timestamp]:
 
 def test_one_row_per_contract_and_horizon():
     # 2024-12-31 is day 366 of 2024: minus 90, 180, 270 days = days 276, 186, 96.
-    contracts = _contracts([("y1", "A", "2024-01-01", "2024-12-31", True),
+    contracts = contracts_frame([("y1", "A", "2024-01-01", "2024-12-31", True),
                             ("u1", "A", "2025-01-01", "2025-12-31", None)])
     rows, excluded = outcome_spine(contracts, ACCOUNTS, 90, EXTRA)
     assert _as_of(rows) == {("y1", 90): pd.Timestamp("2024-10-02"),
@@ -65,7 +57,7 @@ def test_one_row_per_contract_and_horizon():
 
 
 def test_horizons_that_clamp_to_the_same_start_are_one_row_kept_at_the_shortest():
-    contracts = _contracts([
+    contracts = contracts_frame([
         # monthly: every horizon clamps to the start -> one row (90), two repeats
         ("m1", "B", "2024-06-01", "2024-06-30", True),
         # 200 days (06-01..12-18, days 153..353): 90 -> 09-19, 180 -> 06-21, 270 clamps
@@ -92,7 +84,7 @@ def test_horizons_that_clamp_to_the_same_start_are_one_row_kept_at_the_shortest(
 def test_snapshots_before_signing_are_counted_per_horizon():
     # Starts before D signed (2024-03-01); ends 2024-06-30 (day 182): 90 -> 04-01 (kept),
     # 180 -> 01-03 and 270 -> 2023-10-04, both before signing.
-    contracts = _contracts([("x", "D", "2023-06-01", "2024-06-30", False)])
+    contracts = contracts_frame([("x", "D", "2023-06-01", "2024-06-30", False)])
     rows, excluded = outcome_spine(contracts, ACCOUNTS, 90, EXTRA)
     assert _as_of(rows) == {("x", 90): pd.Timestamp("2024-04-01")}
     assert excluded["snapshot_before_signed_at"] == 2
@@ -101,7 +93,7 @@ def test_snapshots_before_signing_are_counted_per_horizon():
 def test_the_time_split_keeps_every_snapshot_of_a_contract_together():
     # The test contract ends 2025-11-30 (day 334): its 180- and 270-day snapshots (06-03,
     # 03-05) fall in the calibration and train calendar windows, its rows all stay in test.
-    contracts = _contracts([("tr", "A", "2024-04-01", "2025-03-31", True),
+    contracts = contracts_frame([("tr", "A", "2024-04-01", "2025-03-31", True),
                             ("ca", "A", "2024-08-16", "2025-08-15", False),
                             ("te", "A", "2024-12-01", "2025-11-30", True)])
     rows, _ = outcome_spine(contracts, ACCOUNTS, 90, EXTRA)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,30 +16,6 @@ from training.tracking import ARTIFACTS_SUFFIX, create_store
 from training.train import run_training
 
 QUICK = TrainConfig(lightgbm=LightGBMParams(max_rounds=20, early_stopping_rounds=5))
-
-
-@dataclass
-class Outcome:
-    exit_code: int
-    output: str
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run the console script's entry point (errors -> message and exit code 2) in-process."""
-    from renewal.cli import main
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out + captured.err)
-
-    return run
 
 
 @pytest.fixture(scope="module")

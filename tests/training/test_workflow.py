@@ -5,7 +5,6 @@ a run logs per segment, and `renewal models` (list, promote, rollback, compare) 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +16,6 @@ from training.config import LightGBMParams, TrainConfig
 from training.train import run_training
 
 QUICK = TrainConfig(lightgbm=LightGBMParams(max_rounds=20, early_stopping_rounds=5))
-
-
-@dataclass
-class Outcome:
-    exit_code: int
-    output: str
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run the console script's entry point (errors -> message and exit code 2) in-process."""
-    from renewal.cli import main
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out + captured.err)
-
-    return run
 
 
 def test_a_new_store_keeps_default_experiment_artifacts_beside_it(tmp_path, monkeypatch):
@@ -338,7 +313,7 @@ def test_a_rollback_is_a_recorded_move_so_a_second_one_undoes_it(registry, cli):
         found = client.get_registered_model("toggle").aliases
         return {alias: str(version) for alias, version in found.items()}
 
-    def models(*args: str) -> Outcome:
+    def models(*args: str):
         result = cli("models", *args, "--tracking-uri", uri, "--name", "toggle")
         assert result.exit_code == 0, result.output
         return result
