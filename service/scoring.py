@@ -92,8 +92,12 @@ class ScoringSummary:
 def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame | None:
     """The data directory's health inputs with the API's stored inputs on top.
 
-    Per (account, date) and per input, the last non-null value wins, data directory first and
-    API after, so an API value on the same date overrides and an API null leaves it alone.
+    The data directory's rows of one account and day first collapse as the features read
+    them: per input the minimum, the more worrying value (features/windows/manual_health.py),
+    and a row without any input (a note alone) is no judgement. Then per (account, date) and
+    per input the API's value, when not null, wins over it, so an API value on the same date
+    overrides and an API null leaves it alone. (Collapsing everything with "last" took the
+    data directory's last row of a day, whatever the features' rule: found by review.)
     """
     from_dir = read_table(data_dir, "health_inputs")
     if from_dir is None and stored.empty:
@@ -111,9 +115,12 @@ def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame |
                 "core_process_live": "boolean",
                 "csm_score": "Int64",
             }
-        )
+        ).dropna(subset=list(HEALTH_COLUMNS), how="all")
         for p in parts
     ]
+    if from_dir is not None and not from_dir.empty:
+        keys = ["account_id", "date"]
+        frames[0] = frames[0].groupby(keys, sort=True, dropna=False).min().reset_index()
     combined = pd.concat(frames, ignore_index=True)
     merged = combined.groupby(["account_id", "date"], sort=True, dropna=False).last()
     return merged.reset_index()[columns]

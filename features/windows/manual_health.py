@@ -42,7 +42,11 @@ def manual_health_features(window: Window) -> ir.Table | None:
     if not window.source.has("health_inputs"):
         return None
     rows = _visible(window)
-    out = rows.group_by(KEYS).aggregate(last_input=rows.date.max())
+    # A row without any input (a note alone) is no judgement: it does not make the inputs
+    # look fresh, as a note recorded through the API does not (found by review).
+    judged = rows.filter(rows.exec_sponsor_active.notnull() | rows.core_process_live.notnull()
+                         | rows.csm_score.notnull())
+    out = judged.group_by(KEYS).aggregate(last_input=judged.date.max())
     out = out.select(*KEYS, health_input_age_days=days_between(out.as_of, out.last_input))
     for column in INPUTS:
         latest = _latest(rows, column)

@@ -168,3 +168,16 @@ def test_two_judgements_of_one_day_that_disagree_take_the_more_worrying(tmp_path
     assert bool(row["exec_sponsor_active"]) is False
     assert bool(row["core_process_live"]) is False
     assert row["csm_score"] == 1
+
+
+def test_a_note_alone_in_the_export_is_no_judgement(tmp_path):
+    """Found by review: a row with a note and no input made the inputs look fresh in the
+    features (as a note recorded through the API no longer does)."""
+    base = _vectors(write_dir(tmp_path / "base", **_tables())).set_index("account_id").loc["a"]
+    tables = _tables()
+    tables["health_inputs"].append({"account_id": "a", "date": T, "exec_sponsor_active": None,
+                                    "core_process_live": None, "csm_score": None,
+                                    "note": "left a voicemail"})
+    noted = _vectors(write_dir(tmp_path / "noted", **tables)).set_index("account_id").loc["a"]
+    assert noted["health_input_age_days"] == base["health_input_age_days"] > 0
+    assert noted["csm_score"] == base["csm_score"]

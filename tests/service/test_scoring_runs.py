@@ -116,3 +116,30 @@ def test_run_scoring_announces_a_recent_bad_survey_of_the_data_directory(tmp_pat
         payloads = [(e.account_id, e.payload["survey_date"], e.payload["score"]) for e in events]
     engine.dispose()
     assert payloads == [(account, str(LATEST - timedelta(days=2)), 3.0)]
+
+
+def test_the_scoring_merge_reads_same_day_inputs_as_the_features_do(tmp_path):
+    """Found by review: the scoring job's merge took the data directory's last row of a day
+    (the safest reading here), where the features take the minimum; and it kept a note-only
+    row as an input. The API's value of a day still wins over the export's."""
+    from renewal.datadir import write_table
+
+    export = pd.DataFrame({
+        "account_id": ["a", "a", "a", "b"],
+        "date": pd.to_datetime(["2024-06-01", "2024-06-01", "2024-06-29", "2024-06-01"]),
+        "exec_sponsor_active": pd.array([False, True, None, True], dtype="boolean"),
+        "core_process_live": pd.array([False, True, None, True], dtype="boolean"),
+        "csm_score": pd.array([1, 5, None, 4], dtype="Int64"),
+        "note": [None, None, "left a voicemail", None],
+    })
+    write_table(export, tmp_path, "health_inputs", "csv")
+    api = pd.DataFrame({"account_id": ["b"], "date": pd.to_datetime(["2024-06-01"]),
+                        "exec_sponsor_active": pd.array([None], dtype="boolean"),
+                        "core_process_live": pd.array([None], dtype="boolean"),
+                        "csm_score": pd.array([2], dtype="Int64")})
+    merged = scoring.merged_health_inputs(tmp_path, api).set_index("account_id")
+    a = merged.loc["a"]
+    assert (bool(a["exec_sponsor_active"]), bool(a["core_process_live"]), a["csm_score"]) == (
+        False, False, 1)  # one row: the day's minimum; the note-only row is gone
+    b = merged.loc["b"]
+    assert bool(b["exec_sponsor_active"]) is True and b["csm_score"] == 2  # the API's score
