@@ -64,10 +64,13 @@ def filters_digest(filters: RiskFilters) -> str:
     named = [filters.csm_id, filters.segment, filters.max_probability, filters.min_drop,
              filters.not_activated]
     later = [filters.past_window_not_activated,
-             list(filters.risk_tiers) if filters.risk_tiers else None, filters.inputs_stale,
-             filters.max_days_to_renewal]
+             list(filters.risk_tiers) if filters.risk_tiers else None, filters.inputs_stale]
     if any(v is not None for v in later):
         named += later
+    # Each filter added later joins the digest only when given, so the cursors issued before
+    # it keep paging (appending it to the list above changed every digest with those set).
+    if filters.max_days_to_renewal is not None:
+        named.append(["max_days_to_renewal", filters.max_days_to_renewal])
     return hashlib.sha256(json.dumps(named).encode()).hexdigest()[:16]
 
 

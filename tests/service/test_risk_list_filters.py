@@ -290,3 +290,22 @@ def test_renewals_due_within_a_horizon_overdue_included(server):
     refused = server.get("/v1/risk-list?max_days_to_renewal=soon", server.keys.crm)
     assert refused.status_code == 422
 
+
+
+def test_a_filter_added_later_leaves_the_digests_of_cursors_without_it():
+    """Found by review: max_days_to_renewal, appended to the list of the filters before it,
+    changed the digest of every cursor issued with risk_tier (and the others) set, so their
+    next page was a 422. Each later filter joins the digest only when given."""
+    from service.api.risk_list import filters_digest
+    from service.risk_index import RiskFilters
+
+    def digest(named: list) -> str:
+        return hashlib.sha256(json.dumps(named).encode()).hexdigest()[:16]
+
+    five = ["csm-a", None, None, None, None]
+    assert filters_digest(RiskFilters(csm_id="csm-a")) == digest(five)
+    assert filters_digest(RiskFilters(csm_id="csm-a", risk_tiers=("high",))) == digest(
+        [*five, None, ["high"], None])
+    with_days = filters_digest(RiskFilters(csm_id="csm-a", risk_tiers=("high",),
+                                           max_days_to_renewal=90))
+    assert with_days != digest([*five, None, ["high"], None])
