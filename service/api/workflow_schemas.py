@@ -272,8 +272,8 @@ class SaveRateRow(BaseModel):
     save_rate: float | None = Field(description="actual / decided, over every attempt.")
     expected_save_rate: float | None
     at_risk_assigned: int = Field(
-        description="Accounts whose first attempt came while they were at risk (probability at "
-        "assignment below `at_risk_below`).")
+        description="Accounts with an attempt made while they were at risk (probability at "
+        "assignment below `at_risk_below`), each judged from its first such attempt.")
     at_risk_decided: int
     at_risk_saved: int = Field(description="Of those decided, the renewed ones.")
     at_risk_save_rate: float | None = Field(

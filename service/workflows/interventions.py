@@ -56,14 +56,21 @@ def save_rate(
 ) -> list[dict[str, Any]]:
     """One row per group: assigned, decided, pending, actual, expected, uplift and its CI;
     and the domain's save rate (§5: accounts saved / at-risk accounts assigned) over the
-    attempts made while the account was at risk, its probability at assignment below
-    ``at_risk_below`` (the service's medium-risk cut-off): a QBR on an account at 97 % is
-    an intervention, not a save, and counted in ``save_rate`` it flattered the team."""
+    accounts with an attempt made while they were at risk, its probability at assignment
+    below ``at_risk_below`` (the service's medium-risk cut-off), each judged from its first
+    such attempt: a QBR on an account at 97 % is an intervention, not a save, and counted in
+    ``save_rate`` it flattered the team."""
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     groups: dict[str, dict[str, AssignedAttempt]] = {}
+    # An account's first attempt while it was at risk: a routine check-in at 92 % and a save
+    # attempt at 40 % later make it an at-risk account assigned (judged from the save
+    # attempt), which keying on its first attempt alone missed (found by review).
+    at_risk_firsts: dict[str, dict[str, AssignedAttempt]] = {}
     for attempt in sorted(attempts, key=lambda a: (a.assigned_on, a.account_id)):
         key = {"csm": attempt.csm_id or "(none)", "playbook": attempt.playbook, "all": "all"}[by]
         groups.setdefault(key, {}).setdefault(attempt.account_id, attempt)
+        if attempt.probability < at_risk_below:
+            at_risk_firsts.setdefault(key, {}).setdefault(attempt.account_id, attempt)
     rows = []
     for key in sorted(groups):
         first = list(groups[key].values())
@@ -75,9 +82,9 @@ def save_rate(
         half = z * math.sqrt(variance)
         uplift = actual - expected
         n = len(decided)
-        at_risk = [(a, o) for a, o in zip(first, outcomes, strict=True)
-                   if a.probability < at_risk_below]
-        at_risk_decided = [o for _a, o in at_risk if o is not None]
+        at_risk = list(at_risk_firsts.get(key, {}).values())
+        at_risk_decided = [o for o in (outcome_of(contracts, a.account_id, a.assigned_on)
+                                       for a in at_risk) if o is not None]
         saved = sum(1 for o in at_risk_decided if o)
         rows.append({
             "group": key,

@@ -69,11 +69,16 @@ def test_the_domain_s_save_rate_counts_at_risk_accounts_and_late_renewals():
         AssignedAttempt("signed", "csm-1", "call", date(2025, 7, 5), 0.45),
         AssignedAttempt("addon", "csm-1", "call", date(2025, 6, 1), 0.50),
     ]
+    # A routine check-in at 92 % first, then a save attempt at 40 %: an at-risk account.
+    book = pd.concat([book, contracts([("t1", "touched", "2025-01-01", "2025-12-31", 10.0,
+                                        True)])], ignore_index=True)
+    attempts += [AssignedAttempt("touched", "csm-1", "qbr", date(2025, 3, 1), 0.92),
+                 AssignedAttempt("touched", "csm-1", "call", date(2025, 6, 1), 0.40)]
     row = save_rate(attempts, book, "all", at_risk_below=0.75)[0]
-    assert (row["accounts_assigned"], row["decided"], row["pending"]) == (5, 5, 0)
-    assert row["actual_renewals"] == 3  # healthy, signed (its ended term), addon (main term)
-    assert (row["at_risk_assigned"], row["at_risk_decided"], row["at_risk_saved"]) == (4, 4, 2)
-    assert row["at_risk_save_rate"] == 0.5 and row["at_risk_below"] == 0.75
+    assert (row["accounts_assigned"], row["decided"], row["pending"]) == (6, 6, 0)
+    assert row["actual_renewals"] == 4  # healthy, signed (its ended term), addon, touched
+    assert (row["at_risk_assigned"], row["at_risk_decided"], row["at_risk_saved"]) == (5, 5, 3)
+    assert row["at_risk_save_rate"] == 0.6 and row["at_risk_below"] == 0.75
 
 
 def test_poisson_binomial_is_exact():
