@@ -209,8 +209,8 @@ def test_padded_ids_and_placeholder_dates_are_refused_by_the_engine_too(tmp_path
     around them and dates outside 1678..2261, while a big directory's engine check let them
     through (an evergreen contract then had days_to_renewal 2,912,992). Same rules, counts
     and quoted examples now."""
-    usage = pd.DataFrame({"account_id": "a1", "date": pd.to_datetime(days("2025-03-01", 3)),
-                          "user_id": ["u1", "u1 ", "\u00a0u2"], "key_actions": 3, "logins": 1})
+    usage = ("account_id,date,user_id,key_actions,logins\n"  # a CSV export: read as text
+             "a1,2025-03-01,u1,3,1\na1,2025-03-02,u1 ,3,1\na1,2025-03-03,\u00a0u2,3,1\n")
     data = small_dir(tmp_path / "d", usage)
     (data / "contracts.parquet").unlink()  # an evergreen term, as a CSV export writes it
     (data / "contracts.csv").write_text("contract_id,account_id,start_date,end_date,arr,renewed\n"
@@ -225,3 +225,9 @@ def test_padded_ids_and_placeholder_dates_are_refused_by_the_engine_too(tmp_path
     examples = {(p.table, p.column): p.examples for p in by_engine}
     assert examples == {(p.table, p.column): p.examples for p in detailed}
     assert "a1/2025-03-02/'u1 '" in examples[("usage", "user_id")]
+
+
+def test_the_engine_knows_every_whitespace_character_pandas_strips():
+    from features.raw_values import _WHITESPACE
+
+    assert set(_WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
