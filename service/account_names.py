@@ -1,8 +1,9 @@
 """The customers' display names of a data directory (``accounts.name``: optional, PII).
 
 The feature vectors do not carry the name (no feature reads it), so the scoring job reads
-this one column beside them for the accounts snapshot. Only ``account_id`` and ``name`` are
-read from the accounts table. Names are customer data: shown to an account's readers, never logged.
+this one column beside them for the accounts snapshot, through the data contract's reader
+(the run has checked the table already). Names are customer data: shown to an account's
+readers, never logged.
 """
 
 from __future__ import annotations

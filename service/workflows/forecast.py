@@ -259,10 +259,12 @@ def overdue_renewals(contracts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFra
     (not lost: its renewal is open), and leaving the term out made its ARR vanish from the
     forecast while the risk list still showed the account (found by audit)."""
     in_force = set(contracts.loc[_in_force(contracts, as_of), "account_id"])
-    ended = contracts[contracts["end_date"] < as_of]
-    last = ended.sort_values(["end_date", "arr", "contract_id"]).groupby(
-        "account_id", sort=False).tail(1)
-    late = last[last["renewed"].isna() & ~last["account_id"].isin(in_force)]
+    ended = contracts[(contracts["end_date"] < as_of) & ~contracts["account_id"].isin(in_force)]
+    # The terms ending on the account's last end day, as the lost-accounts rule reads them:
+    # lost only when all of them are decided not renewed; any still open is late.
+    last_end = ended.groupby("account_id")["end_date"].transform("max")
+    last = ended[ended["end_date"] == last_end]
+    late = last[last["renewed"].isna()].sort_values(["account_id", "end_date", "contract_id"])
     return late[["contract_id", "account_id", "end_date", "arr", "renewed"]]
 
 

@@ -151,17 +151,20 @@ def test_a_renewal_running_late_stays_in_the_forecast(tmp_path: Path):
     data_dir.mkdir()
     lost = contract("c-lost", "C", -380, -20, 4000.0)
     lost["renewed"] = False
+    main_lost = contract("d-main", "D", -380, -10, 9000.0)  # main term not renewed, its
+    main_lost["renewed"] = False                           # add-on of the same end still open:
+    addon_open = contract("d-addon", "D", -200, -10, 500.0)  # not lost, so late (review)
     write_table(book(contract("a-late", "A", -380, -16, 5000.0),      # open, nothing in force
                      contract("b-old", "B", -380, -30, 2000.0),       # open, but B renewed:
                      contract("b-new", "B", -29, 336, 2100.0),        # a term in force
-                     lost), data_dir, "contracts", "parquet")
+                     lost, main_lost, addon_open), data_dir, "contracts", "parquet")
     due = forecast.renewals_due_in(data_dir, LATEST, LATEST + pd.DateOffset(months=3))
-    assert due.loc[due["overdue"], "contract_id"].tolist() == ["a-late"]
+    assert due.loc[due["overdue"], "contract_id"].tolist() == ["a-late", "d-addon"]
     late = due.set_index("contract_id").loc["a-late"]
     assert late["month"] == (LATEST - timedelta(days=16)).strftime("%Y-%m")
     assert not late["runs_on"] and pd.isna(late["renewed"])
     assert "b-old" not in set(due["contract_id"]) and "c-lost" not in set(due["contract_id"])
     rows = due.assign(probability=0.5)
     groups, total = forecast.forecast_table(rows, "month", 0.9, 2000, 0)
-    assert total.contracts_overdue == 1
-    assert sum(g.contracts_overdue for g in groups) == 1
+    assert total.contracts_overdue == 2
+    assert sum(g.contracts_overdue for g in groups) == 2
