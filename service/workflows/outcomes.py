@@ -63,9 +63,10 @@ def contract_at(contracts: pd.DataFrame, account_id: str, day: date) -> pd.Serie
 
 def term_being_renewed(contracts: pd.DataFrame, account_id: str, day: date) -> pd.Series | None:
     """The term whose renewal a save attempt on ``day`` is about: the main term in force, or,
-    between terms (the last one ended, its renewal still open), the latest term ended before
-    ``day``. Without the second, an attempt made during a renewal that runs late stayed
-    pending for good, or was judged on the next term once signed (found by audit)."""
+    between terms, the latest term ended before ``day`` (its renewal still open, or decided:
+    an attempt to win back a lost account is judged on the term it lost). Without the
+    second, an attempt made during a renewal that runs late stayed pending for good, or was
+    judged on the next term once signed (found by audit)."""
     current = contract_at(contracts, account_id, day)
     if current is not None:
         return current
