@@ -514,6 +514,7 @@ def run_scoring(
         scored = score_in_parallel(model, frame, service_settings, top_k, n_jobs)
         timings["score"] = time.perf_counter() - clock
         alerts = survey_alerts(Path(data_dir), as_of, workflow)
+        warnings = [*warnings, *([alerts.problem] if alerts.problem else [])]
 
         with staged_outputs() as staged:
             if out is not None:  # staged first: a failed write stores nothing

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from renewal.contract import load_valid_table
 from renewal.datadir import find_table
+from renewal.errors import DataContractError
 from service.db.workflow_models import WebhookEvent
 from service.workflows.config import WorkflowSettings
 from service.workflows.survey_followups import (
@@ -58,14 +59,27 @@ class SurveyAlerts:
     surveys: Mapping[str, LatestSurvey]
     max_age_days: int
     zone: tzinfo
+    #: Why no event could be derived (a sentence for the run's warnings, no customer data).
+    problem: str | None = None
 
 
 def survey_alerts(data_dir: Path, as_of: date, settings: WorkflowSettings) -> SurveyAlerts:
     """The alerts of a scoring run on ``data_dir`` as of ``as_of``, from the surveys the
-    follow-up list reads (``settings.outcomes_data_dir``, else ``data_dir``)."""
-    source = settings.outcomes_data_dir or data_dir
-    return SurveyAlerts(surveys_as_of(Path(source), as_of, settings.survey_rule),
-                        settings.survey_event_max_age_days, settings.survey_zone)
+    follow-up list reads (``settings.outcomes_data_dir``, else ``data_dir``).
+
+    A surveys table there that breaks the data contract stops the events, not the run: the
+    scores matter more than the notifications, and the outcomes directory is not the one the
+    run checked. The run says so in its warnings (counts only: warnings reach every role)."""
+    source = Path(settings.outcomes_data_dir or data_dir)
+    try:
+        surveys = surveys_as_of(source, as_of, settings.survey_rule)
+    except DataContractError as refused:
+        problem = (f"survey_follow_up_needed events not sent: the surveys table of "
+                   f"{source.name} breaks the data contract ({len(refused.problems)} "
+                   "problem(s)); run `renewal validate` on that directory")
+        return SurveyAlerts({}, settings.survey_event_max_age_days, settings.survey_zone,
+                            problem)
+    return SurveyAlerts(surveys, settings.survey_event_max_age_days, settings.survey_zone)
 
 
 def surveys_as_of(data_dir: Path, as_of: date, rule: FollowUpRule) -> dict[str, LatestSurvey]:

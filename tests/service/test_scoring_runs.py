@@ -143,3 +143,34 @@ def test_the_scoring_merge_reads_same_day_inputs_as_the_features_do(tmp_path):
         False, False, 1)  # one row: the day's minimum; the note-only row is gone
     b = merged.loc["b"]
     assert bool(b["exec_sponsor_active"]) is True and b["csm_score"] == 2  # the API's score
+
+
+def test_a_broken_surveys_table_in_the_outcomes_directory_stops_the_events_not_the_run(
+        tmp_path, monkeypatch):
+    """The outcomes directory is not the one the run checked: its surveys table breaking the
+    contract used to fail the whole scoring run after the scores were computed."""
+    from renewal.datadir import write_table
+    from service.workflows.config import WorkflowSettings
+
+    model = factories.loaded(factories.tiny_scorer())
+    customers = factories.feature_frame(10, LATEST)
+    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
+    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
+    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
+        customers.copy(), customers.iloc[:0], None, []))
+    data_dir, outcomes = tmp_path / "data", tmp_path / "outcomes"
+    data_dir.mkdir()
+    outcomes.mkdir()
+    write_table(pd.DataFrame({"account_id": ["acc-00000"], "date": ["2025-06-28"],
+                              "score": ["terrible"], "comment": ["a secret"]}),
+                outcomes, "surveys", "csv")
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
+
+    summary = scoring.run_scoring(data_dir, LATEST, settings, ServiceSettings(),
+                                  workflow_settings=WorkflowSettings(outcomes_data_dir=outcomes))
+    assert summary.accounts == 10
+    said = [w for w in summary.warnings if w.startswith("survey_follow_up_needed events not")]
+    assert said == ["survey_follow_up_needed events not sent: the surveys table of outcomes "
+                    "breaks the data contract (1 problem(s)); run `renewal validate` on that "
+                    "directory"]
+    assert "a secret" not in str(summary.warnings) and "acc-00000" not in str(summary.warnings)
