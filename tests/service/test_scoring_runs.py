@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import service_factories as factories
 from service_harness import LATEST
 
@@ -82,7 +83,21 @@ def test_run_scoring_keeps_its_warnings_and_lost_count_with_the_run(tmp_path, mo
     assert date.fromisoformat(str(run.as_of)) == LATEST
 
 
-def test_run_scoring_announces_a_recent_bad_survey_of_the_data_directory(tmp_path, monkeypatch):
+@pytest.fixture
+def ten_customers(monkeypatch) -> pd.DataFrame:
+    """run_scoring on ten feature vectors with the tiny model, no account lost and no data
+    check (the data directory holds only what a test writes into it); returns the vectors."""
+    model = factories.loaded(factories.tiny_scorer())
+    customers = factories.feature_frame(10, LATEST)
+    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
+    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
+    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
+        customers.copy(), customers.iloc[:0], None, []))
+    return customers
+
+
+def test_run_scoring_announces_a_recent_bad_survey_of_the_data_directory(tmp_path,
+                                                                        ten_customers):
     """The job reads the surveys of the directory it scores: a bad answer two days before the
     as_of becomes one survey_follow_up_needed event, stored with the run's scores."""
     from sqlalchemy import select
@@ -91,15 +106,9 @@ def test_run_scoring_announces_a_recent_bad_survey_of_the_data_directory(tmp_pat
     from service.db.engine import make_engine, make_session_factory
     from service.db.workflow_models import WebhookEvent
 
-    model = factories.loaded(factories.tiny_scorer())
-    customers = factories.feature_frame(10, LATEST)
-    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
-    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
-    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
-        customers.copy(), customers.iloc[:0], None, []))
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    account = str(customers["account_id"].iloc[0])
+    account = str(ten_customers["account_id"].iloc[0])
     write_table(pd.DataFrame({"account_id": [account, account],
                               "date": pd.to_datetime([LATEST - timedelta(days=40),
                                                       LATEST - timedelta(days=2)]),
@@ -146,18 +155,12 @@ def test_the_scoring_merge_reads_same_day_inputs_as_the_features_do(tmp_path):
 
 
 def test_a_broken_surveys_table_in_the_outcomes_directory_stops_the_events_not_the_run(
-        tmp_path, monkeypatch):
+        tmp_path, ten_customers):
     """The outcomes directory is not the one the run checked: its surveys table breaking the
     contract used to fail the whole scoring run after the scores were computed."""
     from renewal.datadir import write_table
     from service.workflows.config import WorkflowSettings
 
-    model = factories.loaded(factories.tiny_scorer())
-    customers = factories.feature_frame(10, LATEST)
-    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
-    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
-    monkeypatch.setattr(scoring, "customer_features", lambda *_a, **_k: (
-        customers.copy(), customers.iloc[:0], None, []))
     data_dir, outcomes = tmp_path / "data", tmp_path / "outcomes"
     data_dir.mkdir()
     outcomes.mkdir()
