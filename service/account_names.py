@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from renewal.datadir import find_table, read_table
+from renewal.datadir import read_table
 
 
 def account_names(data_dir: str | Path) -> dict[str, str]:
@@ -19,8 +19,6 @@ def account_names(data_dir: str | Path) -> dict[str, str]:
 
     Read through the data contract's reader (one row per account: small), so a directory of
     Parquet part files, CSV and the contract's missing-value rule read as everywhere else."""
-    if find_table(Path(data_dir), "accounts") is None:
-        return {}
     frame = read_table(Path(data_dir), "accounts")
     if frame is None or "name" not in frame.columns:
         return {}

@@ -28,8 +28,6 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from renewal.contract import load_valid_table
-from renewal.datadir import find_table
 from renewal.errors import DataContractError
 from service.db.workflow_models import WebhookEvent
 from service.workflows.config import WorkflowSettings
@@ -37,7 +35,7 @@ from service.workflows.survey_followups import (
     FollowUpRule,
     LatestSurvey,
     first_interventions_since,
-    latest_surveys,
+    latest_surveys_in,
 )
 from service.workflows.webhooks.events import NewEvent, store_events
 
@@ -85,13 +83,8 @@ def survey_alerts(data_dir: Path, as_of: date, settings: WorkflowSettings) -> Su
 def surveys_as_of(data_dir: Path, as_of: date, rule: FollowUpRule) -> dict[str, LatestSurvey]:
     """Each account's latest survey on or before ``as_of``, judged; empty without a surveys
     table (it is optional). A table that breaks the data contract raises, as the scoring
-    run's own check would have."""
-    if find_table(Path(data_dir), "surveys") is None:
-        return {}
-    table = load_valid_table(Path(data_dir), "surveys")
-    if table is None:
-        return {}
-    return {a: rule.judge(s) for a, s in latest_surveys(table, as_of).items()}
+    run's own check would have. The follow-up list's own reader, with as_of for today."""
+    return latest_surveys_in(Path(data_dir), as_of, rule) or {}
 
 
 def survey_events(
