@@ -85,7 +85,7 @@ def _compute(
     if by is not None and by not in GROUP_BYS:
         raise RenewalError(f"unknown grouping {by!r}; choose one of {', '.join(GROUP_BYS)}")
     accounts = accounts_frame(source, as_of, by)
-    contracts = contracts_frame(source) if set(metrics) - {"activation"} else None
+    contracts = contracts_frame(source, accounts) if set(metrics) - {"activation"} else None
     out: dict[str, pd.DataFrame] = {}
     with ExitStack() as stack:
         days = None

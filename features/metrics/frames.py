@@ -57,15 +57,21 @@ def accounts_frame(source: Source, as_of: date, by: GroupBy | None) -> pd.DataFr
     return frame
 
 
-def contracts_frame(source: Source) -> pd.DataFrame:
-    """Every contract term with typed dates, nullable ``renewed`` and ``next_arr`` (may be absent
-    from the file: then every value is null)."""
+def contracts_frame(source: Source, accounts: pd.DataFrame) -> pd.DataFrame:
+    """The contract terms of ``accounts`` (:func:`accounts_frame`: signed on or before T) with
+    typed dates, nullable ``renewed`` and ``next_arr`` (may be absent from the file: then every
+    value is null).
+
+    A contract can start before its account's ``signed_at`` (a backdated or migrated term):
+    for an account signed after T it would otherwise count as paying, due or churned in
+    months before the account exists at T, while its usage is left out."""
     require_columns(
         source, "contracts", ("account_id", "start_date", "end_date", "arr", "renewed")
     )
     contracts = source.tables["contracts"]
     frame = source.backend.execute(contracts)
     frame["account_id"] = frame["account_id"].astype("string")
+    frame = frame[frame["account_id"].isin(accounts["account_id"])].reset_index(drop=True)
     for column in ("start_date", "end_date"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
     frame["arr"] = frame["arr"].astype("float64")

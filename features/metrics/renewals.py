@@ -159,7 +159,8 @@ def _typed(table: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) -> pd
         if column.startswith(("contracts_", "accounts_")) or column == "renewed_next_arr_assumed":
             out[column] = out[column].astype("int64")
         elif column.endswith("_arr"):  # sums of float money: to the cent, not 0.590000000004
-            out[column] = out[column].astype("float64").round(2)
+            # + 0.0: a flat renewal's contraction is -(0.0) = -0.0, shown as "-0".
+            out[column] = out[column].astype("float64").round(2) + 0.0
     for key in keys:
         out[key] = out[key].astype("string")
     return out.reset_index(drop=True)

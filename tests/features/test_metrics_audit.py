@@ -98,3 +98,45 @@ def test_a_logo_churns_once_when_its_last_term_ends(make_dir):
 def test_kept_logo_needs_a_term_running_past_the_months_last_end(make_dir, contracts, as_of,
                                                                  expected):
     assert _logos(make_dir, contracts, as_of) == expected
+
+
+# ------------------------------------------------------------------------------------------
+# point in time: an account signed after T is not there yet, contracts and all
+# ------------------------------------------------------------------------------------------
+
+def test_a_backdated_contract_of_an_account_signed_after_as_of_counts_nowhere(make_dir):
+    """docs/metrics.md: "accounts signed after T ... change nothing". p (signed 2023-01-01,
+    active Feb 1-12, 2024: 12 active days, monthly active) is the only account at T =
+    2024-04-30. late signs on 2024-05-10 but its export backdates two terms: 2024-01-01..
+    2024-12-31 and 2023-01-01..2023-12-31 (renewed). At T, February: 1 paying account, 1 active
+    -> 100 % (was 1/2 with late's contract as a paying month); no 2023-12 renewal or NDR row
+    (was late's renewed term); the 2024-12 row is after T either way."""
+    accounts = [{"account_id": "p", "signed_at": "2023-01-01", "seats": 1},
+                {"account_id": "late", "signed_at": "2024-05-10", "seats": 1}]
+    usage = [{"account_id": "p", "date": f"2024-02-{day:02d}", "user_id": "u", "logins": 1,
+              "key_actions": 1} for day in range(1, 13)]
+    contracts = [_term("c1", "p", "2023-01-01", "2024-12-31", 100.0, None),
+                 _term("c2", "late", "2024-01-01", "2024-12-31", 50.0, None),
+                 _term("c3", "late", "2023-01-01", "2023-12-31", 50.0, True, 50.0)]
+    source = open_source(make_dir(accounts, usage, contracts=contracts))
+    as_of = d("2024-04-30")
+    activity = cohort_metrics(source, as_of, FeatureConfig(), "activity")
+    february = activity[activity.month == "2024-02"].iloc[0]
+    assert (february.paying_accounts, february.monthly_active_accounts) == (1, 1)
+    assert february.monthly_activity_rate == 1.0
+    assert set(activity.paying_accounts) == {1}
+    for metric in ("renewal", "ndr"):
+        assert cohort_metrics(source, as_of, FeatureConfig(), metric).empty
+
+
+def test_a_flat_renewal_has_no_negative_zero_contraction(make_dir):
+    """Renewed at the same ARR: change 0, contraction -(0.0) = -0.0 was shown as "-0"."""
+    contracts = [_term("c1", "m", "2023-01-01", "2023-12-31", 1000.0, True, 1000.0),
+                 _term("c2", "n", "2023-01-01", "2023-12-31", 500.0, True)]  # assumed flat
+    accounts = [{"account_id": x, "signed_at": "2023-01-01", "seats": 10} for x in ("m", "n")]
+    source = open_source(make_dir(accounts, USAGE, contracts=contracts))
+    ndr = cohort_metrics(source, d("2024-01-31"), FeatureConfig(), "ndr").iloc[0]
+    for column in ("expansion_arr", "contraction_arr", "churned_arr"):
+        assert ndr[column] == 0.0
+        assert str(ndr[column]) == "0.0", column  # not "-0.0"
+    assert ndr.ndr == 1.0
