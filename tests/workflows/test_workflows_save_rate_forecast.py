@@ -209,3 +209,38 @@ def test_months_to_backtest_since_includes_in_sample_months_the_default_does_not
     assert months_to_backtest(table, until, since="2026-01") == []
     assert months_to_backtest(table, until, ["2020-01", "2025-01"]) == ["2020-01", "2025-01"]
     assert months_to_backtest(table, until, ["2020-01", "2025-01"], "2025-01") == ["2025-01"]
+
+
+def test_backtest_leaves_out_and_counts_contracts_of_accounts_not_yet_signed(tmp_path, scorer):
+    """A contract backdated before its account's signed_at: on the forecast day the account
+    did not exist (no feature vector), so that day's forecast could not know the contract.
+    It is left out of the month and counted (the whole report failed before); a month with
+    only such contracts is skipped with the reason."""
+    from renewal.simulator import simulate
+    from service.workflows.backtest import backtest_forecast
+    from service.workflows.outcomes import load_contracts
+
+    data = tmp_path / "data"
+    simulate(data, accounts=60, seed=3, months=18)
+    book = load_contracts(data)
+    month = "2025-04"
+    due = book[(book["end_date"].dt.strftime("%Y-%m") == month)
+               & (book["start_date"] <= pd.Timestamp("2025-01-01"))]
+    late = str(due["account_id"].iloc[0])
+    before = backtest_forecast(data, scorer, [month], draws=500).months[0]
+    accounts = pd.read_parquet(data / "accounts.parquet")
+    accounts.loc[accounts["account_id"] == late, "signed_at"] = pd.Timestamp("2025-03-15")
+    accounts.to_parquet(data / "accounts.parquet", index=False)
+    [after] = backtest_forecast(data, scorer, [month], draws=500).months
+    late_terms = int((due["account_id"] == late).sum())
+    assert after.contracts_before_signing == late_terms
+    assert after.contracts == before.contracts - late_terms
+    assert after.as_dict()["contracts_before_signing"] == late_terms
+    assert before.contracts_before_signing == 0
+
+    every_due = accounts["account_id"].isin(due["account_id"])
+    accounts.loc[every_due, "signed_at"] = pd.Timestamp("2025-03-15")
+    accounts.to_parquet(data / "accounts.parquet", index=False)
+    result = backtest_forecast(data, scorer, [month], draws=500)
+    assert result.months == []
+    assert "belong to accounts signed after it" in result.skipped[month]
