@@ -103,7 +103,6 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             "source": model.source if model else None,
         },
         database=database,
-        cached_accounts=len(ctx.cache),
     )
     code = 503 if status == "unavailable" else 200
     headers = (

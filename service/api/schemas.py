@@ -399,7 +399,9 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
+    """Answers anyone: no business figure (how many customers are scored changes with every
+    run; admin keys read it as ``renewal_cached_accounts`` on ``/metrics``)."""
+
     status: Literal["ready", "degraded", "unavailable"]
     model: dict[str, Any]
     database: dict[str, Any]
-    cached_accounts: int

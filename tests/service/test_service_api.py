@@ -283,10 +283,13 @@ def test_a_reload_that_cannot_reach_the_registry_is_refused_and_visible(service)
 
 def test_readiness_and_prometheus_metrics(service):
     ready = service.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["cached_accounts"] == 60
+    assert ready["status"] == "ready"
+    # The health checks answer anyone: no business figure (how many customers are scored).
+    assert set(ready) == {"status", "model", "database"}
     assert service.get("/healthz").json() == {"status": "ok"}
     service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
     text = service.get("/metrics", service.keys.admin).text
+    assert "renewal_cached_accounts 60.0" in text
     assert 'route="/v1/accounts/{account_id}/renewal"' in text
     assert 'renewal_model_info{name="renewal",source="registry",version="1"} 1.0' in text
     assert 'renewal_scores_served_total{endpoint="renewal"}' in text
