@@ -30,7 +30,6 @@ EXPECTED = {
     ("POST", "/v1/admin/reload"): frozenset({"admin"}),
     ("GET", "/metrics"): frozenset({"admin"}),
     ("GET", "/openapi.json"): ALL,
-    ("GET", "/docs"): ALL,
     # customer-success workflows (docs/workflows.md)
     ("GET", "/v1/levers"): ALL,
     ("POST", "/v1/accounts/{account_id}/what-if"): ALL,
