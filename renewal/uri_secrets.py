@@ -6,9 +6,13 @@ as ``https://TOKEN@mlflow.example`` never reaches a console, a scheduler's log o
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
+#: Query parameters whose value is a secret (``?token=``, ``?password=``, ``?access_key=``,
+#: ``?sig=``): masked like a password. Others (``sslmode=require``) stay readable.
+SECRET_PARAMETER = re.compile(r"pass|token|secret|key|auth|sig|credential", re.IGNORECASE)
 
 
 def _user_info(uri: str) -> tuple[str | None, str | None, str]:
@@ -24,19 +28,32 @@ def _user_info(uri: str) -> tuple[str | None, str | None, str]:
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with the secret of its user info replaced by ``***`` (for output and reports).
+    """``uri`` with the secret of its user info, and the values of its secret query parameters,
+    replaced by ``***`` (for output and reports).
 
     The secret is the password or, without one, the user name itself: ``https://TOKEN@host``
     is how a token is passed to an MLflow server (basic auth with the token as user name).
     """
     username, password, host = _user_info(uri)
-    if password:
-        netloc = f"{username or ''}:***@{host}"
-    elif username:
-        netloc = f"***@{host}"
-    else:
-        return uri
-    return urlunsplit(urlsplit(uri)._replace(netloc=netloc))
+    masked = uri
+    if password or username:
+        netloc = f"{username or ''}:***@{host}" if password else f"***@{host}"
+        masked = urlunsplit(urlsplit(uri)._replace(netloc=netloc))
+    for value in _query_secrets(uri):
+        masked = masked.replace(f"={value}", "=***")
+    return masked
+
+
+def _query_secrets(uri: str) -> list[str]:
+    """The values of ``uri``'s secret query parameters (as written, and percent-decoded)."""
+    try:
+        query = urlsplit(uri).query
+    except ValueError:
+        return []
+    written = [part.partition("=")[2] for part in query.split("&")
+               if SECRET_PARAMETER.search(part.partition("=")[0]) and part.partition("=")[2]]
+    decoded = [value for name, value in parse_qsl(query) if SECRET_PARAMETER.search(name)]
+    return sorted({*written, *(v for v in decoded if v)}, key=len, reverse=True)
 
 
 def scrub(text: str, uri: str) -> str:
@@ -48,6 +65,8 @@ def scrub(text: str, uri: str) -> str:
     """
     username, password, _host = _user_info(uri)
     text = text.replace(uri, mask_uri(uri))
+    for value in _query_secrets(uri):  # a secret query value: everywhere, like a password
+        text = text.replace(value, "***")
     if password:
         secrets, bare = [password], True
     elif username:

@@ -294,3 +294,20 @@ def test_mlflow_info_lines_and_the_pickle_notice_stay_off_the_console(tracking_u
     configure(tracking_uri, "quiet-logs")  # idempotent: one filter, not one per call
     assert sum(f.__name__ == "_not_the_pickle_notice" for f in pyfunc_log.filters
                if hasattr(f, "__name__")) == 1
+
+
+@pytest.mark.parametrize(("uri", "shown"), [
+    ("http://mlf:pw123@127.0.0.1:8308/?token=QueryTok3",
+     "http://mlf:***@127.0.0.1:8308/?token=***"),
+    ("postgresql://db.example/mlflow?sslmode=require&password=s%40cret",
+     "postgresql://db.example/mlflow?sslmode=require&password=***"),
+    ("https://mlflow.example/?access_key=AK1&sig=xyz&region=eu",
+     "https://mlflow.example/?access_key=***&sig=***&region=eu"),
+])
+def test_secret_query_values_are_masked_and_others_kept(uri, shown):
+    """A query-string token was printed in clear next to a masked password (found by audit)."""
+    assert mask_uri(uri) == shown
+    message = scrub(f"cannot reach {uri}: QueryTok3 / s@cret / AK1 / xyz refused", uri)
+    secrets = {"QueryTok3", "pw123", "s%40cret", "s@cret", "AK1", "xyz"}
+    assert not [v for v in secrets if v.replace("@", "%40") in uri and v in message]
+    assert "region=eu" in message or "region" not in uri
