@@ -264,8 +264,13 @@ CSV_COLUMNS = ("account_id", "name", "csm_id", "segment", "probability", "change
 
 def _cell(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula is quoted (CSV injection): ids, names
-    and drivers come from the customer's data, a name too ("=HYPERLINK(...)")."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    and drivers come from the customer's data, a name too ("=HYPERLINK(...)"). A line break
+    inside a value becomes a space: quoted, it is one cell to a spreadsheet, but a tool that
+    reads the file line by line would start a line with what follows it ("\n=1+1")."""
+    if not isinstance(value, str):
+        return value
+    value = " ".join(value.splitlines())
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 

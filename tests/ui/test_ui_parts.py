@@ -30,6 +30,17 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_quoted_in_the_csv() -> Non
     assert record["change_30d_points"] == "-10.0"  # numbers stay numbers
 
 
+def test_a_line_break_in_a_value_never_starts_a_line_of_the_csv() -> None:
+    """Quoted, "a\r\n=1+1" is one cell to a spreadsheet; a tool reading the export line by
+    line saw a line "=1+1"."""
+    rows = [replace(ROW, name="Acme\r\n=1+1", top_risk_driver="x\n@SUM(A1)\rend")]
+    text = to_csv(rows)
+    assert len(text.splitlines()) == 2  # the header and one row
+    (record,) = csv.DictReader(io.StringIO(text))
+    assert record["name"] == "Acme =1+1"
+    assert record["top_risk_driver"] == "x @SUM(A1) end"
+
+
 def test_accounts_without_a_change_sort_last_in_both_directions() -> None:
     rows = [replace(ROW, account_id="a", change_30d=None),
             replace(ROW, account_id="b", change_30d=0.05),
