@@ -119,7 +119,13 @@ class TelemetryMiddleware:
 
 
 def route_template(scope: dict[str, Any]) -> str:
-    """The matched route's template, or a fixed label for unknown paths."""
+    """The matched route's template, or a fixed label for unknown paths. A route of a mounted
+    app (the ops page under ``/ui``) is relative to its mount: its prefix is added back, or
+    ``/ui/accounts/{account_id}`` would be counted as ``/accounts/{account_id}``."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    if not isinstance(path, str):
+        return UNMATCHED_ROUTE
+    root, app_root = scope.get("root_path", ""), scope.get("app_root_path", "")
+    mounted = root[len(app_root):] if root.startswith(app_root) else ""
+    return mounted + path

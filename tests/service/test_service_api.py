@@ -288,8 +288,11 @@ def test_readiness_and_prometheus_metrics(service):
     assert set(ready) == {"status", "model", "database"}
     assert service.get("/healthz").json() == {"status": "ok"}
     service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
+    assert service.get("/ui/login").status_code == 200
     text = service.get("/metrics", service.keys.admin).text
     assert "renewal_cached_accounts 60.0" in text
+    # The ops page's routes keep their mount: not "/login" beside the API's routes.
+    assert 'route="/ui/login"' in text and 'route="/login"' not in text
     assert 'route="/v1/accounts/{account_id}/renewal"' in text
     assert 'renewal_model_info{name="renewal",source="registry",version="1"} 1.0' in text
     assert 'renewal_scores_served_total{endpoint="renewal"}' in text
