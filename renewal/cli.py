@@ -110,6 +110,8 @@ def _run(app: typer.Typer, argv: list[str] | None) -> None:
             report_error("the data breaks the contract", [p.render() for p in exc.problems])
         elif isinstance(exc, RenewalError):
             report_error(str(exc), [])
+        elif _settings_refused(exc):
+            report_error("a setting is refused", _setting_problems(exc))
         elif _store_unreachable(exc):
             # The driver's own first line names host and port, never the URL's password.
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
@@ -117,6 +119,25 @@ def _run(app: typer.Typer, argv: list[str] | None) -> None:
         else:
             raise
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _settings_refused(exc: BaseException) -> bool:
+    """pydantic's error for one of the ``*Settings`` classes: an environment variable out of
+    its range (``RENEWAL_MAX_BATCH_ACCOUNTS=2000``), not a bug: said, not a traceback."""
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError) and exc.title.endswith("Settings")
+
+
+def _setting_problems(exc: BaseException) -> list[str]:
+    """One line per refused variable, named as it is set; the value is not repeated (a URL
+    there may hold a password)."""
+    lines = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = f"RENEWAL_{field.upper()}" if field else "settings"
+        lines.append(f"{name}: {error['msg']}")
+    return lines
 
 
 def _store_unreachable(exc: BaseException) -> bool:
@@ -128,6 +149,9 @@ def _store_unreachable(exc: BaseException) -> bool:
 
 def report_error(title: str, lines: list[str]) -> None:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]error:[/] {title}", markup=True)
+    from rich.markup import escape
+
+    # The title is the error's own text: "[lightgbm]" there is a TOML table, not markup.
+    console.print(f"[bold red]error:[/] {escape(title)}", markup=True)
     for line in lines:
         console.print(f"  - {line}", markup=False)

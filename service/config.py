@@ -13,6 +13,11 @@ import numpy as np
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The API's own limits, stated in its OpenAPI schema (fixed at start-up): the settings below
+#: may lower them, not raise them (a higher value was taken and then met a 422 at the bound).
+BATCH_ACCOUNTS_LIMIT = 1000
+PAGE_SIZE_LIMIT = 200
+
 
 class ServiceSettings(BaseSettings):
     """Knobs of the scoring service. Every field can be set as ``RENEWAL_<FIELD>``."""
@@ -31,8 +36,14 @@ class ServiceSettings(BaseSettings):
         "max_batch_accounts (1,000) full what-if vectors of ~2 KB each (at 1 MiB, 600 were a "
         "413: found by audit).",
     )
-    max_batch_accounts: int = Field(1000, ge=1, description="Most accounts per POST /v1/score.")
-    max_page_size: int = Field(200, ge=1, description="Largest risk-list page.")
+    max_batch_accounts: int = Field(
+        BATCH_ACCOUNTS_LIMIT, ge=1, le=BATCH_ACCOUNTS_LIMIT,
+        description="Most accounts per POST /v1/score (may lower the API's 1,000).",
+    )
+    max_page_size: int = Field(
+        PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT,
+        description="Largest risk-list page (may lower the API's 200).",
+    )
     default_page_size: int = Field(50, ge=1)
     top_k_drivers: int = Field(3, ge=1, le=20, description="Drivers per side in responses.")
     change_window_days: int = Field(30, ge=1, description="Look-back of change_30d and min_drop.")

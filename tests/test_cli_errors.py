@@ -86,3 +86,38 @@ def test_after_sigterm_an_engine_error_is_the_stop_not_bad_data(tmp_path, monkey
     with pytest.raises(SystemExit) as refused:  # without the signal: the usual message
         cli.main(["metrics", "--data", str(tmp_path / "missing"), "--as-of", "2024-04-15"])
     assert refused.value.code == 2 and "is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("setting", "said"), [
+    # Above the API's own bound: was taken, then every batch over 1,000 met a 422 anyway.
+    (("RENEWAL_MAX_BATCH_ACCOUNTS", "2000"),
+     "RENEWAL_MAX_BATCH_ACCOUNTS: Input should be less than or equal to 1000"),
+    (("RENEWAL_MAX_PAGE_SIZE", "500"),
+     "RENEWAL_MAX_PAGE_SIZE: Input should be less than or equal to 200"),
+    (("RENEWAL_WEBHOOK_MAX_ATTEMPTS", "many"), "RENEWAL_WEBHOOK_MAX_ATTEMPTS: Input should be"),
+])
+def test_serve_refuses_a_setting_out_of_range_in_one_line_not_a_traceback(tmp_path, setting,
+                                                                          said):
+    """Each worker raised pydantic's traceback while importing the app (found by audit)."""
+    name, value = setting
+    env = {**os.environ, "RENEWAL_DATA_DIR": str(tmp_path), name: value}
+    env.pop("RENEWAL_DATABASE_URL", None)
+    done = subprocess.run([RENEWAL, "serve", "--port", "1"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "error: a setting is refused" in done.stderr
+    assert said in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+
+
+def test_an_error_keeps_its_bracketed_words(tmp_path):
+    """The console read "[lightgbm]" in a message as markup and dropped it: "both  and ;
+    keep one" (found by audit)."""
+    config = tmp_path / "train.toml"
+    config.write_text("[lightgbm]\nmax_rounds = 3\n[training.lightgbm]\nmax_rounds = 3\n")
+    done = subprocess.run([RENEWAL, "train", "--data", str(tmp_path / "none"), "--out",
+                           str(tmp_path / "out"), "--train-config", str(config)],
+                          env={**os.environ, "RENEWAL_DATA_DIR": str(tmp_path)}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "both [lightgbm] and [training.lightgbm]; keep one" in done.stderr

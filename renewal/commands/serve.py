@@ -77,9 +77,15 @@ def serve(
     import uvicorn
 
     from renewal.settings import get_settings
+    from service.config import get_service_settings
     from service.db.engine import make_engine
     from service.db.migrate import upgrade
+    from service.workflows.config import get_workflow_settings
 
+    # Read every settings class here, in this process: a value out of range is then one
+    # "error:" line and exit 2, not a traceback in each worker that imports the app.
+    get_service_settings()
+    get_workflow_settings()
     engine = make_engine(get_settings().resolved_database_url)
     try:
         upgrade(engine)

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Query
 from service.api.schemas import RiskListPage, RiskTier
 from service.auth import Reader
 from service.cache import CachedScore, rounded
+from service.config import PAGE_SIZE_LIMIT
 from service.context import Ctx
 from service.problems import ProblemError, forbidden, problem_responses
 from service.risk_index import RiskFilters
 
 router = APIRouter(prefix="/v1", tags=["risk list"])
 #: The page-size cap the document states (RENEWAL_MAX_PAGE_SIZE may only lower it).
-DOCUMENTED_MAX_PAGE_SIZE = 200
+DOCUMENTED_MAX_PAGE_SIZE = PAGE_SIZE_LIMIT
 #: Cursors are unpadded URL-safe base64 (what :func:`encode_cursor` writes).
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 

@@ -18,14 +18,15 @@ from pydantic import (
 )
 
 from features.registry import FEATURES
+from service.config import BATCH_ACCOUNTS_LIMIT
 
 RiskTier = Literal["high", "medium", "low"]
-AccountId = Annotated[str, Field(min_length=1, max_length=200, examples=["acc-00042"])]
+AccountId = Annotated[str, Field(min_length=1, max_length=200, examples=["A000042"])]
 #: A what-if feature value: strict, so ``false`` is never read as 0.0 for a number.
 FeatureValue = (
     StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=200)] | None
 )
-MAX_BATCH = 1000
+MAX_BATCH = BATCH_ACCOUNTS_LIMIT
 
 
 def _integral_float_as_int(value: Any) -> Any:
@@ -120,7 +121,7 @@ class InputsStatus(BaseModel):
 class Renewal(BaseModel):
     """An account's renewal probability, why, and how it moved."""
 
-    account_id: str | None = Field(examples=["acc-00042"])
+    account_id: str | None = Field(examples=["A000042"])
     name: str | None = Field(
         None,
         description="The customer's name (accounts.name of the data directory at the latest "
@@ -183,10 +184,10 @@ class ScoreRequest(BaseModel):
         json_schema_extra={
             "oneOf": _exactly_one_of("account_ids", "accounts"),
             "examples": [
-                {"account_ids": ["acc-00042", "acc-00043"]},
+                {"account_ids": ["A000042", "A000043"]},
                 {
                     "accounts": [
-                        {"account_id": "acc-00042", "features": {"exec_sponsor_active": True}}
+                        {"account_id": "A000042", "features": {"exec_sponsor_active": True}}
                     ]
                 },
             ],
