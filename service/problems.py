@@ -40,7 +40,7 @@ class Problem(BaseModel):
     type: str = Field(examples=[f"{TYPE_PREFIX}not-found"])
     title: str = Field(examples=["Not Found"])
     status: int = Field(examples=[404])
-    detail: str = Field(examples=["no account 'acc-00042' is visible to this key"])
+    detail: str = Field(examples=["no account 'A000042' is visible to this key"])
 
 
 class ProblemError(Exception):
@@ -171,7 +171,7 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 def where_raised(exc: BaseException) -> str:
     """The traceback's frames (file, line, function, code) without the exception's message.
 
-    A message may carry what the failing code held (``KeyError('acc-00042')``, a note's text):
+    A message may carry what the failing code held (``KeyError('A000042')``, a note's text):
     customer data that must not reach the logs. The frames say where to look.
     """
     return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
@@ -185,7 +185,7 @@ class UnexpectedErrorMiddleware:
 
     Starlette's outermost error middleware answers with the app's ``Exception`` handler and
     then re-raises, so the server logged the exception a second time, message included
-    (uvicorn's "Exception in ASGI application" traceback): ``KeyError('acc-00042')`` or a
+    (uvicorn's "Exception in ASGI application" traceback): ``KeyError('A000042')`` or a
     note's text in the server log. Installed inside the app, this one keeps such exceptions
     from reaching the server; ``handler`` logs the type and frames only (:func:`where_raised`).
     """

@@ -51,7 +51,8 @@ def train(
         help="Also snapshot each contract this many days before its end (e.g. 180,270): "
         "one row per contract and horizon, metrics per horizon [none].")] = None,
     tracking_uri: Annotated[str | None, typer.Option(
-        "--tracking-uri", help="MLflow tracking URI [SQLite under RENEWAL_DATA_DIR].")] = None,
+        "--tracking-uri", help="MLflow tracking URI [RENEWAL_TRACKING_URI, else SQLite under "
+        "RENEWAL_DATA_DIR].")] = None,
     experiment: Annotated[str, typer.Option(
         "--experiment", help="MLflow experiment name.")] = "renewal",
     register_model: Annotated[bool, typer.Option(

@@ -14,7 +14,7 @@ from service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
-AccountPath = Annotated[str, Path(min_length=1, max_length=200, examples=["acc-00042"])]
+AccountPath = Annotated[str, Path(min_length=1, max_length=200, examples=["A000042"])]
 
 
 @router.get(
