@@ -240,11 +240,13 @@ class ScoreCache:
     def refresh(self) -> int:
         """Pick up scores written since the last look; returns how many accounts changed."""
         with self._factory() as session:
-            newest = scores_db.scores_changed_at(session)
-            if newest is None or (self._watermark is not None and newest <= self._watermark):
-                return 0
-            # A new scoring run may have marked accounts lost, which wrote them no score row.
+            # A new run first, whatever the watermark says: it may have marked accounts lost
+            # (no score row), and its rows may be no newer than a re-score already seen.
             new_run = scores_db.latest_run_id(session) != self._run_id
+            newest = scores_db.scores_changed_at(session)
+            if newest is None or (not new_run and self._watermark is not None
+                                  and newest <= self._watermark):
+                return 0
             if self._watermark is None or new_run:
                 changed = None
             else:

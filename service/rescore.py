@@ -12,7 +12,7 @@ transaction, like the scoring job's.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from service.cache import CachedScore
@@ -21,6 +21,7 @@ from service.db import scores as scores_db
 from service.db.engine import transaction
 from service.db.health_inputs import add_health_input
 from service.db.models import HealthInput
+from service.health_vectors import apply_input
 from service.keys import Principal
 from service.predict import score_records
 from service.problems import not_found
@@ -29,31 +30,6 @@ from service.workflows.webhooks.events import emit_score_events
 
 if TYPE_CHECKING:  # the API package imports this module: no import of it at run time
     from service.api.schemas import HealthInputIn
-
-INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
-
-
-def apply_input(
-    vector: dict[str, Any],
-    health: HealthInputIn,
-    effective: date,
-    as_of: date,
-    stale_after_days: int,
-) -> dict[str, Any]:
-    """The feature vector with one new health input applied (pipeline semantics). A note
-    alone is no judgement: the vector, and the inputs' age, stay as they were."""
-    out = dict(vector)
-    given = {name: getattr(health, name) for name in INPUT_FEATURES
-             if getattr(health, name) is not None}
-    if not given:
-        return out
-    out.update(given)
-    age = (as_of - effective).days
-    previous_age = out.get("health_input_age_days")
-    if previous_age is None or age <= previous_age:
-        out["health_input_age_days"] = age
-        out["health_input_stale"] = age > stale_after_days
-    return out
 
 
 def record_and_rescore(

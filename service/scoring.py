@@ -33,9 +33,10 @@ from service.config import ServiceSettings
 from service.db import accounts as accounts_db
 from service.db import scores as scores_db
 from service.db.engine import make_engine, make_session_factory, transaction
-from service.db.health_inputs import stored_inputs_as_table
+from service.db.health_inputs import last_input_id, stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
+from service.late_inputs import InputsRead, apply_late_inputs
 from service.lost_accounts import lost_accounts_of, split_lost
 from service.model_inputs import model_input_warnings
 from service.model_store import LoadedModel, ModelStore
@@ -44,6 +45,7 @@ from service.predict import (
     encode_frame,
     json_value,
     score_encoded,
+    score_records,
     score_vectors,
     vectors_as_json,
 )
@@ -359,6 +361,7 @@ def store_scores(
     warnings: Sequence[str] = (),
     survey_alerts: SurveyAlerts | None = None,
     names: Mapping[str, str] | None = None,
+    inputs_read: InputsRead | None = None,
 ) -> int:
     """Write one run in one transaction: accounts snapshot, score rows, their webhook events,
     the run itself. ``drop_points``: the ``probability_dropped`` threshold (default: the
@@ -368,18 +371,26 @@ def store_scores(
     said about its data, kept with the run (``GET /v1/scoring-runs``). ``survey_alerts``:
     the surveys for ``survey_follow_up_needed`` events (None: none are emitted). ``names``:
     the customers' names by account id (None: read from ``data_dir``'s accounts table, before
-    the transaction opens; none without the table or its ``name`` column)."""
+    the transaction opens; none without the table or its ``name`` column). ``inputs_read``:
+    the stored health inputs the run's features read; inputs recorded since are applied to
+    their accounts' scores (:mod:`service.late_inputs`)."""
     if names is None:
         names = account_names(data_dir)
     if drop_points is None:
         drop_points = get_workflow_settings().probability_drop_points
-    now = utc_now()
     ids = frame["account_id"].astype(str).tolist()
     with transaction(factory) as session:
+        # No re-score commits while the run stores; its clock is read once it may write, so
+        # its rows are not older than a re-score committed before it (the caches' watermark).
+        scores_db.lock_all_accounts(session)
+        now = utc_now()
         accounts_db.upsert_accounts(session, account_rows(frame, as_of, now, names=names))
         if lost is not None and len(lost):
             accounts_db.upsert_accounts(session, account_rows(lost, as_of, now, lost_on, names))
-        scores_db.upsert_scores(session, _score_rows(frame, scored, model, as_of, now))
+        rows = _score_rows(frame, scored, model, as_of, now)
+        if inputs_read is not None:
+            apply_late_inputs(session, rows, inputs_read, as_of)
+        scores_db.upsert_scores(session, rows)
         emit_score_events(session, drop_points, ids)
         if survey_alerts is not None:
             emit_survey_events(session, survey_alerts, {
@@ -498,16 +509,22 @@ def run_scoring(
         say("computing features", 0.2)
         clock = time.perf_counter()
         with factory() as session:
+            # Read while no re-score is under way: every input up to the mark is committed.
+            scores_db.lock_all_accounts(session)
+            last_input = last_input_id(session)
             stored = stored_inputs_as_table(session, as_of)
         frame, lost, lost_on, warnings = customer_features(Path(data_dir), as_of, settings,
                                                            stored)
         timings["features"] = time.perf_counter() - clock
         from features.config import load_feature_config
 
+        feature_config = load_feature_config(settings.feature_config)
         warnings = [*warnings, *model_input_warnings(
             model.scorer.feature_names, frame.columns,
-            model.scorer.metadata.get("feature_config"),
-            load_feature_config(settings.feature_config))]
+            model.scorer.metadata.get("feature_config"), feature_config)]
+        inputs_read = InputsRead(
+            last_input, feature_config.stale_input_days,
+            lambda vectors: score_records(model, vectors, service_settings, top_k))
 
         say(f"scoring {len(frame):,} accounts", 0.5)
         clock = time.perf_counter()
@@ -539,6 +556,7 @@ def run_scoring(
                 lost_on=lost_on,
                 warnings=warnings,
                 survey_alerts=alerts,
+                inputs_read=inputs_read,
             )
             timings["store"] = time.perf_counter() - clock
     finally:

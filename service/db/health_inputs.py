@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import HealthInput
@@ -16,6 +16,23 @@ def add_health_input(session: Session, health_input: HealthInput) -> HealthInput
     session.add(health_input)
     session.flush()
     return health_input
+
+
+def last_input_id(session: Session) -> int:
+    """The newest input's id (0 without any): a scoring run's mark of the inputs it read.
+    Ids grow with each input, so the inputs recorded after the mark are those above it."""
+    return int(session.scalar(select(func.max(HealthInput.id))) or 0)
+
+
+def inputs_recorded_after(session: Session, last_id: int, as_of: date) -> list[HealthInput]:
+    """Inputs above the mark ``last_id`` in force on ``as_of``, per account in the order they
+    were recorded (the order a re-score applies them in)."""
+    stmt = (
+        select(HealthInput)
+        .where(HealthInput.id > last_id, HealthInput.effective_date <= as_of)
+        .order_by(HealthInput.account_id, HealthInput.created_at, HealthInput.id)
+    )
+    return list(session.scalars(stmt))
 
 
 def health_input_history(session: Session, account_id: str, limit: int = 100) -> list[HealthInput]:

@@ -24,17 +24,38 @@ class LatestScore:
     earlier_probability: float | None
 
 
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+#: Shared by every account's read-modify-write, taken alone by a scoring run's reads of the
+#: health inputs and its store (:func:`lock_all_accounts`).
+_ALL_ACCOUNTS = _lock_key("renewal.all-accounts")
+
+
 def lock_account(session: Session, account_id: str) -> None:
     """Serialise read-modify-writes of one account's latest score until the transaction ends.
 
     PostgreSQL: a transaction-scoped advisory lock on the account (other accounts are not
-    blocked). SQLite: nothing to do, :func:`service.db.engine.transaction` already holds the
-    database's write lock. Call it first in the transaction, before reading the score."""
+    blocked), under a shared lock that a scoring run's store takes alone, so a re-score never
+    commits in the middle of a run's store. SQLite: nothing to do,
+    :func:`service.db.engine.transaction` already holds the database's write lock. Call it
+    first in the transaction, before reading the score."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    digest = hashlib.blake2b(f"renewal.account:{account_id}".encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _ALL_ACCOUNTS})
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _lock_key(f"renewal.account:{account_id}")})
+
+
+def lock_all_accounts(session: Session) -> None:
+    """Wait for every account's read-modify-write under way, and keep new ones waiting until
+    the transaction ends (a scoring run: the inputs it reads are then all committed, and no
+    re-score commits while it stores). PostgreSQL only, as :func:`lock_account`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ALL_ACCOUNTS})
 
 
 def upsert_scores(session: Session, rows: Sequence[dict[str, Any]]) -> int:

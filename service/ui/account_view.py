@@ -18,6 +18,7 @@ from service.api.renewal_history import get_history
 from service.auth import visible_account
 from service.context import ServiceContext
 from service.db import scores as scores_db
+from service.health_vectors import INPUT_FEATURES
 from service.keys import Principal
 from service.model_inputs import reads_judgement
 from service.ui import charts
@@ -32,7 +33,6 @@ WRITERS = ("csm", "admin")
 HISTORY_SCORES = 24
 #: Where a numeric lever's slider starts when the lever declares no default.
 SLIDER_START = 0.8
-INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
 
 
 def lever_controls(vector: dict[str, Any]) -> list[dict[str, Any]]:

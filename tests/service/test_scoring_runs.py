@@ -177,3 +177,143 @@ def test_a_broken_surveys_table_in_the_outcomes_directory_stops_the_events_not_t
                     "breaks the data contract (1 problem(s)); run `renewal validate` on that "
                     "directory"]
     assert "a secret" not in str(summary.warnings) and "acc-00000" not in str(summary.warnings)
+
+
+def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_path,
+                                                                           monkeypatch):
+    """Found by audit (PostgreSQL, two workers): a CSM's input recorded while `renewal score`
+    computed re-scored the account on the spot, then the run stored its score, built without
+    the input, as the account's newest: the input was lost from the served score until the
+    next run. Now the run applies every input recorded after its read to its fresh vector.
+    The input here is written between the run's read of the inputs and its store, as the
+    API's PUT writes it (its own committed transaction, a health_input re-score included)."""
+    from service.db.engine import make_engine, make_session_factory
+    from service.db.health_inputs import add_health_input
+    from service.db.models import HealthInput, Score
+    from service.health_vectors import apply_input
+    from service.predict import score_records
+
+    model = factories.loaded(factories.tiny_scorer())
+    frame = factories.feature_frame(20, LATEST)
+    late, other = str(frame["account_id"].iloc[0]), str(frame["account_id"].iloc[1])
+    frame.loc[0, ["csm_score", "exec_sponsor_active", "health_input_age_days"]] = [5.0, True, 40]
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    said = HealthInput(account_id=late, effective_date=LATEST, csm_score=1,
+                       exec_sponsor_active=False, author="key_csm",
+                       created_at=datetime.now(UTC))
+
+    def features_then_a_put(*_a, **_k):
+        with transaction(factory) as session:
+            add_health_input(session, said)
+            scores_db.upsert_scores(session, [{
+                "account_id": late, "as_of": LATEST, "model_name": "renewal",
+                "model_version": "1", "probability": 0.2, "heuristic_probability": None,
+                "risk_tier": "high", "drivers": {}, "features": {}, "trigger": "health_input",
+                "created_at": datetime.now(UTC)}])
+        return frame.copy(), frame.iloc[:0], pd.Series(dtype="datetime64[ns]"), []
+
+    monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
+    monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
+    monkeypatch.setattr(scoring, "customer_features", features_then_a_put)
+    (tmp_path / "data").mkdir()
+    scoring.run_scoring(tmp_path / "data", LATEST, settings, ServiceSettings())
+
+    with factory() as session:
+        stored = {s.account_id: s for s in session.query(Score).filter(Score.as_of == LATEST)}
+    engine.dispose()
+    vector = stored[late].features
+    assert (vector["csm_score"], vector["exec_sponsor_active"]) == (1, False)
+    assert vector["health_input_age_days"] == 0  # the input's day is the as_of
+    expected_vector = apply_input(
+        scoring.vectors_as_json(frame.iloc[:1])[0], said, LATEST, LATEST, 90)
+    assert vector == expected_vector
+    [expected] = score_records(model, [expected_vector], ServiceSettings(), 3)
+    assert stored[late].probability == pytest.approx(expected.probability)
+    assert stored[late].trigger == "batch" and stored[late].drivers == expected.drivers
+    # The other accounts are the run's own vectors, untouched.
+    assert stored[other].features == scoring.vectors_as_json(frame.iloc[1:2])[0]
+
+
+@pytest.mark.postgres
+def test_a_re_score_waits_while_a_run_reads_or_stores(pg_schema_url):
+    """PostgreSQL: a run's read of the inputs and its store take the all-accounts lock; an
+    input's re-score (``lock_account``) waits for it, so none commits in between (the other
+    half of the fix above: the run's mark and its late inputs are then exact)."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from service.db.engine import make_engine, make_session_factory
+    from service.db.migrate import upgrade
+
+    engine = make_engine(pg_schema_url)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    pid: list[int] = []
+    locked = threading.Event()
+
+    def re_score() -> None:
+        with transaction(factory) as session:
+            pid.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            scores_db.lock_account(session, "acc-1")
+            locked.set()
+
+    try:
+        with transaction(factory) as run:
+            scores_db.lock_all_accounts(run)
+            writer = threading.Thread(target=re_score)
+            writer.start()
+            waiting = False
+            for _ in range(200):  # until the re-score waits on the lock (at most ~10 s)
+                if pid:
+                    waiting = bool(run.execute(text(
+                        "SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted "
+                        "AND locktype = 'advisory'"), {"pid": pid[0]}).scalar_one())
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting and not locked.is_set()
+        writer.join(timeout=30)
+        assert locked.is_set()
+    finally:
+        engine.dispose()
+
+
+def test_a_new_run_is_picked_up_even_when_a_re_score_is_stamped_later(engine):
+    """Found by audit: a re-score committed while a run stored its scores carried a later
+    created_at than the run's rows; another worker's cache took it as its watermark, saw no
+    row newer than that, and kept serving the previous run (another model version) until an
+    unrelated write. A new run is now checked first."""
+    from service.cache import ScoreCache
+    from service.db.engine import make_session_factory
+    from service.predict import score_vectors
+
+    factory = make_session_factory(engine)
+    settings = ServiceSettings()
+    first, second = factories.loaded(factories.tiny_scorer(), "1"), factories.loaded(
+        factories.tiny_scorer(seed=1), "2")
+    frame = factories.feature_frame(6, LATEST)
+    scoring.store_scores(factory, frame, score_vectors(first, frame, settings, 3), first,
+                         LATEST, "/nonexistent-data-dir")
+    worker = ScoreCache(factory, settings)
+    assert worker.load() == 6
+    # A row stamped after the next run's rows (a re-score committed while it stored, or a
+    # writer's clock ahead); of an older as_of, so that it is nobody's latest score.
+    re_scored = datetime.now(UTC) + timedelta(minutes=5)
+    with transaction(factory) as session:
+        scores_db.upsert_scores(session, [{
+            "account_id": "acc-00003", "as_of": LATEST - timedelta(days=30),
+            "model_name": "renewal",
+            "model_version": "1", "probability": 0.25, "heuristic_probability": None,
+            "risk_tier": "high", "drivers": {}, "features": {}, "trigger": "health_input",
+            "created_at": re_scored}])
+    assert worker.refresh() > 0  # the watermark is now the re-score's stamp
+
+    scoring.store_scores(factory, frame, score_vectors(second, frame, settings, 3), second,
+                         LATEST, "/nonexistent-data-dir")
+    assert worker.refresh() > 0
+    served = {e.account_id: e.model_version for e in worker.risk_order}
+    assert set(served.values()) == {"2"}, served
