@@ -93,8 +93,24 @@ def stop_cleanly_on_sigterm() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     app = build_app()
-    with stop_cleanly_on_sigterm():
-        _run(app, argv)
+    try:
+        with stop_cleanly_on_sigterm():
+            _run(app, argv)
+    except SystemExit as done:  # click ends a command that succeeded with SystemExit(0) too
+        if argv is None and not done.code:
+            finished_ignores_sigterm()
+        raise
+    if argv is None:  # the console script, not a test calling main: the process ends now
+        finished_ignores_sigterm()
+
+
+def finished_ignores_sigterm() -> None:
+    """Once a command has succeeded, a SIGTERM while the interpreter shuts down (MLflow's and
+    the engines' clean-up take a second or two) would kill the process with the signal: a
+    scheduler then retries a run whose model is already registered (found by audit). The
+    command is done: ignore it, and exit 0."""
+    with contextlib.suppress(ValueError):  # only the main thread may set a handler
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _run(app: typer.Typer, argv: list[str] | None) -> None:

@@ -121,3 +121,26 @@ def test_an_error_keeps_its_bracketed_words(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "both [lightgbm] and [training.lightgbm]; keep one" in done.stderr
+
+
+def test_a_sigterm_after_the_command_succeeded_does_not_kill_the_process(tmp_path):
+    """Found by audit: `renewal train` registered its model, printed its report, and a
+    SIGTERM during the interpreter's shut-down killed it with the signal; a scheduler retrying
+    on 143 would register the model twice. Here the signal arrives right after the command
+    (`keys list`) returned, as it would during the shut-down."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from renewal.cli import main\n"
+        "sys.argv = ['renewal', 'keys', 'list']\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.5)\n"
+    )
+    env = {**os.environ, "RENEWAL_DATA_DIR": str(tmp_path)}
+    env.pop("RENEWAL_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "no keys" in " ".join(done.stderr.split())

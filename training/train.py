@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,7 +301,8 @@ def _train(
     try:
         with staged_directory(out_dir) as staging:
             result.out_dir = staging
-            write_outputs(result)
+            with _written_to(out_dir):
+                write_outputs(result)
             lap("evaluate")
 
             if tracking_uri is not None:
@@ -309,7 +311,8 @@ def _train(
                               model_name, feature_config)
                 lap("mlflow")
             report["timings_seconds"] = timings
-            write_json(result.out_dir / "report.json", report)
+            with _written_to(out_dir):
+                write_json(result.out_dir / "report.json", report)
     except BaseException:
         # Registered, then failed: take it back (a failure inside register_model has
         # already undone itself, and result.registration is then unset).
@@ -325,6 +328,16 @@ def _train(
         raise
     result.out_dir = out_dir
     return result
+
+
+@contextmanager
+def _written_to(out_dir: Path) -> Iterator[None]:
+    """A write into ``--out`` failing (a full disk, a quota) is said, exit 2, not a traceback;
+    the staging directory is removed as for any failure."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir} cannot be written: {exc.strerror or exc}") from exc
 
 
 def log_to_mlflow(

@@ -386,3 +386,22 @@ def test_a_run_failing_after_registration_takes_its_version_back(
     assert not out.exists() or list(out.iterdir()) == []
     runs = client.search_runs([client.get_experiment_by_name("undo").experiment_id])
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
+
+
+def test_a_full_disk_under_out_is_a_message_not_a_traceback(data_dir, training_set, tmp_path,
+                                                            monkeypatch):
+    """Found by audit (a 48 KB tmpfs): the plots' write raised OSError through to a
+    traceback and exit 1, where `renewal score` says "cannot be written" and exits 2."""
+    import errno
+
+    import training.train as train_module
+    from renewal.errors import ConfigError
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train_module, "write_plots", full_disk)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="--out .*out cannot be written: No space left"):
+        run_training(data_dir, out, QUICK, training_set=training_set)
+    assert not out.exists() or list(out.iterdir()) == []
