@@ -94,6 +94,11 @@ class TrainConfig(BaseModel):
     scoring_threads: Int = Field(0, ge=0, description="Threads of the shipped scorer; 0 = all.")
     explain_top_k: Int = Field(3, ge=1)
     min_rows_per_part: Int = Field(20, ge=1, description="Refuse to fit on fewer rows.")
+    champion_confidence: Float = Field(
+        0.95, ge=0.5, lt=1, description="How sure a paired bootstrap of the test rows must be "
+        "that the new model's log loss is lower before it replaces the champion: a lower log "
+        "loss within the test window's noise (another seed) is no reason to switch models."
+    )
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
 
     @field_validator("extra_horizons_days")

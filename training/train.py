@@ -421,6 +421,8 @@ def log_and_register(
                 model_input(result.scorer, test), test[LABEL].to_numpy(dtype=int),
                 name=model_name, promote=promote,
                 heuristic_metrics=report["models"]["heuristic"],
+                new_probabilities=np.asarray(result.test_probabilities["lightgbm"]),
+                confidence=config.champion_confidence,
                 tags={"data_fingerprint": report["data"]["fingerprint"]["sha256"],
                       "test_window": "..".join(report["test_window"])},
             )
