@@ -122,7 +122,7 @@ def _open_spark(spark: Any, location: str) -> Source:
             frame = spark.read.parquet(uri)
         view = f"src_{name}_{next(_view_counter)}"
         frame.createOrReplaceTempView(view)
-        tables[name] = cast_to_contract(backend.table(view), name, from_text=is_csv)
+        tables[name] = cast_to_contract(backend.table(view), name, from_text=is_csv, spark=True)
     return _checked_source(backend, tables, location)
 
 
@@ -184,22 +184,34 @@ def _read_duckdb(backend: Any, path: Path) -> ir.Table:
     return backend.read_csv(path, table_name=name, all_varchar=True, header=True)
 
 
-def cast_to_contract(raw: ir.Table, name: str, from_text: bool) -> ir.Table:
-    """Keep the contract's columns, each cast to its kind (unknown extra columns are ignored)."""
+#: Whitespace around a number, date or boolean written as text, as a regex for Spark: Ibis
+#: compiles ``strip()`` there to ``TRIM(' \t\n\r\v\f' FROM x)``, and Spark SQL reads
+#: ``\v`` and ``\f`` as the letters v and f ("false" became "alse", "feature_request"
+#: "eature_request": found by audit). Java's regex reads these escapes as the characters.
+_SPARK_TRIM = r"^[ \t\n\r\x0b\x0c]+|[ \t\n\r\x0b\x0c]+$"
+
+
+def cast_to_contract(raw: ir.Table, name: str, from_text: bool, spark: bool = False) -> ir.Table:
+    """Keep the contract's columns, each cast to its kind (unknown extra columns are ignored).
+    ``spark``: the table is read by Spark (its SQL needs another trim)."""
     spec = TABLES[name]
-    return raw.select(
-        **{c.name: _cast(raw[c.name], c, from_text) for c in spec.columns if c.name in raw.columns}
-    )
+    return raw.select(**{c.name: _cast(raw[c.name], c, from_text, spark)
+                         for c in spec.columns if c.name in raw.columns})
 
 
-def _cast(value: ir.Value, column: Column, from_text: bool) -> ir.Value:
-    """One column to its contract kind; text from CSV is trimmed and "" means missing."""
+def _cast(value: ir.Value, column: Column, from_text: bool, spark: bool = False) -> ir.Value:
+    """One column to its contract kind; "" from CSV means missing. Text is taken as written
+    (ids and codes with whitespace around them are refused by the contract, free text is
+    kept); a number, date or boolean written as text may have whitespace around it."""
     target = _IBIS_TYPES[column.kind]
     dtype = value.type()
     if dtype.is_string() and column.kind == "str" and not from_text:
         return value  # already typed by Parquet: no per-row work on the big table
     if dtype.is_string():
-        text = value.strip()
+        if column.kind == "str":
+            text = value
+        else:
+            text = value.re_replace(_SPARK_TRIM, "") if spark else value.strip()
         text = (text == "").ifelse(ibis.null("string"), text)
         if column.kind == "bool":
             lower = text.lower()
