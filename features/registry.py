@@ -231,7 +231,8 @@ FEATURES: tuple[Feature, ...] = (
        "surveys", "T minus the latest survey date on or before T."),
     # --- north-star value -----------------------------------------------------------------
     _f("cumulative_value", "{value:,.0f} of value created through the product", "amount",
-       "low", True, "value", "Sum of value.amount dated on or before T (0 without rows)."),
+       "low", True, "value", "Sum of value.amount dated on or before T (0 without rows), "
+       "rounded to a millionth (the engines add in different orders)."),
     _f("north_star_reached", "past the north-star threshold", "", "low", True, "value",
        "cumulative_value >= north_star_threshold.", "bool", "not yet past the north-star "
        "threshold"),

@@ -178,7 +178,10 @@ def _finish(frame: pd.DataFrame, source: Source, config: FeatureConfig) -> pd.Da
         users = frame["max_daily_active_users_30d"].fillna(0).astype("float64")
     frame["seat_utilization_30d"] = users / seats
     if "cumulative_value" in frame.columns:
-        frame["cumulative_value"] = frame["cumulative_value"].astype("float64")
+        # Rounded to a millionth: the engines add the amounts in different orders, so their
+        # sums differ in the last bits, and 79999.4 + 0.2 + 0.4 was 79999.99999999999 (not
+        # past 80,000) on one and 80000.0 (past) on the other (found by audit).
+        frame["cumulative_value"] = frame["cumulative_value"].astype("float64").round(6)
         frame["north_star_reached"] = frame["cumulative_value"] >= config.north_star_threshold
     columns = [*KEYS, *model_features(frame.columns)]
     frame = frame[columns]

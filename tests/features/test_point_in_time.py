@@ -181,3 +181,19 @@ def test_a_note_alone_in_the_export_is_no_judgement(tmp_path):
     noted = _vectors(write_dir(tmp_path / "noted", **tables)).set_index("account_id").loc["a"]
     assert noted["health_input_age_days"] == base["health_input_age_days"] > 0
     assert noted["csm_score"] == base["csm_score"]
+
+
+@pytest.mark.parametrize("amounts", [(79999.4, 0.2, 0.4), (0.4, 0.2, 79999.4),
+                                     (0.2, 79999.4, 0.4)])
+def test_the_north_star_at_its_threshold_does_not_depend_on_the_order_of_the_sum(tmp_path,
+                                                                                 amounts):
+    """79999.4 + 0.2 + 0.4 is 80,000 to a person, but 79999.99999999999 in floating point in
+    one order and 80000.0 in another: DuckDB and Spark add in different orders, and
+    north_star_reached flipped between the engines (found by audit). The sum is rounded to a
+    millionth first: 80,000.0, reached (>= the default 80,000 threshold), in every order."""
+    assert 79999.4 + 0.2 + 0.4 != 0.4 + 0.2 + 79999.4  # the floating-point fact at stake
+    tables = _tables()
+    tables["value"] = [{"account_id": "a", "date": f"2024-0{i + 2}-01", "amount": amount}
+                       for i, amount in enumerate(amounts)]
+    a = _vectors(write_dir(tmp_path / "v", **tables)).set_index("account_id").loc["a"]
+    assert (a.cumulative_value, a.north_star_reached) == (80000.0, True)
