@@ -448,7 +448,8 @@ def scores_table(
     return pd.DataFrame(
         {
             "account_id": frame["account_id"].astype("string").to_numpy(),
-            "as_of": pd.Timestamp(as_of),
+            # A date, as the Spark job writes it (a timestamp before: found by audit).
+            "as_of": pd.array([as_of] * len(frame), dtype="date32[pyarrow]"),
             "probability": [s.probability for s in scored],
             "heuristic_probability": pd.array([s.heuristic_probability for s in scored], "Float64"),
             "risk_tier": [s.risk_tier for s in scored],

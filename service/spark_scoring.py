@@ -140,6 +140,13 @@ def score_on_spark(
                 "data's last day (all high risk)")
     check_spark_output(out, data_dir)
     say = progress or (lambda _step, _fraction: None)
+    from features.jobs import is_local_directory
+
+    if is_local_directory(data_dir):  # the whole contract, as renewal score, before Spark
+        from features.validation import check_data_dir
+
+        say("validating the data directory", 0.0)
+        check_data_dir(Path(data_dir))  # rows after as_of stay allowed here (a backfill)
     config = load_feature_config(config_path)
     tiers = get_service_settings()
     timings: dict[str, float] = {}

@@ -76,6 +76,28 @@ def test_a_bad_usage_table_is_refused_on_spark_with_exit_code_2(spark, data_dir,
     assert not out.exists()
 
 
+def test_a_local_directory_gets_the_whole_contract_on_spark_too(spark, data_dir, tmp_path,
+                                                                capsys):
+    """Found by audit: Spark checked only the core rules, so 2.5 logins were rounded to 2 and
+    written (DuckDB refuses them: "values are not of type int"). A local directory is now
+    validated whole, as with DuckDB, before Spark reads it."""
+    bad = tmp_path / "fractional"
+    shutil.copytree(data_dir, bad)
+    usage = pd.read_parquet(bad / "usage.parquet")
+    usage["logins"] = usage["logins"].astype("float64")
+    usage.loc[usage.index[:2], "logins"] = 2.5
+    usage.to_parquet(bad / "usage.parquet", index=False)
+    out = tmp_path / "vectors.parquet"
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["features", "--engine", engine, "--data", str(bad), "--as-of", T,
+                  "--out", str(out)])
+        assert stopped.value.code == 2, engine
+        message = " ".join(capsys.readouterr().err.split())
+        assert "usage.logins: values are not of type int (2 rows" in message, engine
+        assert not out.exists()
+
+
 def test_one_term_under_two_contract_ids_is_said_on_spark(spark, data_dir, tmp_path):
     """The contract's warnings run on Spark as on DuckDB (features.validation), said as a
     count, and the vectors are still written."""

@@ -357,3 +357,21 @@ def test_scoring_without_a_table_or_with_other_thresholds_than_trained_says_so(
     for name in ("without", "other"):
         assert scores["with"].index.equals(scores[name].index)
         assert (scores["with"] - scores[name]).abs().max() > 1e-6, name
+
+
+def test_a_local_directory_is_validated_whole_before_spark_scores(spark, data_dir,
+                                                                  registered_model, tmp_path):
+    """Found by audit: Spark scoring did not validate at all; an evergreen term ending
+    9999-12-31 was scored with days_to_renewal 2,912,992. A local directory now gets the
+    contract's whole check (as renewal score) before Spark starts."""
+    from service.spark_scoring import score_on_spark
+
+    bad = tmp_path / "evergreen"
+    shutil.copytree(data_dir, bad)
+    contracts = pd.read_parquet(bad / "contracts.parquet")
+    contracts["end_date"] = contracts["end_date"].astype("object")
+    contracts.loc[contracts.index[0], "end_date"] = date(9999, 12, 31)
+    contracts.to_parquet(bad / "contracts.parquet", index=False)
+    with pytest.raises(DataContractError, match="contracts.end_date: dates outside"):
+        score_on_spark(str(bad), T, str(tmp_path / "o"), MODEL_URI, spark=spark)
+    assert not (tmp_path / "o").exists()

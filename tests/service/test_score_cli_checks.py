@@ -183,6 +183,13 @@ def test_run_scoring_writes_out_with_the_stored_scores(tmp_path, tiny_run):
     table = pd.read_parquet(out)
     assert len(table) == summary.accounts == 40 == scored_rows(tmp_path)
     assert [p.name for p in out.parent.iterdir()] == ["scores.parquet"]  # no temporary file
+    # as_of is a date, as docs/scale-out.md says and the Spark job writes it (a timestamp
+    # before: found by audit).
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(out).field("as_of").type == pa.date32()
+    assert set(table["as_of"].astype(str)) == {str(summary.as_of)}
 
 
 def test_a_failed_store_leaves_no_out_file(tmp_path, tiny_run, monkeypatch):
