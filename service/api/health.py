@@ -23,7 +23,9 @@ from service.context import Ctx
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Liveness, summary="Liveness: the process answers")
+# HEAD too: load balancers and uptime checkers probe with it (a 405 read as "down").
+@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Liveness,
+                  summary="Liveness: the process answers")
 async def healthz() -> dict[str, str]:
     """Always ok while the process serves requests (the Docker HEALTHCHECK)."""
     return {"status": "ok"}
@@ -81,8 +83,9 @@ def database_probe(engine: Engine) -> DatabaseProbe:
     return probe
 
 
-@router.get(
+@router.api_route(
     "/readyz",
+    methods=["GET", "HEAD"],
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "No model or no database."}},
     summary="Readiness: model loaded (or degraded to last-known-good) and database reachable",

@@ -287,6 +287,11 @@ def test_readiness_and_prometheus_metrics(service):
     # The health checks answer anyone: no business figure (how many customers are scored).
     assert set(ready) == {"status", "model", "database"}
     assert service.get("/healthz").json() == {"status": "ok"}
+    # Load balancers and uptime checkers probe with HEAD: a 405 read as "down".
+    for path in ("/healthz", "/readyz"):
+        head = service.client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+    assert service.client.head("/v1/model").status_code in (401, 405)  # no key: nothing said
     service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
     assert service.get("/ui/login").status_code == 200
     text = service.get("/metrics", service.keys.admin).text
