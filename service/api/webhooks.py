@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -11,6 +12,8 @@ from service.api.workflow_schemas import (
     WebhookCreated,
     WebhookIn,
     WebhookList,
+    WebhookSecretIn,
+    WebhookSecretRotated,
 )
 from service.auth import Admin
 from service.context import Ctx
@@ -64,6 +67,27 @@ def list_webhooks(principal: Admin, ctx: Ctx,
     with ctx.sessions() as session:
         rows = store.list_subscriptions(session, include_disabled)
     return {"data": [_view(r) for r in rows], "count": len(rows)}
+
+
+@router.post("/{webhook_id}/secret", response_model=WebhookSecretRotated,
+             responses=problem_responses(401, 403, 404, 409, 422),
+             summary="Rotate the signing secret (the new one is shown once)")
+def rotate_webhook_secret(webhook_id: HookPath, body: WebhookSecretIn, principal: Admin,
+                          ctx: Ctx) -> dict[str, Any]:
+    """The secret replaced keeps signing for ``keep_previous_hours`` (a second ``v1=`` in
+    ``Renewal-Signature``): deploy the new secret to the receiver meanwhile. A leaked secret:
+    ``keep_previous_hours: 0``. Deliveries already pending are signed when they are sent,
+    so with the new secret."""
+    with transaction(ctx.sessions) as session:
+        row = store.get_subscription(session, webhook_id)
+        if row is None:
+            raise not_found(f"no webhook {webhook_id!r}")
+        if not row.active:
+            raise ProblemError(409, "webhook-disabled", f"webhook {webhook_id!r} is disabled")
+        store.rotate_secret(session, row, timedelta(hours=body.keep_previous_hours),
+                            body.secret)
+        return {"id": row.id, "secret": row.secret,
+                "previous_secret_valid_until": row.previous_secret_until}
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response,

@@ -410,6 +410,26 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="Shown once: verify Renewal-Signature with it.")
 
 
+class WebhookSecretIn(BaseModel):
+    """A new signing secret for a subscription (a leaked one, or routine rotation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(None, min_length=16, max_length=200,
+                               description="The new secret; generated when omitted.")
+    keep_previous_hours: StrictInt = Field(
+        24, ge=0, le=168, description="How long deliveries also carry a signature with the "
+        "secret replaced (a second v1= in Renewal-Signature), so the receiver can switch "
+        "without refusing any; 0 for a leaked secret: it stops signing at once.")
+
+
+class WebhookSecretRotated(BaseModel):
+    id: str
+    secret: str = Field(description="Shown once: verify Renewal-Signature with it.")
+    previous_secret_valid_until: datetime | None = Field(
+        description="Until then deliveries are signed with both secrets; null: new one only.")
+
+
 class WebhookList(Page):
     data: list[WebhookOut]
 

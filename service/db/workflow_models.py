@@ -59,6 +59,9 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JsonType)
     secret: Mapped[str] = mapped_column(String(200))
+    #: After a rotation, the secret replaced, still signed with until ``previous_secret_until``.
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     description: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -44,6 +44,7 @@ EXPECTED = {
     ("POST", "/v1/webhooks"): frozenset({"admin"}),
     ("GET", "/v1/webhooks"): frozenset({"admin"}),
     ("DELETE", "/v1/webhooks/{webhook_id}"): frozenset({"admin"}),
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): frozenset({"admin"}),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): frozenset({"admin"}),
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): frozenset({"admin"}),
 }
@@ -55,6 +56,7 @@ BODIES = {
         "levers": [{"name": "exec_sponsor_active"}]
     },
     ("POST", "/v1/accounts/{account_id}/interventions"): lambda _: {"playbook": "qbr"},
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): lambda _: {"keep_previous_hours": 0},
     ("POST", "/v1/webhooks"): lambda _: {
         "url": "https://93.184.215.14/hook",  # a public literal address: no DNS, no send
         "events": ["risk_tier_crossed"],

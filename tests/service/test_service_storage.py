@@ -70,7 +70,7 @@ def test_migrations_reach_head_and_match_the_models(engine):
 
 def test_an_unknown_revision_is_a_clear_error_not_a_traceback(engine):
     with pytest.raises(RenewalError, match="unknown revision 'nonsense': choose head or one of "
-                                           "0007_account_names"):
+                                           "0008_webhook_secret_rotation"):
         upgrade(engine, "nonsense")
     with pytest.raises(RenewalError, match="cannot upgrade to '\\+5'"):
         upgrade(engine, "+5")
@@ -242,3 +242,22 @@ def test_bad_key_requests_are_refused_with_a_reason(engine, role, csm_id):
         create_key(session, role, None, csm_id)
     with transaction(factory) as session, pytest.raises(ApiKeyError, match="no API key"):
         revoke_key(session, "key_missing")
+
+
+def test_the_secret_rotation_migration_adds_and_removes_its_columns(engine):
+    """Revision 0008 on SQLite and PostgreSQL: a subscription stored before it keeps its
+    secret and has no previous one; downgrading drops the two columns and keeps the rows."""
+    from service.workflows.webhooks import store
+
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        hook = store.create_subscription(session, "https://93.184.215.14/h", ["model_promoted"],
+                                         "key_admin", "a-secret-of-sixteen").id
+    assert downgrade(engine, "0007_account_names") == "0007_account_names"
+    columns = {c["name"] for c in inspect(engine).get_columns("webhook_subscriptions")}
+    assert {"previous_secret", "previous_secret_until"}.isdisjoint(columns)
+    assert upgrade(engine) == head_revision() == "0008_webhook_secret_rotation"
+    with factory() as session:
+        row = store.get_subscription(session, hook)
+        assert row is not None and row.secret == "a-secret-of-sixteen"
+        assert row.previous_secret is None and row.previous_secret_until is None

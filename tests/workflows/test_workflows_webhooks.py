@@ -194,3 +194,76 @@ def test_a_receiver_that_stays_down_ends_failed_and_can_be_retried(stack):
             assert client.delete(f"/v1/webhooks/{hook}").status_code == 204
     finally:
         down.stop()
+
+
+def test_a_signing_secret_is_rotated_with_an_overlap_or_at_once(stack):
+    """A leaked or aging secret is replaced without losing deliveries: for the overlap asked
+    for, each delivery carries a signature with both secrets (two v1=), so the receiver may
+    switch at its own pace; with 0 hours the old one stops signing at once. Before, the only
+    way was to delete the subscription and subscribe again."""
+    receiver = wf.Receiver().start()
+    old, new, newest = "old-secret-0123456789", "new-secret-0123456789", "newest-secret-012345"
+    try:
+        with stack.client(stack.keys.admin) as client:
+            hook = client.post("/v1/webhooks", json={"url": receiver.url, "secret": old,
+                                                     "events": ["model_promoted"]}).json()["id"]
+            rotated = client.post(f"/v1/webhooks/{hook}/secret",
+                                  json={"secret": new, "keep_previous_hours": 24})
+            assert rotated.status_code == 200, rotated.text
+            body = rotated.json()
+            assert body["id"] == hook and body["secret"] == new
+            assert body["previous_secret_valid_until"] is not None
+            assert "secret" not in client.get("/v1/webhooks").json()["data"][0]
+        with transaction(stack.factory) as session:
+            emit_model_promoted(session, "renewal", "2", "1", "champion")
+        wait_for(lambda: len(receiver.requests) >= 1)
+        first = receiver.requests[0]
+        assert first["headers"]["renewal-signature"].count("v1=") == 2
+        for secret in (old, new):  # a receiver on either secret accepts it
+            verify(secret, first["headers"]["renewal-signature"], first["body"])
+
+        with stack.client(stack.keys.admin) as client:
+            at_once = client.post(f"/v1/webhooks/{hook}/secret",
+                                  json={"secret": newest, "keep_previous_hours": 0}).json()
+        assert at_once["previous_secret_valid_until"] is None
+        with transaction(stack.factory) as session:
+            emit_model_promoted(session, "renewal", "3", "2", "champion")
+        wait_for(lambda: len(receiver.requests) >= 2)
+        second = receiver.requests[1]
+        assert second["headers"]["renewal-signature"].count("v1=") == 1
+        verify(newest, second["headers"]["renewal-signature"], second["body"])
+        with pytest.raises(SignatureError):
+            verify(new, second["headers"]["renewal-signature"], second["body"])
+    finally:
+        receiver.stop()
+
+    with stack.client(stack.keys.csm_a) as client:
+        assert client.post(f"/v1/webhooks/{hook}/secret", json={}).status_code == 403
+    with stack.client(stack.keys.admin) as client:
+        assert client.post("/v1/webhooks/whk_nope/secret", json={}).status_code == 404
+        for bad in ({"keep_previous_hours": 169}, {"keep_previous_hours": "24"},
+                    {"secret": "short"}, {"other": 1}):
+            assert client.post(f"/v1/webhooks/{hook}/secret", json=bad).status_code == 422, bad
+        assert client.delete(f"/v1/webhooks/{hook}").status_code == 204
+        gone = client.post(f"/v1/webhooks/{hook}/secret", json={})
+        assert gone.status_code == 409 and gone.json()["type"].endswith("webhook-disabled")
+
+
+def test_the_documented_receiver_check_accepts_either_signature_of_a_rotation():
+    """docs/workflows.md's verify() is what receivers copy: it read the header as a dict, so
+    with two v1= values (a rotation) it kept the last and refused the new secret's."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "workflows.md").read_text()
+    snippet = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", text, re.S)
+    assert snippet is not None
+    documented: dict = {}
+    exec(snippet.group(1), documented)  # noqa: S102 - our own documentation's code
+    body = b'{"id": "evt_1"}'
+    header = signature_header("new-secret-0123456789", body, previous="old-secret-0123456789")
+    for secret in ("new-secret-0123456789", "old-secret-0123456789"):
+        documented["verify"](secret, header, body)
+        verify(secret, header, body)
+    with pytest.raises(ValueError, match="bad signature"):
+        documented["verify"]("another-secret-012345", header, body)

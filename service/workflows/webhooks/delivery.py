@@ -34,6 +34,7 @@ from service.workflows.webhooks.signing import (
     SIGNATURE_HEADER,
     signature_header,
 )
+from service.workflows.webhooks.store import secret_in_overlap
 from service.workflows.webhooks.transport import public_only_transport
 from service.workflows.webhooks.urls import (
     UnresolvableHostError,
@@ -189,17 +190,18 @@ class DeliveryWorker:
             subscription = session.get(WebhookSubscription, delivery.subscription_id)
             assert event is not None and subscription is not None
             url, secret, active = subscription.url, subscription.secret, subscription.active
+            previous = secret_in_overlap(subscription, utc_now())
             body = envelope(event)
             event_type, event_uid = event.type, event.event_id
         if not active:
             self._record(delivery_id, None, cancelled=True)
             return
-        outcome = self._send(url, secret, body, event_type, event_uid, delivery_id)
+        outcome = self._send(url, secret, body, event_type, event_uid, delivery_id, previous)
         self._record(delivery_id, outcome)
 
     def _send(
         self, url: str, secret: str, body: bytes, event_type: str, event_uid: str,
-        delivery_id: int,
+        delivery_id: int, previous_secret: str | None = None,
     ) -> Outcome:
         started = time.perf_counter()
         try:
@@ -210,7 +212,7 @@ class DeliveryWorker:
             return Outcome(None, f"refused: {exc}"[:500], 0)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, body),
+            SIGNATURE_HEADER: signature_header(secret, body, previous=previous_secret),
             EVENT_HEADER: event_type,
             DELIVERY_HEADER: str(delivery_id),
             IDEMPOTENCY_HEADER: event_uid,

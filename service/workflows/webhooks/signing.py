@@ -36,10 +36,13 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The value of the ``Renewal-Signature`` header for ``body`` sent now."""
+def signature_header(secret: str, body: bytes, timestamp: int | None = None,
+                     previous: str | None = None) -> str:
+    """The value of the ``Renewal-Signature`` header for ``body`` sent now; ``previous``: a
+    rotated-out secret still in its overlap, whose signature follows the current one."""
     when = int(time.time()) if timestamp is None else timestamp
-    return f"t={when},v1={signature(secret, when, body)}"
+    header = f"t={when},v1={signature(secret, when, body)}"
+    return header + (f",v1={signature(previous, when, body)}" if previous else "")
 
 
 def verify(

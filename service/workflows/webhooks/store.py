@@ -1,10 +1,10 @@
-"""Subscriptions and the delivery log: create, list, disable, read, re-queue."""
+"""Subscriptions and the delivery log: create, list, rotate a secret, disable, read, re-queue."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +45,27 @@ def list_subscriptions(
 
 def get_subscription(session: Session, subscription_id: str) -> WebhookSubscription | None:
     return session.get(WebhookSubscription, subscription_id)
+
+
+def rotate_secret(
+    session: Session, row: WebhookSubscription, keep_previous: timedelta,
+    secret: str | None = None,
+) -> WebhookSubscription:
+    """A new signing secret (``secret``, or a fresh one); the one it replaces still signs
+    deliveries for ``keep_previous`` (zero: no longer), so a receiver can switch over."""
+    now = utc_now()
+    row.previous_secret = row.secret if keep_previous > timedelta(0) else None
+    row.previous_secret_until = now + keep_previous if row.previous_secret else None
+    row.secret = secret or new_secret()
+    return row
+
+
+def secret_in_overlap(row: WebhookSubscription, now: datetime) -> str | None:
+    """The previous secret while its overlap lasts, else None."""
+    until = row.previous_secret_until
+    if row.previous_secret and until is not None and now < until:
+        return row.previous_secret
+    return None
 
 
 def disable_subscription(session: Session, row: WebhookSubscription) -> WebhookSubscription:
