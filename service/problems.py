@@ -295,6 +295,11 @@ def install_handlers(app: FastAPI, retry_after_seconds: int = 5) -> None:
         )
 
     async def on_domain(request: Request, exc: Exception) -> Response:
+        from service.db.scores import ScoresBeingStored
+
+        if isinstance(exc, ScoresBeingStored):
+            return problem_response(503, "scores-being-stored", str(exc),
+                                    headers={"Retry-After": str(retry_after_seconds)})
         if isinstance(exc, ModelUnavailableError):
             return problem_response(
                 503,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from renewal.errors import RenewalError
 from service.db.chunks import chunks_or_all
 from service.db.models import Score, ScoringRun
 from service.db.upsert import upsert
@@ -34,17 +35,42 @@ def _lock_key(name: str) -> int:
 _ALL_ACCOUNTS = _lock_key("renewal.all-accounts")
 
 
+#: How long a re-score waits for a scoring run's store before it is answered 503: the
+#: store of 200,000 accounts takes tens of seconds on PostgreSQL, and every waiting request
+#: held a worker thread and a pooled connection (16 of them made /readyz time out: review).
+STORE_WAIT_SECONDS = 2
+
+
+class ScoresBeingStored(RenewalError):
+    """A scoring run is storing its scores: the re-score would overwrite them or be hidden
+    by them, so it is refused for now (retry in a few seconds)."""
+
+
 def lock_account(session: Session, account_id: str) -> None:
     """Serialise read-modify-writes of one account's latest score until the transaction ends.
 
     PostgreSQL: a transaction-scoped advisory lock on the account (other accounts are not
     blocked), under a shared lock that a scoring run's store takes alone, so a re-score never
-    commits in the middle of a run's store. SQLite: nothing to do,
+    commits in the middle of a run's store; waiting for a run longer than
+    ``STORE_WAIT_SECONDS`` raises :class:`ScoresBeingStored`. SQLite: nothing to do,
     :func:`service.db.engine.transaction` already holds the database's write lock. Call it
     first in the transaction, before reading the score."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _ALL_ACCOUNTS})
+    from sqlalchemy.exc import OperationalError
+
+    session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
+                    {"wait": f"{STORE_WAIT_SECONDS}s"})
+    try:
+        with session.begin_nested():  # a timeout aborts the savepoint, not the transaction
+            session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"),
+                            {"key": _ALL_ACCOUNTS})
+    except OperationalError as exc:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise ScoresBeingStored(
+            "a scoring run is storing its scores: retry in a few seconds") from None
+    session.execute(text("SELECT set_config('lock_timeout', '0', true)"))
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                     {"key": _lock_key(f"renewal.account:{account_id}")})
 

@@ -237,7 +237,7 @@ def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_
 
 
 @pytest.mark.postgres
-def test_a_re_score_waits_while_a_run_reads_or_stores(pg_schema_url):
+def test_a_re_score_waits_while_a_run_reads_or_stores(pg_schema_url, monkeypatch):
     """PostgreSQL: a run's read of the inputs and its store take the all-accounts lock; an
     input's re-score (``lock_account``) waits for it, so none commits in between (the other
     half of the fix above: the run's mark and its late inputs are then exact)."""
@@ -249,6 +249,7 @@ def test_a_re_score_waits_while_a_run_reads_or_stores(pg_schema_url):
     from service.db.engine import make_engine, make_session_factory
     from service.db.migrate import upgrade
 
+    monkeypatch.setattr(scores_db, "STORE_WAIT_SECONDS", 60)  # waits here, however slow
     engine = make_engine(pg_schema_url)
     upgrade(engine)
     factory = make_session_factory(engine)
@@ -317,3 +318,50 @@ def test_a_new_run_is_picked_up_even_when_a_re_score_is_stamped_later(engine):
     assert worker.refresh() > 0
     served = {e.account_id: e.model_version for e in worker.risk_order}
     assert set(served.values()) == {"2"}, served
+
+
+@pytest.mark.postgres
+def test_a_re_score_gives_up_on_a_long_store_with_a_clear_error(pg_schema_url, monkeypatch):
+    """Found by review: a PUT waited for the whole store of a run (tens of seconds for
+    200,000 accounts), holding a thread and a pooled connection; 16 of them made /readyz time
+    out. It now waits STORE_WAIT_SECONDS, then is refused (the API: 503 with Retry-After),
+    and its transaction is still usable (the savepoint took the timeout)."""
+    from sqlalchemy import text
+
+    from service.db.engine import make_engine, make_session_factory
+    from service.db.migrate import upgrade
+
+    monkeypatch.setattr(scores_db, "STORE_WAIT_SECONDS", 1)
+    engine = make_engine(pg_schema_url)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    try:
+        with transaction(factory) as run:
+            scores_db.lock_all_accounts(run)
+            with factory() as session:
+                with pytest.raises(scores_db.ScoresBeingStored, match="retry in a few"):
+                    scores_db.lock_account(session, "acc-1")
+                assert session.execute(text("SELECT 1")).scalar_one() == 1
+                session.rollback()
+        with transaction(factory) as session:  # the run has stored: the lock is free again
+            scores_db.lock_account(session, "acc-1")
+            timeout = session.execute(text("SELECT current_setting('lock_timeout')"))
+            assert timeout.scalar_one() == "0"  # only the wait for a run is bounded
+    finally:
+        engine.dispose()
+
+
+def test_a_re_score_refused_during_a_store_is_a_503_with_retry_after(service, monkeypatch):
+    """The API's answer when lock_account gives up (PostgreSQL; forced here on SQLite)."""
+    import service.rescore as rescore
+
+    def busy(*_args, **_kwargs):
+        raise scores_db.ScoresBeingStored(
+            "a scoring run is storing its scores: retry in a few seconds")
+
+    monkeypatch.setattr(rescore.scores_db, "lock_account", busy)
+    answer = service.put("/v1/accounts/acc-00000/health-inputs", service.keys.admin,
+                         json={"csm_score": 2})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["type"].endswith("scores-being-stored")
+    assert int(answer.headers["retry-after"]) >= 1
