@@ -423,6 +423,7 @@ def log_and_register(
                 heuristic_metrics=report["models"]["heuristic"],
                 new_probabilities=np.asarray(result.test_probabilities["lightgbm"]),
                 confidence=config.champion_confidence,
+                clusters=test["account_id"].astype(str).to_numpy(),
                 tags={"data_fingerprint": report["data"]["fingerprint"]["sha256"],
                       "test_window": "..".join(report["test_window"])},
             )
