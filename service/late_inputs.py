@@ -50,6 +50,8 @@ def apply_late_inputs(
         if i is None:  # not scored by this run (lost, or signed after its as_of)
             continue
         vector = vectors.get(i, rows[i]["features"])
+        if _older_than_in_vector(vector, (as_of - health.effective_date).days):
+            continue
         vectors[i] = apply_input(vector, health, health.effective_date, as_of,
                                  read.stale_input_days)
     if not vectors:
@@ -64,3 +66,13 @@ def apply_late_inputs(
             drivers=scored.drivers,
         )
     return [rows[i]["account_id"] for i in changed]
+
+
+def _older_than_in_vector(vector: dict[str, Any], age: int) -> bool:
+    """The vector already holds a judgement of a later day (the data directory's export): the
+    pipeline reads the latest day, so the next run would take that one again and flip the
+    score back (found by review). An input re-scored on the spot takes effect on the previous
+    run's as_of, which can be older than an export's row of this run."""
+    held = vector.get("health_input_age_days")
+    return held is not None and held == held and age > held  # held == held: not NaN
+

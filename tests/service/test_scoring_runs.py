@@ -196,7 +196,9 @@ def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_
     model = factories.loaded(factories.tiny_scorer())
     frame = factories.feature_frame(20, LATEST)
     late, other = str(frame["account_id"].iloc[0]), str(frame["account_id"].iloc[1])
+    older_than_export = str(frame["account_id"].iloc[2])
     frame.loc[0, ["csm_score", "exec_sponsor_active", "health_input_age_days"]] = [5.0, True, 40]
+    frame.loc[2, ["csm_score", "health_input_age_days"]] = [2.0, 2]
     settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
@@ -207,6 +209,9 @@ def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_
     def features_then_a_put(*_a, **_k):
         with transaction(factory) as session:
             add_health_input(session, said)
+            add_health_input(session, HealthInput(
+                account_id=older_than_export, effective_date=LATEST - timedelta(days=7),
+                csm_score=5, author="key_csm", created_at=datetime.now(UTC)))
             scores_db.upsert_scores(session, [{
                 "account_id": late, "as_of": LATEST, "model_name": "renewal",
                 "model_version": "1", "probability": 0.2, "heuristic_probability": None,
@@ -234,6 +239,10 @@ def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_
     assert stored[late].trigger == "batch" and stored[late].drivers == expected.drivers
     # The other accounts are the run's own vectors, untouched.
     assert stored[other].features == scoring.vectors_as_json(frame.iloc[1:2])[0]
+    # An input dated before the judgement the run's vector holds (an export's row of 2 days
+    # before as_of; the input 7 days before) is not applied: the pipeline reads the latest
+    # day, so the next run would flip the score back (found by review).
+    assert stored[older_than_export].features == scoring.vectors_as_json(frame.iloc[2:3])[0]
 
 
 @pytest.mark.postgres
