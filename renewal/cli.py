@@ -108,9 +108,18 @@ def finished_ignores_sigterm() -> None:
     """Once a command has succeeded, a SIGTERM while the interpreter shuts down (MLflow's and
     the engines' clean-up take a second or two) would kill the process with the signal: a
     scheduler then retries a run whose model is already registered (found by audit). The
-    command is done: ignore it, and exit 0."""
+    command is done: a SIGTERM now ends the process at once with status 0 (not ignored: a
+    shut-down that hangs must still stop on it, found by review)."""
+    import os
+
+    def done(*_: object) -> None:
+        for stream in (sys.stdout, sys.stderr):  # what the command printed is not lost
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
+
     with contextlib.suppress(ValueError):  # only the main thread may set a handler
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, done)
 
 
 def _run(app: typer.Typer, argv: list[str] | None) -> None:

@@ -10,9 +10,10 @@ import re
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
+QUERY_SECRET_MIN_LENGTH = 6  # a secret query value this long is masked wherever it appears
 #: Query parameters whose value is a secret (``?token=``, ``?password=``, ``?access_key=``,
 #: ``?sig=``): masked like a password. Others (``sslmode=require``) stay readable.
-SECRET_PARAMETER = re.compile(r"pass|token|secret|key|auth|sig|credential", re.IGNORECASE)
+SECRET_PARAMETER = re.compile(r"pass|pwd|token|secret|key|auth|sig|credential", re.IGNORECASE)
 
 
 def _user_info(uri: str) -> tuple[str | None, str | None, str]:
@@ -39,9 +40,14 @@ def mask_uri(uri: str) -> str:
     if password or username:
         netloc = f"{username or ''}:***@{host}" if password else f"***@{host}"
         masked = urlunsplit(urlsplit(uri)._replace(netloc=netloc))
-    for value in _query_secrets(uri):
-        masked = masked.replace(f"={value}", "=***")
-    return masked
+    if not _query_secrets(uri):
+        return masked
+    parts = urlsplit(masked)
+    query = "&".join(  # rebuilt parameter by parameter: the others stay exactly as written
+        f"{name}=***" if SECRET_PARAMETER.search(name) and value else part
+        for part in parts.query.split("&")
+        for name, _, value in [part.partition("=")])
+    return urlunsplit(parts._replace(query=query))
 
 
 def _query_secrets(uri: str) -> list[str]:
@@ -65,8 +71,10 @@ def scrub(text: str, uri: str) -> str:
     """
     username, password, _host = _user_info(uri)
     text = text.replace(uri, mask_uri(uri))
-    for value in _query_secrets(uri):  # a secret query value: everywhere, like a password
-        text = text.replace(value, "***")
+    for value in _query_secrets(uri):  # a secret query value: after its "=", and anywhere
+        text = text.replace(f"={value}", "=***")  # when token-long (a short one, "1", is
+        if len(value) >= QUERY_SECRET_MIN_LENGTH:  # in ordinary text: 10.0.0.1, found by
+            text = text.replace(value, "***")      # review)
     if password:
         secrets, bare = [password], True
     elif username:

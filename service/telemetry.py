@@ -126,6 +126,9 @@ def route_template(scope: dict[str, Any]) -> str:
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED_ROUTE
-    root, app_root = scope.get("root_path", ""), scope.get("app_root_path", "")
+    # A top-level route's scope has no app_root_path: its root_path is the server's own
+    # (uvicorn --root-path), not a mount (found by review: "/renewal/v1/...").
+    root = scope.get("root_path", "")
+    app_root = scope.get("app_root_path", root)
     mounted = root[len(app_root):] if root.startswith(app_root) else ""
     return mounted + path

@@ -89,7 +89,7 @@ def demo(
         f"export KEY=<the admin key printed above>\n"
         f"curl -s -H \"Authorization: Bearer $KEY\" '{base}/v1/risk-list?max_probability=0.5'\n"
         f"curl -s -H \"Authorization: Bearer $KEY\" {base}/v1/model\n"
-        f"OpenAPI docs: {base}/docs",
+        f"OpenAPI document (with the key): {base}/openapi.json",
         markup=False,
     )
     if serve:

@@ -188,6 +188,7 @@ def backtest_forecast(
     result = BacktestResult(level, lead_days, fitted_until=until)
     source = open_source(Path(data_dir))
     first_signed = None
+    signed_at: pd.Series | None = None  # accounts.signed_at by id, read when first needed
     say = progress or (lambda _stage, _done, _total: None)
     for done, label in enumerate(candidates):
         say(f"backtesting {label}", done, len(candidates))
@@ -216,7 +217,21 @@ def backtest_forecast(
         })
         rows = due.merge(scored, on="account_id", how="left")
         # Every account signed by the forecast day has a vector: the others signed later.
-        unsigned = rows["probability"].isna()
+        # A missing vector of any other account is a fault, not a count (found by review).
+        missing = rows["probability"].isna()
+        if signed_at is None:
+            accounts = source.tables["accounts"]
+            frame = source.backend.execute(accounts.select("account_id", "signed_at"))
+            signed_at = pd.Series(pd.to_datetime(frame["signed_at"]).to_numpy(),
+                                  index=frame["account_id"].astype(str))
+        later = rows["account_id"].map(signed_at) > forecast_on
+        unexplained = missing & ~later.fillna(False).astype(bool)
+        if unexplained.any():
+            examples = ", ".join(rows.loc[unexplained, "contract_id"].astype(str).head(3))
+            raise RenewalError(
+                f"{label}: {int(unexplained.sum())} contract(s) have no feature vector on "
+                f"{forecast_on.date()} (e.g. {examples})")
+        unsigned = missing
         rows = rows[~unsigned]
         if rows.empty:
             result.skipped[label] = (f"the {int(unsigned.sum())} contract(s) in force on the "

@@ -347,3 +347,20 @@ def test_what_start_up_loaded_is_left_out_of_later_garbage_collections(tmp_path,
             assert service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm).status_code == 200
     finally:
         gc.unfreeze()
+
+
+def test_route_labels_behind_a_root_path_and_under_a_mount():
+    """The label is the route's template, with a mount's prefix (/ui) and without the
+    server's own root path (uvicorn --root-path /renewal: found by review)."""
+    from service.telemetry import UNMATCHED_ROUTE, route_template
+
+    class Route:
+        path = "/accounts/{account_id}"
+
+    assert route_template({"route": Route()}) == "/accounts/{account_id}"
+    assert route_template({"route": Route(), "root_path": "/renewal"}) == "/accounts/{account_id}"
+    assert route_template({"route": Route(), "root_path": "/renewal/ui",
+                           "app_root_path": "/renewal"}) == "/ui/accounts/{account_id}"
+    assert route_template({"route": Route(), "root_path": "/ui",
+                           "app_root_path": ""}) == "/ui/accounts/{account_id}"
+    assert route_template({}) == UNMATCHED_ROUTE

@@ -244,3 +244,32 @@ def test_backtest_leaves_out_and_counts_contracts_of_accounts_not_yet_signed(tmp
     result = backtest_forecast(data, scorer, [month], draws=500)
     assert result.months == []
     assert "belong to accounts signed after it" in result.skipped[month]
+
+
+def test_backtest_still_fails_on_a_vector_missing_for_a_signed_account(tmp_path, scorer,
+                                                                      monkeypatch):
+    """Only accounts signed after the forecast day may lack a vector; any other missing one
+    is a fault and fails the backtest, naming the contracts (found by review: it was counted
+    as "signed later")."""
+    import features.vectors
+    import service.workflows.backtest as backtest_module
+    from renewal.errors import RenewalError
+    from renewal.simulator import simulate
+    from service.workflows.outcomes import load_contracts
+
+    data = tmp_path / "data"
+    simulate(data, accounts=60, seed=3, months=18)
+    book = load_contracts(data)
+    month = "2025-04"
+    due = book[(book["end_date"].dt.strftime("%Y-%m") == month)
+               & (book["start_date"] <= pd.Timestamp("2025-01-01"))]
+    dropped = str(due["account_id"].iloc[0])
+    real = features.vectors.features_as_of
+
+    def losing_one(*args, **kwargs):
+        vectors = real(*args, **kwargs)
+        return vectors[vectors["account_id"].astype(str) != dropped].reset_index(drop=True)
+
+    monkeypatch.setattr(features.vectors, "features_as_of", losing_one)
+    with pytest.raises(RenewalError, match=r"2025-04: \d+ contract\(s\) have no feature vector"):
+        backtest_module.backtest_forecast(data, scorer, [month], draws=500)
