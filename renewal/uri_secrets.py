@@ -7,7 +7,7 @@ as ``https://TOKEN@mlflow.example`` never reaches a console, a scheduler's log o
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 TOKEN_MIN_LENGTH = 16  # a user name this long without a password is taken for a token
 QUERY_SECRET_MIN_LENGTH = 6  # a secret query value this long is masked wherever it appears
@@ -44,10 +44,16 @@ def mask_uri(uri: str) -> str:
         return masked
     parts = urlsplit(masked)
     query = "&".join(  # rebuilt parameter by parameter: the others stay exactly as written
-        f"{name}=***" if SECRET_PARAMETER.search(name) and value else part
+        f"{name}=***" if _secret_name(name) and value else part
         for part in parts.query.split("&")
         for name, _, value in [part.partition("=")])
     return urlunsplit(parts._replace(query=query))
+
+
+def _secret_name(name: str) -> bool:
+    """A parameter name saying its value is a secret, as written or percent-decoded
+    (``p%61ssword``: found by review)."""
+    return bool(SECRET_PARAMETER.search(name) or SECRET_PARAMETER.search(unquote_plus(name)))
 
 
 def _query_secrets(uri: str) -> list[str]:
@@ -57,7 +63,7 @@ def _query_secrets(uri: str) -> list[str]:
     except ValueError:
         return []
     written = [part.partition("=")[2] for part in query.split("&")
-               if SECRET_PARAMETER.search(part.partition("=")[0]) and part.partition("=")[2]]
+               if _secret_name(part.partition("=")[0]) and part.partition("=")[2]]
     decoded = [value for name, value in parse_qsl(query) if SECRET_PARAMETER.search(name)]
     return sorted({*written, *(v for v in decoded if v)}, key=len, reverse=True)
 

@@ -108,7 +108,8 @@ def clearly_better(renewed: np.ndarray, new: np.ndarray, old: np.ndarray,
         sizes = np.bincount(codes).astype(float)
     rng = np.random.default_rng(seed)
     n = len(sums)
-    block = max(1, min(BOOTSTRAP_RESAMPLES, 20_000_000 // max(n, 1)))  # ~160 MB of indices
+    # Resamples per block: at most 2 M indices (and their gathered values) at a time, ~32 MB.
+    block = max(1, min(100, 2_000_000 // max(n, 1)))
     means: list[np.ndarray] = []
     while sum(len(m) for m in means) < BOOTSTRAP_RESAMPLES:
         draws = rng.integers(0, n, size=(block, n))

@@ -59,6 +59,7 @@ def lock_account(session: Session, account_id: str) -> None:
         return
     from sqlalchemy.exc import OperationalError
 
+    configured = session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
     session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
                     {"wait": f"{STORE_WAIT_SECONDS}s"})
     try:
@@ -70,7 +71,8 @@ def lock_account(session: Session, account_id: str) -> None:
             raise
         raise ScoresBeingStored(
             "a scoring run is storing its scores: retry in a few seconds") from None
-    session.execute(text("SELECT set_config('lock_timeout', '0', true)"))
+    # Back to the operator's own setting (options=-c lock_timeout=... in the URL), not 0.
+    session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": configured})
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                     {"key": _lock_key(f"renewal.account:{account_id}")})
 

@@ -292,6 +292,12 @@ def test_readiness_and_prometheus_metrics(service):
         head = service.client.head(path)
         assert head.status_code == 200 and head.content == b"", path
     assert service.client.head("/v1/model").status_code in (401, 405)  # no key: nothing said
+    # Not in the OpenAPI document: one operationId per operation (code generators refuse
+    # duplicates, which GET and HEAD on one route gave).
+    document = service.get("/openapi.json", service.keys.admin).json()
+    ids = [op["operationId"] for path in document["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert "head" not in document["paths"]["/healthz"]
     service.get(f"/v1/accounts/{ACC}/renewal", service.keys.crm)
     assert service.get("/ui/login").status_code == 200
     text = service.get("/metrics", service.keys.admin).text

@@ -306,6 +306,7 @@ def test_mlflow_info_lines_and_the_pickle_notice_stay_off_the_console(tracking_u
     # Other parameters stay as written, even when a secret's value is in them (review).
     ("postgresql://h/db?auth=1&connect_timeout=10", "postgresql://h/db?auth=***&connect_timeout=10"),
     ("mssql://h/db?PWD=Secr3t!x&sslmode=require", "mssql://h/db?PWD=***&sslmode=require"),
+    ("https://h/x?p%61ssword=hunter2&a=1", "https://h/x?p%61ssword=***&a=1"),
 ])
 def test_secret_query_values_are_masked_and_others_kept(uri, shown):
     """A query-string token was printed in clear next to a masked password (found by audit)."""
