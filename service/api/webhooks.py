@@ -79,15 +79,16 @@ def rotate_webhook_secret(webhook_id: HookPath, body: WebhookSecretIn, principal
     ``keep_previous_hours: 0``. Deliveries already pending are signed when they are sent,
     so with the new secret."""
     with transaction(ctx.sessions) as session:
-        row = store.get_subscription(session, webhook_id)
+        # Locked: two rotations at once each kept the same old secret, and one admin was told
+        # a secret that was never in effect (found by review).
+        row = session.get(WebhookSubscription, webhook_id, with_for_update=True)
         if row is None:
             raise not_found(f"no webhook {webhook_id!r}")
         if not row.active:
             raise ProblemError(409, "webhook-disabled", f"webhook {webhook_id!r} is disabled")
-        store.rotate_secret(session, row, timedelta(hours=body.keep_previous_hours),
-                            body.secret)
-        return {"id": row.id, "secret": row.secret,
-                "previous_secret_valid_until": row.previous_secret_until}
+        until = store.rotate_secret(session, row, timedelta(hours=body.keep_previous_hours),
+                                    body.secret)
+        return {"id": row.id, "secret": row.secret, "previous_secret_valid_until": until}
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response,

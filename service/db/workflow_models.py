@@ -59,9 +59,9 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JsonType)
     secret: Mapped[str] = mapped_column(String(200))
-    #: After a rotation, the secret replaced, still signed with until ``previous_secret_until``.
-    previous_secret: Mapped[str | None] = mapped_column(String(200))
-    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: After rotations, the secrets replaced that still sign until their time:
+    #: ``[{"secret": ..., "until": ISO time}, ...]`` (null or empty: none).
+    previous_secrets: Mapped[list[dict[str, str]] | None] = mapped_column(JsonType)
     description: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -244,20 +244,36 @@ def test_bad_key_requests_are_refused_with_a_reason(engine, role, csm_id):
         revoke_key(session, "key_missing")
 
 
-def test_the_secret_rotation_migration_adds_and_removes_its_columns(engine):
+def test_the_secret_rotation_migration_adds_and_removes_its_column(engine):
     """Revision 0008 on SQLite and PostgreSQL: a subscription stored before it keeps its
-    secret and has no previous one; downgrading drops the two columns and keeps the rows."""
+    secret and has no previous ones; downgrading drops the column and keeps every row, the
+    delivery log included (Alembic's batch mode rebuilt the table on SQLite, and dropping
+    the old copy cascaded to every delivery: found by review)."""
+    from sqlalchemy import func, select
+
+    from service.db.workflow_models import WebhookDelivery
     from service.workflows.webhooks import store
+    from service.workflows.webhooks.events import emit_model_promoted
 
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         hook = store.create_subscription(session, "https://93.184.215.14/h", ["model_promoted"],
                                          "key_admin", "a-secret-of-sixteen").id
+        store.rotate_secret(session, store.get_subscription(session, hook), timedelta(hours=1))
+        emit_model_promoted(session, "renewal", "2", "1", "champion")
+
+    def deliveries() -> int:
+        with factory() as session:
+            return session.scalar(select(func.count()).select_from(WebhookDelivery))
+
+    assert deliveries() == 1
     assert downgrade(engine, "0007_account_names") == "0007_account_names"
     columns = {c["name"] for c in inspect(engine).get_columns("webhook_subscriptions")}
-    assert {"previous_secret", "previous_secret_until"}.isdisjoint(columns)
+    assert "previous_secrets" not in columns
+    assert deliveries() == 1
     assert upgrade(engine) == head_revision() == "0008_webhook_secret_rotation"
     with factory() as session:
         row = store.get_subscription(session, hook)
-        assert row is not None and row.secret == "a-secret-of-sixteen"
-        assert row.previous_secret is None and row.previous_secret_until is None
+        assert row is not None and row.secret.startswith("whsec_")
+        assert row.previous_secrets is None
+    assert deliveries() == 1

@@ -222,18 +222,31 @@ def test_a_signing_secret_is_rotated_with_an_overlap_or_at_once(stack):
         for secret in (old, new):  # a receiver on either secret accepts it
             verify(secret, first["headers"]["renewal-signature"], first["body"])
 
+        # A second rotation inside the overlap (a retry whose answer was lost): the first
+        # secret, which the receiver may still hold, keeps signing too (found by review).
+        with stack.client(stack.keys.admin) as client:
+            again = client.post(f"/v1/webhooks/{hook}/secret", json={}).json()
+        with transaction(stack.factory) as session:
+            emit_model_promoted(session, "renewal", "2b", "2", "champion")
+        wait_for(lambda: len(receiver.requests) >= 2)
+        retried = receiver.requests[1]
+        assert retried["headers"]["renewal-signature"].count("v1=") == 3
+        for secret in (old, new, again["secret"]):
+            verify(secret, retried["headers"]["renewal-signature"], retried["body"])
+
         with stack.client(stack.keys.admin) as client:
             at_once = client.post(f"/v1/webhooks/{hook}/secret",
                                   json={"secret": newest, "keep_previous_hours": 0}).json()
         assert at_once["previous_secret_valid_until"] is None
         with transaction(stack.factory) as session:
             emit_model_promoted(session, "renewal", "3", "2", "champion")
-        wait_for(lambda: len(receiver.requests) >= 2)
-        second = receiver.requests[1]
+        wait_for(lambda: len(receiver.requests) >= 3)
+        second = receiver.requests[2]
         assert second["headers"]["renewal-signature"].count("v1=") == 1
         verify(newest, second["headers"]["renewal-signature"], second["body"])
-        with pytest.raises(SignatureError):
-            verify(new, second["headers"]["renewal-signature"], second["body"])
+        for gone in (old, new, again["secret"]):  # a leak: every earlier secret stops at once
+            with pytest.raises(SignatureError):
+                verify(gone, second["headers"]["renewal-signature"], second["body"])
     finally:
         receiver.stop()
 
@@ -261,7 +274,7 @@ def test_the_documented_receiver_check_accepts_either_signature_of_a_rotation():
     documented: dict = {}
     exec(snippet.group(1), documented)  # noqa: S102 - our own documentation's code
     body = b'{"id": "evt_1"}'
-    header = signature_header("new-secret-0123456789", body, previous="old-secret-0123456789")
+    header = signature_header("new-secret-0123456789", body, previous=["old-secret-0123456789"])
     for secret in ("new-secret-0123456789", "old-secret-0123456789"):
         documented["verify"](secret, header, body)
         verify(secret, header, body)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from service.workflows.webhooks.signing import (
     SIGNATURE_HEADER,
     signature_header,
 )
-from service.workflows.webhooks.store import secret_in_overlap
+from service.workflows.webhooks.store import secrets_in_overlap
 from service.workflows.webhooks.transport import public_only_transport
 from service.workflows.webhooks.urls import (
     UnresolvableHostError,
@@ -190,7 +191,7 @@ class DeliveryWorker:
             subscription = session.get(WebhookSubscription, delivery.subscription_id)
             assert event is not None and subscription is not None
             url, secret, active = subscription.url, subscription.secret, subscription.active
-            previous = secret_in_overlap(subscription, utc_now())
+            previous = secrets_in_overlap(subscription, utc_now())
             body = envelope(event)
             event_type, event_uid = event.type, event.event_id
         if not active:
@@ -201,7 +202,7 @@ class DeliveryWorker:
 
     def _send(
         self, url: str, secret: str, body: bytes, event_type: str, event_uid: str,
-        delivery_id: int, previous_secret: str | None = None,
+        delivery_id: int, previous_secrets: Sequence[str] = (),
     ) -> Outcome:
         started = time.perf_counter()
         try:
@@ -212,7 +213,7 @@ class DeliveryWorker:
             return Outcome(None, f"refused: {exc}"[:500], 0)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, body, previous=previous_secret),
+            SIGNATURE_HEADER: signature_header(secret, body, previous=previous_secrets),
             EVENT_HEADER: event_type,
             DELIVERY_HEADER: str(delivery_id),
             IDEMPOTENCY_HEADER: event_uid,

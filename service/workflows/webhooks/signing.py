@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 
 SIGNATURE_HEADER = "Renewal-Signature"
 EVENT_HEADER = "Renewal-Event"
@@ -37,12 +38,12 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def signature_header(secret: str, body: bytes, timestamp: int | None = None,
-                     previous: str | None = None) -> str:
-    """The value of the ``Renewal-Signature`` header for ``body`` sent now; ``previous``: a
-    rotated-out secret still in its overlap, whose signature follows the current one."""
+                     previous: Sequence[str] = ()) -> str:
+    """The value of the ``Renewal-Signature`` header for ``body`` sent now; ``previous``:
+    rotated-out secrets still in their overlap, whose signatures follow the current one's."""
     when = int(time.time()) if timestamp is None else timestamp
-    header = f"t={when},v1={signature(secret, when, body)}"
-    return header + (f",v1={signature(previous, when, body)}" if previous else "")
+    return ",".join([f"t={when}", *(f"v1={signature(s, when, body)}"
+                                    for s in (secret, *previous))])
 
 
 def verify(

@@ -47,25 +47,39 @@ def get_subscription(session: Session, subscription_id: str) -> WebhookSubscript
     return session.get(WebhookSubscription, subscription_id)
 
 
+#: Secrets replaced that may still sign at once (rotations within one overlap).
+MAX_PREVIOUS_SECRETS = 5
+
+
 def rotate_secret(
     session: Session, row: WebhookSubscription, keep_previous: timedelta,
     secret: str | None = None,
-) -> WebhookSubscription:
-    """A new signing secret (``secret``, or a fresh one); the one it replaces still signs
-    deliveries for ``keep_previous`` (zero: no longer), so a receiver can switch over."""
+) -> datetime | None:
+    """A new signing secret (``secret``, or a fresh one); returns until when the one it
+    replaces still signs deliveries (None: ``keep_previous`` is zero, a leaked secret, and
+    every previous secret stops at once).
+
+    Secrets replaced earlier and still in their overlap keep signing until their own time: a
+    second rotation inside the overlap (a retried request whose answer was lost) dropped the
+    secret the receiver still held (found by review). Call it with the row locked."""
     now = utc_now()
-    row.previous_secret = row.secret if keep_previous > timedelta(0) else None
-    row.previous_secret_until = now + keep_previous if row.previous_secret else None
+    if keep_previous <= timedelta(0):
+        row.previous_secrets = []
+        row.secret = secret or new_secret()
+        return None
+    until = now + keep_previous
+    kept = [{"secret": row.secret, "until": until.isoformat()}]
+    kept += [entry for entry in (row.previous_secrets or [])
+             if datetime.fromisoformat(entry["until"]) > now and entry["secret"] != row.secret]
+    row.previous_secrets = kept[:MAX_PREVIOUS_SECRETS]
     row.secret = secret or new_secret()
-    return row
+    return until
 
 
-def secret_in_overlap(row: WebhookSubscription, now: datetime) -> str | None:
-    """The previous secret while its overlap lasts, else None."""
-    until = row.previous_secret_until
-    if row.previous_secret and until is not None and now < until:
-        return row.previous_secret
-    return None
+def secrets_in_overlap(row: WebhookSubscription, now: datetime) -> list[str]:
+    """The previous secrets still signing at ``now``, the most recently replaced first."""
+    return [entry["secret"] for entry in (row.previous_secrets or [])
+            if datetime.fromisoformat(entry["until"]) > now and entry["secret"] != row.secret]
 
 
 def disable_subscription(session: Session, row: WebhookSubscription) -> WebhookSubscription:
