@@ -8,8 +8,15 @@ the account's newest and hid the input until the next run (found by audit: a spo
 entered during a run was lost from the served score). So the run marks the inputs it read
 (the largest id, read while no re-score is under way: every input up to the mark is
 committed, every later one gets a larger id) and, storing its scores under the same lock,
-applies each input recorded after the mark to that account's fresh vector, as the re-score
-would have, and scores the account again.
+takes the inputs recorded after the mark into the accounts they concern and scores them
+again.
+
+Those accounts' judgement is read again as the pipeline reads it, field by field
+(``features/windows/manual_health.py``: each input from the latest day it is filled in, on
+the data directory's export merged with the API's inputs), not by laying the new input over
+the vector: a re-scored input takes effect on the previous run's as_of, and the export may
+hold a later day for one field and not for another (found by review: a sponsor "no" was
+dropped where the export's later row held only a score, and the next run flipped it back).
 """
 
 from __future__ import annotations
@@ -19,22 +26,26 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
-from service.db.health_inputs import inputs_recorded_after
-from service.health_vectors import apply_input
+from service.db.health_inputs import inputs_recorded_after, stored_inputs_as_table
+from service.health_vectors import INPUT_FEATURES
 from service.predict import ScoredVector
 
 Rescore = Callable[[list[dict[str, Any]]], list[ScoredVector]]
+#: The data directory's health inputs merged with the API's (``scoring.merged_health_inputs``).
+Merge = Callable[[pd.DataFrame], pd.DataFrame | None]
 
 
 @dataclass(frozen=True)
 class InputsRead:
-    """What a scoring run read of the stored inputs, and how it scores a vector again."""
+    """What a scoring run read of the stored inputs, and how it reads and scores again."""
 
     last_id: int
     stale_input_days: int
     rescore: Rescore
+    merge: Merge
 
 
 def apply_late_inputs(
@@ -44,18 +55,13 @@ def apply_late_inputs(
     the accounts with inputs recorded after ``read.last_id``; returns those account ids.
     Call it under :func:`service.db.scores.lock_all_accounts`, in the store's transaction."""
     position = {row["account_id"]: i for i, row in enumerate(rows)}
-    vectors: dict[int, dict[str, Any]] = {}
-    for health in inputs_recorded_after(session, read.last_id, as_of):
-        i = position.get(health.account_id)
-        if i is None:  # not scored by this run (lost, or signed after its as_of)
-            continue
-        vector = vectors.get(i, rows[i]["features"])
-        if _older_than_in_vector(vector, (as_of - health.effective_date).days):
-            continue
-        vectors[i] = apply_input(vector, health, health.effective_date, as_of,
-                                 read.stale_input_days)
-    if not vectors:
+    late = {h.account_id for h in inputs_recorded_after(session, read.last_id, as_of)}
+    accounts = sorted(late & set(position))  # not scored by this run: lost, or signed later
+    if not accounts:
         return []
+    merged = read.merge(stored_inputs_as_table(session, as_of, accounts))
+    judged = judgement(merged, accounts, as_of, read.stale_input_days)
+    vectors = {position[a]: {**rows[position[a]]["features"], **judged[a]} for a in accounts}
     changed = list(vectors)
     for i, scored in zip(changed, read.rescore([vectors[i] for i in changed]), strict=True):
         rows[i].update(
@@ -68,11 +74,27 @@ def apply_late_inputs(
     return [rows[i]["account_id"] for i in changed]
 
 
-def _older_than_in_vector(vector: dict[str, Any], age: int) -> bool:
-    """The vector already holds a judgement of a later day (the data directory's export): the
-    pipeline reads the latest day, so the next run would take that one again and flip the
-    score back (found by review). An input re-scored on the spot takes effect on the previous
-    run's as_of, which can be older than an export's row of this run."""
-    held = vector.get("health_input_age_days")
-    return held is not None and held == held and age > held  # held == held: not NaN
-
+def judgement(merged: pd.DataFrame | None, accounts: list[str], as_of: date,
+              stale_input_days: int) -> dict[str, dict[str, Any]]:
+    """Per account, the manual-health features as the pipeline computes them from the merged
+    inputs (one row per account and day): each input from the latest day it is filled in,
+    the age from the latest day with any input, stale beyond ``stale_input_days``."""
+    out: dict[str, dict[str, Any]] = {}
+    day = pd.Timestamp(as_of)
+    for account in accounts:
+        values: dict[str, Any] = {name: None for name in INPUT_FEATURES}
+        values.update(health_input_age_days=None, health_input_stale=None)
+        if merged is not None and len(merged):
+            mine = merged[(merged["account_id"] == account) & (merged["date"] <= day)]
+            for name in INPUT_FEATURES:
+                filled = mine[mine[name].notna()]
+                if len(filled):
+                    value = filled.loc[filled["date"].idxmax(), name]
+                    values[name] = bool(value) if name != "csm_score" else int(value)
+            given = mine.dropna(subset=list(INPUT_FEATURES), how="all")
+            if len(given):
+                age = int((day - given["date"].max()).days)
+                values.update(health_input_age_days=age,
+                              health_input_stale=age > stale_input_days)
+        out[account] = values
+    return out

@@ -525,7 +525,8 @@ def run_scoring(
             model.scorer.metadata.get("feature_config"), feature_config)]
         inputs_read = InputsRead(
             last_input, feature_config.stale_input_days,
-            lambda vectors: score_records(model, vectors, service_settings, top_k))
+            lambda vectors: score_records(model, vectors, service_settings, top_k),
+            lambda stored: merged_health_inputs(Path(data_dir), stored))
 
         say(f"scoring {len(frame):,} accounts", 0.5)
         clock = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 import pandas as pd
@@ -46,8 +47,11 @@ def health_input_history(session: Session, account_id: str, limit: int = 100) ->
     return list(session.scalars(stmt))
 
 
-def stored_inputs_as_table(session: Session, as_of: date) -> pd.DataFrame:
-    """Inputs in force on ``as_of`` as rows of the data contract's ``health_inputs`` table.
+def stored_inputs_as_table(
+    session: Session, as_of: date, account_ids: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Inputs in force on ``as_of`` as rows of the data contract's ``health_inputs`` table
+    (of ``account_ids`` only, when given).
 
     Several inputs for one account on one effective date collapse to one row, each input
     taking the last value recorded for it that day, so "latest wins" never depends on how a
@@ -63,6 +67,8 @@ def stored_inputs_as_table(session: Session, as_of: date) -> pd.DataFrame:
             HealthInput.id,
         )
     )
+    if account_ids is not None:
+        stmt = stmt.where(HealthInput.account_id.in_(sorted(account_ids)))
     rows = [
         {
             "account_id": h.account_id,

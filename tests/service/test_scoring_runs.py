@@ -184,65 +184,85 @@ def test_an_input_recorded_while_the_run_computes_is_in_the_score_it_stores(tmp_
     """Found by audit (PostgreSQL, two workers): a CSM's input recorded while `renewal score`
     computed re-scored the account on the spot, then the run stored its score, built without
     the input, as the account's newest: the input was lost from the served score until the
-    next run. Now the run applies every input recorded after its read to its fresh vector.
-    The input here is written between the run's read of the inputs and its store, as the
-    API's PUT writes it (its own committed transaction, a health_input re-score included)."""
+    next run. Now the run reads those accounts' judgement again, as the pipeline reads it
+    (each input from the latest day it is filled in, export and API merged), and scores them
+    again. The inputs here are written between the run's read and its store, as the API's
+    PUT writes them (a committed transaction of its own).
+
+    The data directory's export, as of LATEST (hand-computed below):
+      late:   LATEST-40  sponsor true, process true, score 5
+      older:  LATEST-2   score 2
+      split:  LATEST-2   score 2 (no sponsor given)
+    Inputs recorded during the run:
+      late:   LATEST     sponsor false, score 1   -> sponsor false, process true, score 1, age 0
+      older:  LATEST-7   score 5                  -> score 2 (the export's later day), age 2
+      split:  LATEST-7   sponsor false            -> sponsor false (no later day has one),
+                                                     score 2, age 2 (review's case)
+    """
     from service.db.engine import make_engine, make_session_factory
     from service.db.health_inputs import add_health_input
     from service.db.models import HealthInput, Score
-    from service.health_vectors import apply_input
     from service.predict import score_records
 
     model = factories.loaded(factories.tiny_scorer())
     frame = factories.feature_frame(20, LATEST)
-    late, other = str(frame["account_id"].iloc[0]), str(frame["account_id"].iloc[1])
-    older_than_export = str(frame["account_id"].iloc[2])
-    frame.loc[0, ["csm_score", "exec_sponsor_active", "health_input_age_days"]] = [5.0, True, 40]
-    frame.loc[2, ["csm_score", "health_input_age_days"]] = [2.0, 2]
+    late, older, split, other = (str(a) for a in frame["account_id"].iloc[:4])
+    health = ["exec_sponsor_active", "core_process_live", "csm_score", "health_input_age_days"]
+    frame[health] = frame[health].astype("object")
+    frame.loc[0, health] = [True, True, 5.0, 40.0]  # what the pipeline read of the export
+    frame.loc[1, health] = [None, None, 2.0, 2.0]
+    frame.loc[2, health] = [None, None, 2.0, 2.0]
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame([
+        {"account_id": late, "date": LATEST - timedelta(days=40), "exec_sponsor_active": True,
+         "core_process_live": True, "csm_score": 5},
+        {"account_id": older, "date": LATEST - timedelta(days=2), "csm_score": 2},
+        {"account_id": split, "date": LATEST - timedelta(days=2), "csm_score": 2},
+    ]).astype({"exec_sponsor_active": "boolean", "core_process_live": "boolean",
+               "csm_score": "Int64"}).to_parquet(data / "health_inputs.parquet", index=False)
     settings = Settings(database_url=f"sqlite:///{tmp_path}/store.db")
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
-    said = HealthInput(account_id=late, effective_date=LATEST, csm_score=1,
-                       exec_sponsor_active=False, author="key_csm",
-                       created_at=datetime.now(UTC))
+    recorded = [(late, LATEST, {"csm_score": 1, "exec_sponsor_active": False}),
+                (older, LATEST - timedelta(days=7), {"csm_score": 5}),
+                (split, LATEST - timedelta(days=7), {"exec_sponsor_active": False})]
 
-    def features_then_a_put(*_a, **_k):
+    def features_then_puts(*_a, **_k):
         with transaction(factory) as session:
-            add_health_input(session, said)
-            add_health_input(session, HealthInput(
-                account_id=older_than_export, effective_date=LATEST - timedelta(days=7),
-                csm_score=5, author="key_csm", created_at=datetime.now(UTC)))
-            scores_db.upsert_scores(session, [{
-                "account_id": late, "as_of": LATEST, "model_name": "renewal",
-                "model_version": "1", "probability": 0.2, "heuristic_probability": None,
-                "risk_tier": "high", "drivers": {}, "features": {}, "trigger": "health_input",
-                "created_at": datetime.now(UTC)}])
+            for account, day, values in recorded:
+                add_health_input(session, HealthInput(
+                    account_id=account, effective_date=day, author="key_csm",
+                    created_at=datetime.now(UTC), **values))
         return frame.copy(), frame.iloc[:0], pd.Series(dtype="datetime64[ns]"), []
 
     monkeypatch.setattr("features.validation.check_data_dir", lambda *_a, **_k: None)
     monkeypatch.setattr(scoring, "load_batch_model", lambda *_a, **_k: model)
-    monkeypatch.setattr(scoring, "customer_features", features_then_a_put)
-    (tmp_path / "data").mkdir()
-    scoring.run_scoring(tmp_path / "data", LATEST, settings, ServiceSettings())
+    monkeypatch.setattr(scoring, "customer_features", features_then_puts)
+    scoring.run_scoring(data, LATEST, settings, ServiceSettings())
 
     with factory() as session:
         stored = {s.account_id: s for s in session.query(Score).filter(Score.as_of == LATEST)}
     engine.dispose()
-    vector = stored[late].features
-    assert (vector["csm_score"], vector["exec_sponsor_active"]) == (1, False)
-    assert vector["health_input_age_days"] == 0  # the input's day is the as_of
-    expected_vector = apply_input(
-        scoring.vectors_as_json(frame.iloc[:1])[0], said, LATEST, LATEST, 90)
-    assert vector == expected_vector
+
+    def judged(account: str) -> tuple:
+        v = stored[account].features
+        return (v["exec_sponsor_active"], v["core_process_live"], v["csm_score"],
+                v["health_input_age_days"], v["health_input_stale"])
+
+    assert judged(late) == (False, True, 1, 0, False)
+    assert judged(older) == (None, None, 2, 2, False)
+    assert judged(split) == (False, None, 2, 2, False)
+    expected_vector = {**scoring.vectors_as_json(frame.iloc[:1])[0],
+                       "exec_sponsor_active": False, "core_process_live": True,
+                       "csm_score": 1, "health_input_age_days": 0,
+                       "health_input_stale": False}
+    assert stored[late].features == expected_vector
     [expected] = score_records(model, [expected_vector], ServiceSettings(), 3)
     assert stored[late].probability == pytest.approx(expected.probability)
     assert stored[late].trigger == "batch" and stored[late].drivers == expected.drivers
     # The other accounts are the run's own vectors, untouched.
-    assert stored[other].features == scoring.vectors_as_json(frame.iloc[1:2])[0]
-    # An input dated before the judgement the run's vector holds (an export's row of 2 days
-    # before as_of; the input 7 days before) is not applied: the pipeline reads the latest
-    # day, so the next run would flip the score back (found by review).
-    assert stored[older_than_export].features == scoring.vectors_as_json(frame.iloc[2:3])[0]
+    assert stored[other].features == scoring.vectors_as_json(frame.iloc[3:4])[0]
 
 
 @pytest.mark.postgres
