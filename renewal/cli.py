@@ -7,6 +7,7 @@ readable message and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import inspect
@@ -104,6 +105,22 @@ def main(argv: list[str] | None = None) -> None:
         finished_ignores_sigterm()
 
 
+#: Set once a command of the console script has succeeded (see finished_ignores_sigterm).
+_SUCCEEDED = threading.Event()
+
+
+def _ignore_sigterm_at_exit() -> None:
+    """Registered when this module is imported, so it runs after every other exit callback
+    (MLflow's, SQLAlchemy's): from then on Python has put its own handlers back to the
+    default, and a SIGTERM during the last clean-up (module teardown, the final garbage
+    collection) killed a command that had succeeded (found by review)."""
+    if _SUCCEEDED.is_set():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+atexit.register(_ignore_sigterm_at_exit)
+
+
 def finished_ignores_sigterm() -> None:
     """Once a command has succeeded, a SIGTERM while the interpreter shuts down (MLflow's and
     the engines' clean-up take a second or two) would kill the process with the signal: a
@@ -118,6 +135,7 @@ def finished_ignores_sigterm() -> None:
                 stream.flush()
         os._exit(0)
 
+    _SUCCEEDED.set()
     with contextlib.suppress(ValueError):  # only the main thread may set a handler
         signal.signal(signal.SIGTERM, done)
 

@@ -148,3 +148,26 @@ def test_a_sigterm_after_the_command_succeeded_does_not_kill_the_process(tmp_pat
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert "no keys" in " ".join(done.stderr.split())
     assert "the command printed this" in done.stdout  # flushed before the process ends
+
+
+def test_a_sigterm_in_the_last_clean_up_after_success_does_not_kill_the_process(tmp_path):
+    """Found by review: Python puts its signal handlers back to the default before tearing
+    down modules, so a SIGTERM there (a slow __del__, the final garbage collection) killed a
+    command that had succeeded with 143. The exit callback registered on import ignores it."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from renewal.cli import main\n"
+        "class SlowToClose:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.3)\n"
+        "closing = SlowToClose()\n"
+        "sys.argv = ['renewal', 'keys', 'list']\n"
+        "main()\n"
+    )
+    env = {**os.environ, "RENEWAL_DATA_DIR": str(tmp_path)}
+    env.pop("RENEWAL_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+
