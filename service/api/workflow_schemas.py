@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from features.levers import LEVERS, Lever
-from service.api.schemas import InputsStatus, ModelRef, RiskTier
+from service.api.schemas import InputsStatus, ModelRef, RiskTier, json_int
 
 LeverName = Annotated[str, Field(min_length=1, max_length=100, examples=["exec_sponsor_active"])]
 #: Subscriber URLs: http(s), a host name or IPv4 address (no credentials, no IPv6 literal),
@@ -417,8 +417,8 @@ class WebhookSecretIn(BaseModel):
 
     secret: str | None = Field(None, min_length=16, max_length=200,
                                description="The new secret; generated when omitted.")
-    keep_previous_hours: StrictInt = Field(
-        24, ge=0, le=168, description="How long deliveries also carry a signature with the "
+    keep_previous_hours: json_int(0, 168) = Field(  # type: ignore[valid-type]
+        24, description="How long deliveries also carry a signature with the "
         "secret replaced (a second v1= in Renewal-Signature), so the receiver can switch "
         "without refusing any; 0 for a leaked secret: it stops signing at once.")
 
