@@ -141,10 +141,7 @@ def test_a_sigterm_after_the_command_succeeded_does_not_kill_the_process(tmp_pat
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(30)  # a shut-down that hangs: the signal still ends it\n"
     )
-    env = {**os.environ, "RENEWAL_DATA_DIR": str(tmp_path)}
-    env.pop("RENEWAL_DATABASE_URL", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = _python(script, tmp_path)
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert "no keys" in " ".join(done.stderr.split())
     assert "the command printed this" in done.stdout  # flushed before the process ends
@@ -165,9 +162,14 @@ def test_a_sigterm_in_the_last_clean_up_after_success_does_not_kill_the_process(
         "sys.argv = ['renewal', 'keys', 'list']\n"
         "main()\n"
     )
+    done = _python(script, tmp_path)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+
+
+def _python(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this Python, on an empty data directory and the default store."""
     env = {**os.environ, "RENEWAL_DATA_DIR": str(tmp_path)}
     env.pop("RENEWAL_DATABASE_URL", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+    return subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, (done.returncode, done.stderr)
 

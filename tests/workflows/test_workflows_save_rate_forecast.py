@@ -216,16 +216,9 @@ def test_backtest_leaves_out_and_counts_contracts_of_accounts_not_yet_signed(tmp
     did not exist (no feature vector), so that day's forecast could not know the contract.
     It is left out of the month and counted (the whole report failed before); a month with
     only such contracts is skipped with the reason."""
-    from renewal.simulator import simulate
     from service.workflows.backtest import backtest_forecast
-    from service.workflows.outcomes import load_contracts
 
-    data = tmp_path / "data"
-    simulate(data, accounts=60, seed=3, months=18)
-    book = load_contracts(data)
-    month = "2025-04"
-    due = book[(book["end_date"].dt.strftime("%Y-%m") == month)
-               & (book["start_date"] <= pd.Timestamp("2025-01-01"))]
+    data, month, due = _april_due(tmp_path)
     late = str(due["account_id"].iloc[0])
     before = backtest_forecast(data, scorer, [month], draws=500).months[0]
     accounts = pd.read_parquet(data / "accounts.parquet")
@@ -254,15 +247,8 @@ def test_backtest_still_fails_on_a_vector_missing_for_a_signed_account(tmp_path,
     import features.vectors
     import service.workflows.backtest as backtest_module
     from renewal.errors import RenewalError
-    from renewal.simulator import simulate
-    from service.workflows.outcomes import load_contracts
 
-    data = tmp_path / "data"
-    simulate(data, accounts=60, seed=3, months=18)
-    book = load_contracts(data)
-    month = "2025-04"
-    due = book[(book["end_date"].dt.strftime("%Y-%m") == month)
-               & (book["start_date"] <= pd.Timestamp("2025-01-01"))]
+    data, month, due = _april_due(tmp_path)
     dropped = str(due["account_id"].iloc[0])
     real = features.vectors.features_as_of
 
@@ -273,3 +259,19 @@ def test_backtest_still_fails_on_a_vector_missing_for_a_signed_account(tmp_path,
     monkeypatch.setattr(features.vectors, "features_as_of", losing_one)
     with pytest.raises(RenewalError, match=r"2025-04: \d+ contract\(s\) have no feature vector"):
         backtest_module.backtest_forecast(data, scorer, [month], draws=500)
+
+
+def _april_due(tmp_path) -> tuple:
+    """A simulated data directory, the month 2025-04 and its contracts due that were in force
+    on 2025-01-01 (the backtest's forecast day for that month, 90 days before)."""
+    from renewal.simulator import simulate
+    from service.workflows.outcomes import load_contracts
+
+    data = tmp_path / "data"
+    simulate(data, accounts=60, seed=3, months=18)
+    book = load_contracts(data)
+    month = "2025-04"
+    due = book[(book["end_date"].dt.strftime("%Y-%m") == month)
+               & (book["start_date"] <= pd.Timestamp("2025-01-01"))]
+    return data, month, due
+
