@@ -173,7 +173,10 @@ def score_on_spark(
         lap("model")
 
         say(f"computing features on Spark from {data_dir}", 0.2)
-        vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config)
+        # A local directory was validated whole before Spark started; a URI gets the core
+        # rules on Spark (it was not checked at all: found by audit).
+        vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config,
+                                                check_contract=not is_local_directory(data_dir))
         warnings = [*warnings, *model_input_warnings(feature_types, vectors.columns,
                                                      trained_config, config)]
         lap("features")
@@ -306,16 +309,23 @@ def renewal_udf(
 
 
 def spark_vectors(
-    spark: Any, data_dir: str, as_of: date, config: Any
+    spark: Any, data_dir: str, as_of: date, config: Any, check_contract: bool = False
 ) -> tuple[pd.DataFrame, list[str], int]:
     """``features.vectors.features_as_of`` on Spark: one row per account still a customer at
     ``as_of``, on the driver; what people should know about the data
-    (``features.freshness``); and how many accounts were lost by then (not in the rows)."""
+    (``features.freshness``); and how many accounts were lost by then (not in the rows).
+    ``check_contract``: first the contract's core rules on Spark (``contract_problems``, as
+    ``renewal features --engine spark`` checks a URI)."""
     from features.freshness import data_warnings
+    from features.source import contract_problems
     from features.vectors import features_as_of
     from service.lost_accounts import lost_accounts_of, split_lost
 
     source = open_spark_source(spark, data_dir)
+    if check_contract:
+        problems = contract_problems(source)
+        if problems:
+            raise DataContractError(problems)
     import ibis
 
     accounts = source.tables["accounts"]

@@ -375,3 +375,21 @@ def test_a_local_directory_is_validated_whole_before_spark_scores(spark, data_di
     with pytest.raises(DataContractError, match="contracts.end_date: dates outside"):
         score_on_spark(str(bad), T, str(tmp_path / "o"), MODEL_URI, spark=spark)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_uri_gets_the_contracts_core_rules_on_spark_before_scoring(spark, data_dir,
+                                                                    registered_model,
+                                                                    tmp_path):
+    """A URI cannot be validated on the driver; Spark scoring did not check it at all (found
+    by audit: it scored what renewal features --engine spark refuses). It now checks the
+    contract's core rules on Spark, as that command does."""
+    from service.spark_scoring import score_on_spark
+
+    bad = tmp_path / "negative"
+    shutil.copytree(data_dir, bad)
+    usage = pd.read_parquet(bad / "usage.parquet")
+    usage.loc[usage.index[:3], "logins"] = -1
+    usage.to_parquet(bad / "usage.parquet", index=False)
+    with pytest.raises(DataContractError, match="usage.logins: values must be >= 0"):
+        score_on_spark(bad.as_uri(), T, str(tmp_path / "o"), MODEL_URI, spark=spark)
+    assert not (tmp_path / "o").exists()
