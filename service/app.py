@@ -22,7 +22,7 @@ from service.context import ServiceContext
 from service.db import scores as scores_db
 from service.db.engine import make_engine, make_session_factory
 from service.db.migrate import upgrade
-from service.limits import BodyLimitMiddleware
+from service.limits import BodyLimitMiddleware, JsonBodyMiddleware
 from service.metric_results import MetricResults
 from service.model_store import ModelStore
 from service.problems import Problem, guard_outer_middlewares, install_handlers
@@ -211,6 +211,7 @@ def create_app(
     include_routes(app)  # every route, the workflows' included
     install_workflows(app, workflow_settings)
     install_ui(app)  # the ops web page at /ui (service/ui, docs/ui.md)
+    app.add_middleware(JsonBodyMiddleware)  # innermost: after the key and the size checks
     app.add_middleware(BodyLimitMiddleware, max_bytes=service_settings.max_body_bytes)
     app.add_middleware(
         AuthMiddleware,

@@ -1,6 +1,6 @@
 """Request limits: the body size (413 problem before the body is read, from Content-Length,
-or as soon as a streamed body passes the limit) and the query string (422 for a parameter the
-route does not declare)."""
+or as soon as a streamed body passes the limit), its media type (415 for a body on the API
+that is not JSON) and the query string (422 for a parameter the route does not declare)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,43 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import ProblemError, problem_response
+
+#: Methods whose body the API reads as JSON.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class JsonBodyMiddleware:
+    """415 for a request body on the API (``/v1/``) sent as anything but JSON.
+
+    ``curl -d '{...}'`` without ``-H 'Content-Type: application/json'`` sends a form type;
+    FastAPI then validated the raw bytes and answered 422 "Input should be a valid
+    dictionary", which sends people looking for a wrong field (a body without a type got the
+    same 422). ``application/*+json`` is JSON too."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] in BODY_METHODS
+                and scope["path"].startswith(self.prefix)):
+            headers = dict(scope.get("headers", ()))
+            media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = (headers.get(b"content-length", b"0") != b"0"
+                        or b"transfer-encoding" in headers)
+            if has_body and not _is_json(media):
+                shown = repr(media.decode("latin-1")[:100]) if media else "without a type"
+                response = problem_response(
+                    415, "unsupported-media-type",
+                    f"the body must be JSON (Content-Type: application/json), not {shown}")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_json(media: bytes) -> bool:
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 class BodyLimitMiddleware:

@@ -370,3 +370,28 @@ def test_route_labels_behind_a_root_path_and_under_a_mount():
     assert route_template({"route": Route(), "root_path": "/ui",
                            "app_root_path": ""}) == "/ui/accounts/{account_id}"
     assert route_template({}) == UNMATCHED_ROUTE
+
+
+@pytest.mark.parametrize("media", ["application/x-www-form-urlencoded", "text/plain",
+                                   "multipart/form-data; boundary=x", None])
+def test_a_body_that_is_not_json_is_a_415_that_says_so(service, media):
+    """`curl -d '{...}'` without the JSON header sends a form type: FastAPI answered 422
+    "Input should be a valid dictionary", which sends people looking for a wrong field."""
+    body = '{"account_ids": ["acc-00000"]}'
+    typed = {"Content-Type": media} if media else {}
+    answer = service.client.post("/v1/score", content=body, headers={
+        "Authorization": f"Bearer {service.keys.crm}", **typed})
+    assert answer.status_code == 415, answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("unsupported-media-type")
+    assert "Content-Type: application/json" in problem["detail"]
+    # No key: 401 first, as on every route; the JSON types are read as JSON.
+    assert service.client.post("/v1/score", content=body, headers=typed).status_code == 401
+    for json_type in ("application/json", "application/json; charset=utf-8",
+                      "application/merge-patch+json"):
+        headers = {"Authorization": f"Bearer {service.keys.crm}", "Content-Type": json_type}
+        assert service.client.post("/v1/score", content=body,
+                                   headers=headers).status_code == 200, json_type
+    # A POST without a body (a reload, a retry) needs no type.
+    assert service.client.post("/v1/admin/reload", headers={
+        "Authorization": f"Bearer {service.keys.admin}"}).status_code != 415
