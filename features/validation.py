@@ -15,7 +15,8 @@ int column (the cast would round them), dates with a time zone (refused, as by
 
 The contract's warnings, worded by :mod:`renewal.contract`, are here too
 (:func:`contract_warnings`: one term under several contract ids, a next term starting on a
-term's last day, more logged-in users than seats); the commands say them through
+term's last day, a term not renewed and yet followed the next day, more logged-in users than
+seats); the commands say them through
 :func:`features.freshness.data_warnings`.
 """
 
@@ -36,6 +37,7 @@ from features.source import Source, contract_problems, example_keys, open_source
 from renewal.contract import (
     ABOVE_SEATS_RULE,
     DUPLICATE_TERM_RULE,
+    LOST_BUT_CONTINUED_RULE,
     SHARED_END_DAY_RULE,
     TERM_KEY,
 )
@@ -159,11 +161,12 @@ def future_date_problems(source: Source, as_of: date) -> list[Problem]:
 def contract_warnings(source: Source, examples: bool = True) -> list[Problem]:
     """What :func:`renewal.contract.validate_data_dir` warns about, by the engine, worded the
     same: one term under several contract ids, terms whose end_date is the start_date of
-    another term of the account, and usage account-days with more logged-in users than seats
+    another term of the account, terms marked not renewed that the account's next term
+    follows the next day, and usage account-days with more logged-in users than seats
     (account-grain usage). ``examples`` False skips the queries for example keys: the
     commands say these warnings as counts only."""
     found = (_repeated_terms(source, examples), _shared_end_days(source, examples),
-             _above_seats(source, examples))
+             _lost_but_continued(source, examples), _above_seats(source, examples))
     return [w for w in found if w is not None]
 
 
@@ -201,6 +204,24 @@ def _shared_end_days(source: Source, examples: bool) -> Problem | None:
     key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [contracts.columns[0]]
     return Problem("contracts", "end_date", SHARED_END_DAY_RULE, rows,
                    _examples(shared.select(key).distinct(), examples))
+
+
+def _lost_but_continued(source: Source, examples: bool) -> Problem | None:
+    """Terms marked not renewed whose account's next term starts the day after they end."""
+    contracts = source.tables["contracts"]
+    if not {*TERM_KEY, "renewed"} <= set(contracts.columns):
+        return None
+    lost = contracts.filter(contracts.renewed == False)  # noqa: E712 - an Ibis expression
+    starts = contracts.select(next_account=contracts.account_id,
+                              next_start=contracts.start_date).distinct()
+    hit = lost.semi_join(starts, [lost.account_id == starts.next_account,
+                                  lost.end_date + ibis.interval(days=1) == starts.next_start])
+    rows = int(hit.count().to_pandas())
+    if not rows:
+        return None
+    key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [contracts.columns[0]]
+    return Problem("contracts", "renewed", LOST_BUT_CONTINUED_RULE, rows,
+                   _examples(hit.select(key).distinct(), examples))
 
 
 def _above_seats(source: Source, examples: bool) -> Problem | None:

@@ -60,6 +60,14 @@ SHARED_END_DAY_RULE = (
     "the account's next term starts on this end_date, the last day of the term (included): "
     "if the export writes the next term's first day there, subtract one day"
 )
+#: Warning: a term marked not renewed whose account's next term starts the day after it ends.
+#: The outcome says the customer left, the contracts say it stayed: training reads a churn,
+#: the renewal metrics count a lost logo and its ARR as churned.
+LOST_BUT_CONTINUED_RULE = (
+    "renewed is false, yet the account's next term starts the day after this end_date: "
+    "training reads a churn and the metrics a lost logo; if the customer renewed, set "
+    "renewed true (and next_arr)"
+)
 #: Warning: logged-in users of an account-day (active_users summed over its rows) above seats.
 ABOVE_SEATS_RULE = (
     "more logged-in users than the account's seats that day: seat_utilization_30d exceeds "
@@ -114,6 +122,7 @@ def validate_data_dir(data_dir: Path, as_of: date | None = None) -> ValidationRe
     _check_references(frames, report)
     _check_contract_dates(frames, report)
     _check_contract_terms(frames, report)
+    _check_lost_but_continued(frames, report)
     _check_usage_grain(frames, report)
     _check_active_users_within_seats(frames, report)
     if as_of is not None:
@@ -425,6 +434,32 @@ def _check_contract_terms(frames: dict[str, pd.DataFrame], report: ValidationRep
         report.warnings.append(Problem(
             "contracts", "end_date", SHARED_END_DAY_RULE, len(rows),
             _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key)))
+
+
+def _check_lost_but_continued(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    """Warn where a term marked not renewed is followed the next day by another of its
+    account's terms (:data:`LOST_BUT_CONTINUED_RULE`)."""
+    contracts = frames.get("contracts")
+    if contracts is None or not {*TERM_KEY, "renewed"} <= set(contracts.columns):
+        return
+    lost = contracts[contracts["renewed"].eq(False).fillna(False).astype(bool)]
+    lost = lost.dropna(subset=list(TERM_KEY))
+    if lost.empty:
+        return
+    starts = contracts[["account_id", "start_date"]].dropna().drop_duplicates()
+    following = lost.assign(next_day=pd.to_datetime(lost["end_date"]) + pd.Timedelta(days=1))
+    starts = starts.assign(start_date=pd.to_datetime(starts["start_date"]))
+    hit = following.reset_index().merge(
+        starts, left_on=["account_id", "next_day"], right_on=["account_id", "start_date"],
+        suffixes=("", "_next"))
+    if hit.empty:
+        return
+    rows = hit.set_index("index").index.unique()
+    key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [
+        contracts.columns[0]]
+    report.warnings.append(Problem(
+        "contracts", "renewed", LOST_BUT_CONTINUED_RULE, len(rows),
+        _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key)))
 
 
 def _check_active_users_within_seats(

@@ -95,6 +95,11 @@ and go on.
   share that day. Exports that write the next term's first day as `end_date` (an exclusive
   end) do this on every renewal; subtract one day there, or ignore the warning for a true
   one-day overlap. Longer overlaps are add-ons and are not warned about.
+- a term with `renewed` false whose account's next term starts the day after its
+  `end_date`: the outcome says the customer left, the contracts say it stayed. Training
+  reads it as a churn and the renewal metrics count a lost logo and churned ARR; if the
+  customer renewed, set `renewed` true (and `next_arr`). A win-back after a gap is not
+  warned about.
 - `usage.active_users` above the account's `seats` on an account-day (with `site_id`: the
   sites' `active_users` summed per account-day, as the features sum them). Customers do
   deploy more users than they bought, so the value is kept as given: `seat_utilization_30d`

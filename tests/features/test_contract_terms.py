@@ -21,6 +21,7 @@ from features.source import open_source
 from renewal.contract import (
     ABOVE_SEATS_RULE,
     DUPLICATE_TERM_RULE,
+    LOST_BUT_CONTINUED_RULE,
     SHARED_END_DAY_RULE,
     validate_data_dir,
 )
@@ -222,3 +223,24 @@ def test_the_commands_say_the_warnings_as_counts_without_account_ids(tmp_path):
     assert said[-1] == (f"usage.active_users: {ABOVE_SEATS_RULE} (2 rows; renewal validate "
                         "lists examples)")
     assert not any("a1" in sentence for sentence in said)
+
+
+def lost_term(contract_id: str, start: str, end: str, account: str = "a1") -> dict:
+    return {**term(contract_id, start, end, account), "renewed": False}
+
+
+def test_a_term_not_renewed_yet_followed_the_next_day_is_warned(tmp_path, monkeypatch):
+    """renewed = false, and the account's next term starts the day after end_date: the label
+    says churn, the contracts say the customer stayed (training reads a churn, the metrics a
+    lost logo). Hand-made: c1 (lost, ends 2024-12-31) then c2 from 2025-01-01 -> warned; x1
+    (lost) then x2 two days later (a win-back after a gap) and y1 (lost, nothing after) -> not.
+    Both checks agree, and the data is still accepted."""
+    data = contracts_dir(tmp_path, lost_term("c1", "2024-01-01", "2024-12-31"),
+                         term("c2", "2025-01-01", "2025-12-31"),
+                         lost_term("x1", "2024-01-01", "2024-12-31", account="a2"),
+                         term("x2", "2025-01-02", "2025-12-31", account="a2"),
+                         lost_term("y1", "2023-01-01", "2023-06-30", account="a2"))
+    assert engine_and_pandas(data, monkeypatch) == ([], [])
+    by_engine, detailed = warnings_of(data)
+    assert rendered(by_engine) == rendered(detailed) == [
+        f"contracts.renewed: {LOST_BUT_CONTINUED_RULE} (1 row, e.g. c1)"]
