@@ -27,6 +27,7 @@ from service.ui.api_calls import attempt, call_route
 from service.ui.authors import Author, key_authors
 from service.ui.risk_rows import row_of
 from service.ui.survey_status import survey_follow_ups
+from service.ui.templating import chance
 from service.workflows.install import WorkflowContext
 
 WRITERS = ("csm", "admin")
@@ -63,7 +64,8 @@ def history_chart(history: list[dict[str, Any]], high_below: float,
     """The score history, oldest first, with the risk-tier cut-offs as reference lines."""
     points = list(reversed(history))
     labels = [str(h["as_of"])[:10] for h in points]
-    tips = [f"{str(h['as_of'])[:10]}: {h['probability']:.0%} ({h['risk_tier']} risk, "
+    # chance(): rounded down, as the summary beside the chart (it said 82 % next to 81 %).
+    tips = [f"{str(h['as_of'])[:10]}: {chance(h['probability'])} ({h['risk_tier']} risk, "
             f"model v{h['model']['version']})" for h in points]
     return charts.line_chart(
         labels,
@@ -71,7 +73,7 @@ def history_chart(history: list[dict[str, Any]], high_below: float,
                        charts.BLUE, "circle", tips=tips)],
         title="Renewal probability over time",
         desc=f"{len(points)} scores from {labels[0]} to {labels[-1]}; latest "
-             f"{points[-1]['probability']:.0%}. Dashed lines: below {high_below:.0%} is high "
+             f"{chance(points[-1]['probability'])}. Dashed lines: below {high_below:.0%} is high "
              f"risk, below {medium_below:.0%} medium risk.",
         thresholds=[(high_below, "high risk"), (medium_below, "medium risk")],
         width=540,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from service.cache import CachedScore
+from service.cache import CachedScore, rounded
 from service.keys import Principal
 from service.problems import ProblemError, forbidden
 from service.ui.survey_status import SurveyFollowUps
@@ -185,7 +185,9 @@ def row_of(entry: CachedScore, survey_days_waiting: int | None = None) -> RiskRo
     arr = _known(entry.arr)
     return RiskRow(
         account_id=entry.account_id, csm_id=entry.csm_id, segment=entry.segment,
-        arr=arr, probability=entry.probability, change_30d=entry.change_30d,
+        # The probability as the API serves it (4 decimals): rounded down from the raw value,
+        # 0.66996 read 66 % here and 67 % on the account page (found by audit).
+        arr=arr, probability=rounded(entry.probability), change_30d=entry.change_30d,
         arr_at_risk=None if arr is None else entry.arr_at_risk, risk_tier=entry.risk_tier,
         activation=activation_status(entry), inputs_stale=bool(inputs.get("stale")),
         inputs_age_days=inputs.get("age_days"), never_surveyed=bool(inputs.get("never_surveyed")),

@@ -202,3 +202,23 @@ def test_an_unread_feature_is_still_called_unread(service):
     (alone, note), = what_if_notes(service, account, csrf,
                                    raise_seat_utilization="0.3").values()
     assert note == "No effect: the model does not read seat utilization 30d."
+
+
+# -- one percentage for one score ------------------------------------------------------------
+
+
+def test_the_list_the_account_page_and_the_chart_show_one_percentage_for_a_score(page):
+    """Found by audit: the list rounded down the raw probability (0.66996 -> 66 %) while the
+    account page rounded down the served one (0.6700 -> 67 %), and the history chart rounded
+    to nearest (0.8168 -> 82 % beside a summary of 81 %)."""
+    from service.ui.account_view import history_chart
+    from service.ui.risk_rows import row_of as list_row
+    from service.ui.templating import chance
+
+    entry = dataclasses.replace(page.client.app.state.context.cache.get(OPEN),
+                                probability=0.66996)
+    assert chance(list_row(entry).probability) == "67%"  # as the API serves it: 0.67
+    chart = str(history_chart([{"as_of": LATEST, "probability": 0.8168, "risk_tier": "low",
+                                "model": {"version": "1"}}], 0.5, 0.75))
+    assert "latest 81%" in chart and ": 81% (low risk" in chart
+    assert "82%" not in chart

@@ -97,3 +97,28 @@ def test_a_very_long_account_name_wraps_instead_of_widening_the_page(
                   LONG_NAME)
     assert page.evaluate("() => document.documentElement.scrollWidth "
                          "<= document.documentElement.clientWidth")
+
+
+def test_a_server_error_on_a_form_is_shown(context: Any, ui_stack: UiStack) -> None:
+    """Found by audit: htmx swapped 4xx answers only, so a 503 (the database locked, no
+    model) left the form silent, with no error and no "Recorded". The answer is the app's
+    own error fragment for an htmx request (``app.error_page``: retargeted to the part's
+    status line). The button is not disabled meanwhile: a disabled button loses the
+    keyboard focus (the test above keeps it), and a second click records nothing twice."""
+    page = sign_in(context, ui_stack, "csm")
+    account = ui_stack.accounts_of(ui_stack.csm_id)[2]
+    page.goto(f"{ui_stack.base}/ui/accounts/{account}")
+    held: list[Any] = []
+    page.route("**/health-inputs", lambda route: held.append(route))
+    page.get_by_label("CSM score (1–5)").select_option("3")
+    button = page.get_by_role("button", name="Record and re-score")
+    button.click()
+    page.wait_for_function("() => document.querySelector('#inputs form.htmx-request')")
+    assert held, "the form did not post"
+    held[0].fulfill(status=503, headers={
+        "Content-Type": "text/html; charset=utf-8", "HX-Retarget": "#inputs-status",
+        "HX-Reswap": "innerHTML"},
+        body='<p class="alert" role="alert">Not available right now: the score database '
+             'is not reachable.</p>')
+    page.locator("#inputs-status .alert").wait_for()
+    assert "Not available right now" in page.locator("#inputs-status").inner_text()
