@@ -14,8 +14,11 @@ from service.db.upsert import upsert
 
 
 def upsert_accounts(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Write the latest attributes of each account (one row per account)."""
-    return upsert(session, Account.__table__, rows, ("account_id",))
+    """Write the latest attributes of each account (one row per account): a row of an older
+    as_of than the stored one is left out. A backfill of an older date put the accounts'
+    ARR, activation and lost state back to that date under their newer scores, and served
+    accounts lost since then again (found by audit)."""
+    return upsert(session, Account.__table__, rows, ("account_id",), newer_on="as_of")
 
 
 def get_account(session: Session, account_id: str) -> Account | None:

@@ -99,8 +99,13 @@ def record_run(session: Session, run: ScoringRun) -> ScoringRun:
 
 
 def latest_run(session: Session) -> ScoringRun | None:
-    """The most recent scoring run, or None before the first one."""
-    return session.scalars(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(1)).first()
+    """The scoring run of the newest as_of (of those, the last stored), or None before the
+    first one: the data the metrics, the forecast and the ops page read. The last stored run
+    was taken before, so a backfill of an older date moved them all back to it (found by
+    audit)."""
+    return session.scalars(select(ScoringRun)
+                           .order_by(ScoringRun.as_of.desc(), ScoringRun.id.desc())
+                           .limit(1)).first()
 
 
 def recent_runs(session: Session, limit: int) -> list[ScoringRun]:

@@ -18,8 +18,12 @@ def upsert(
     table: Table,
     rows: Sequence[dict[str, Any]],
     conflict_columns: Iterable[str],
+    newer_on: str | None = None,
 ) -> int:
-    """Insert ``rows``; rows whose conflict key exists replace the stored values. Returns count."""
+    """Insert ``rows``; rows whose conflict key exists replace the stored values. Returns count.
+
+    ``newer_on``: a column; a stored row is only replaced by one whose value there is the
+    same or later (a backfill of an older date must not overwrite a newer snapshot)."""
     if not rows:
         return 0
     keys = list(conflict_columns)
@@ -27,7 +31,8 @@ def upsert(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
     updated = {name: statement.excluded[name] for name in rows[0] if name not in keys + ["id"]}
-    statement = statement.on_conflict_do_update(index_elements=keys, set_=updated)
+    where = None if newer_on is None else table.c[newer_on] <= statement.excluded[newer_on]
+    statement = statement.on_conflict_do_update(index_elements=keys, set_=updated, where=where)
     # One compiled statement, executed over chunks of parameter sets ("insertmanyvalues"):
     # far cheaper than compiling a multi-row VALUES clause per chunk.
     for start in range(0, len(rows), CHUNK_ROWS):

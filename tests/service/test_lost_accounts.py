@@ -95,3 +95,45 @@ def test_a_later_run_that_finds_an_account_lost_takes_it_out_of_every_cache(engi
     store_scores(factory, again, score_vectors(model, again, settings, 3), model,
                  date(2025, 3, 1), "/nonexistent-data-dir")
     assert other_worker.refresh() > 0 and other_worker.get("acc-00001") is not None
+
+
+def test_a_backfill_of_an_older_date_changes_no_newer_snapshot(engine, scorer):
+    """Found by audit (SQLite and PostgreSQL): scoring an older as_of after a newer one put
+    the accounts' ARR and lost state back to the older date under their newer scores, served
+    accounts lost since then again, and moved the metrics and forecast (the "latest run") to
+    the older data. A backfill now adds its scores to the history and changes nothing newer."""
+    from service.db import accounts as accounts_db
+    from service.db import scores as scores_db
+
+    factory = make_session_factory(engine)
+    model = factories.loaded(scorer)
+    settings = ServiceSettings()
+    newer = factories.feature_frame(6, T)
+    newer["arr"] = 2000.0
+    is_lost = newer["account_id"] == "acc-00001"
+    lost_on = pd.Series([pd.Timestamp("2025-01-15")], index=["acc-00001"])
+    store_scores(factory, newer[~is_lost], score_vectors(model, newer[~is_lost], settings, 3),
+                 model, T, "/data/newer", lost=newer[is_lost], lost_on=lost_on)
+    older_day = date(2024, 10, 31)
+    older = factories.feature_frame(6, older_day)
+    older["arr"] = 1000.0
+    store_scores(factory, older, score_vectors(model, older, settings, 3), model, older_day,
+                 "/data/older")
+
+    with factory() as session:
+        snapshot = {a.account_id: a for a in accounts_db.all_accounts(session)}
+        run = scores_db.latest_run(session)
+    assert {a.as_of for a in snapshot.values()} == {T}
+    assert {a.arr for a in snapshot.values()} == {2000.0}
+    assert snapshot["acc-00001"].lost_on is not None
+    assert run is not None and (run.as_of, run.data_dir) == (T, "/data/newer")
+    cache = ScoreCache(factory, settings)
+    assert cache.load() == 5 and cache.get("acc-00001") is None
+    assert {e.as_of for e in cache.risk_order} == {T}
+    # The history holds both dates; the newer date scored again still updates the snapshot.
+    again = factories.feature_frame(6, T)
+    again["arr"] = 3000.0
+    store_scores(factory, again, score_vectors(model, again, settings, 3), model, T,
+                 "/data/newer")
+    with factory() as session:
+        assert {a.arr for a in accounts_db.all_accounts(session)} == {3000.0}

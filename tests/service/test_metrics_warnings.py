@@ -31,9 +31,10 @@ KEYS = {"metric", "by", "as_of", "rows", "warnings"}
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> tuple[Path, date]:
-    """Six months of simulated data and the usage's last day."""
+    """Six months of simulated data and the usage's last day, after the seeded runs' as_of
+    (LATEST): the metrics read the run of the newest as_of."""
     data = tmp_path_factory.mktemp("metrics-sim") / "data"
-    simulate(data, accounts=40, seed=3, months=6)
+    simulate(data, accounts=40, seed=3, months=6, start=date(2025, 3, 1))
     end = pd.Timestamp(pd.read_parquet(data / "usage.parquet")["date"].max()).date()
     return data, end
 
