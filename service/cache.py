@@ -103,6 +103,20 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
     return round(float(value), digits)
 
 
+#: The keys of a driver in the order the API documents and POST /v1/score writes them.
+DRIVER_KEYS = ("feature", "description", "value", "contribution")
+
+
+def _in_order(drivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drivers with their keys in one order: PostgreSQL's JSONB stores keys sorted by length,
+    so GET renewal said value, feature, description, contribution there (found by audit).
+    Every driver of a list has one layout: when the first starts with "feature" (SQLite, and
+    any store keeping the order), the list is taken as it is, at no cost per driver."""
+    if not drivers or next(iter(drivers[0])) == DRIVER_KEYS[0]:
+        return drivers
+    return [{**{k: d[k] for k in DRIVER_KEYS if k in d}, **d} for d in drivers]
+
+
 def renewal_view(
     score: Score,
     earlier_probability: float | None,
@@ -125,8 +139,8 @@ def renewal_view(
         "model": {"name": score.model_name, "version": score.model_version},
         "change_30d": rounded(change),
         "drivers": {
-            "risk_drivers": score.drivers.get("risk_drivers", []),
-            "protective_factors": score.drivers.get("protective_factors", []),
+            "risk_drivers": _in_order(score.drivers.get("risk_drivers", [])),
+            "protective_factors": _in_order(score.drivers.get("protective_factors", [])),
         },
         "scored_at": score.created_at.isoformat(),
         "inputs": stale_status(score.features or {}, score.as_of, stale_days),

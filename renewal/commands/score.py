@@ -27,8 +27,8 @@ def score(
         "--model", help="MLflow model URI or directory [registry alias champion].")] = None,
     out: Annotated[str | None, typer.Option(
         "--out", help="Also write the scores to this Parquet file (atomically; a .parquet "
-        "path outside --data); required with --engine spark (a Parquet directory, replaced "
-        "whole: neither --data, a parent of it nor one of its tables).")] = None,
+        "path, not a table of --data); required with --engine spark (a Parquet directory, "
+        "replaced whole: neither --data, a parent of it nor one of its tables).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20,
                                        help="Risk drivers and protective factors kept.")] = 3,
     jobs: Annotated[int | None, typer.Option(
@@ -69,7 +69,10 @@ def score(
         check_as_of(day)
         if out is not None:
             check_score_output(Path(out), data)
-    console = Console(highlight=False)
+    # Lines are not wrapped (a pipe is not 80 columns wide: "scored 1,245 accounts as" then
+    # "of ..."), and warnings go to stderr, where a scheduler looks for them (found by audit).
+    console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("starting", total=1.0)
@@ -92,7 +95,7 @@ def score(
                           f"v{summary.model_version}; written to {summary.out}")
             _say_lost(console, summary.lost_accounts, summary.as_of)
             for warning in summary.warnings:
-                print_warning(console, warning)
+                print_warning(errors, warning)
             return
         summary = run_scoring(Path(data), day, get_settings(), get_service_settings(),
                               model_uri=model, out=Path(out) if out else None, top_k=top_k,
@@ -105,7 +108,7 @@ def score(
     print_table(console, table)
     _say_lost(console, summary.lost_accounts, summary.as_of)
     for warning in summary.warnings:
-        print_warning(console, warning)
+        print_warning(errors, warning)
     console.print(f"model {summary.model_name} v{summary.model_version}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     if summary.out is not None:

@@ -263,3 +263,28 @@ def test_spark_output_check_allows_new_places_beside_or_under_the_data(tmp_path,
                 "s3a://lake/renewal/tickets.csv/"):
         with pytest.raises(ConfigError, match="write them elsewhere"):
             check_spark_output(out, "s3a://lake/renewal/")
+
+
+def test_renewal_score_says_warnings_on_stderr_and_does_not_wrap_when_piped(tmp_path, capsys,
+                                                                            monkeypatch):
+    """Found by audit: a scheduler alerting on stderr missed the run's warnings (they went
+    to stdout), and piped lines broke at 80 columns ("scored 1,245 accounts as" / "of ...")."""
+    import service.scoring as scoring_module
+    from renewal.cli import main
+    from service.scoring import ScoringSummary
+
+    stale = "usage ends 2025-06-20, 10 day(s) before as-of 2025-06-30: " + "x" * 80
+    monkeypatch.setattr(scoring_module, "run_scoring", lambda *_a, **_k: ScoringSummary(
+        as_of=AS_OF, accounts=1245, model_name="renewal-model-with-a-long-name",
+        model_version="12", run_id=1, out=None, seconds={"features": 1.0, "score": 2.0},
+        risk_tiers={"high": 5}, warnings=[stale], lost_accounts=3))
+    monkeypatch.setenv("RENEWAL_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as done:
+        main(["score", "--data", str(tmp_path), "--as-of", AS_OF.isoformat()])
+    assert done.value.code == 0
+    out, err = capsys.readouterr()
+    assert "warning: " + stale in err and stale not in out
+    lines = out.splitlines()
+    assert any(line.startswith("model renewal-model-with-a-long-name v12; features 1.0s, "
+                               "score 2.0s") for line in lines)
+    assert any("3 account(s) lost by" in line and line.endswith("not scored") for line in lines)

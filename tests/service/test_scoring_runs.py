@@ -395,3 +395,30 @@ def test_a_re_score_refused_during_a_store_is_a_503_with_retry_after(service, mo
     assert answer.status_code == 503, answer.text
     assert answer.json()["type"].endswith("scores-being-stored")
     assert int(answer.headers["retry-after"]) >= 1
+
+
+def test_drivers_keep_their_documented_key_order_on_every_database(engine):
+    """Found by audit: PostgreSQL's JSONB stores an object's keys by length, so GET renewal's
+    drivers read value, feature, description, contribution there (feature, description,
+    value, contribution on SQLite, in POST /v1/score and in the docs)."""
+    import json
+
+    from service.cache import DRIVER_KEYS, ScoreCache
+    from service.db.engine import make_session_factory
+    from service.predict import score_vectors
+
+    factory = make_session_factory(engine)
+    model = factories.loaded(factories.tiny_scorer())
+    frame = factories.feature_frame(6, LATEST)
+    scored = score_vectors(model, frame, ServiceSettings(), 3)
+    scoring.store_scores(factory, frame, scored, model, LATEST, "/nonexistent-data-dir")
+    cache = ScoreCache(factory, ServiceSettings())
+    cache.load()
+    seen = 0
+    for entry in cache.risk_order:
+        body = json.loads(entry.body)
+        for side in ("risk_drivers", "protective_factors"):
+            for driver in body["drivers"][side]:
+                assert tuple(driver) == DRIVER_KEYS, driver
+                seen += 1
+    assert seen > 0
