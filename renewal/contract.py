@@ -428,12 +428,7 @@ def _check_contract_terms(frames: dict[str, pd.DataFrame], report: ValidationRep
         starts, left_on=["account_id", "end_date"], right_on=["account_id", "start_date"],
         suffixes=("", "_next"))
     if not shared.empty:
-        rows = shared.set_index("index").index.unique()
-        key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [
-            contracts.columns[0]]
-        report.warnings.append(Problem(
-            "contracts", "end_date", SHARED_END_DAY_RULE, len(rows),
-            _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key)))
+        report.warnings.append(_terms_warned(contracts, shared, "end_date", SHARED_END_DAY_RULE))
 
 
 def _check_lost_but_continued(frames: dict[str, pd.DataFrame], report: ValidationReport) -> None:
@@ -452,14 +447,19 @@ def _check_lost_but_continued(frames: dict[str, pd.DataFrame], report: Validatio
     hit = following.reset_index().merge(
         starts, left_on=["account_id", "next_day"], right_on=["account_id", "start_date"],
         suffixes=("", "_next"))
-    if hit.empty:
-        return
-    rows = hit.set_index("index").index.unique()
+    if not hit.empty:
+        report.warnings.append(_terms_warned(contracts, hit, "renewed", LOST_BUT_CONTINUED_RULE))
+
+
+def _terms_warned(contracts: pd.DataFrame, found: pd.DataFrame, column: str,
+                  rule: str) -> Problem:
+    """A warning on the contract rows ``found`` (a merge of ``contracts.reset_index()``, its
+    ``index`` the rows'): counted once each, with the first keys as examples."""
+    rows = found.set_index("index").index.unique()
     key = [k for k in TABLES["contracts"].key if k in contracts.columns] or [
         contracts.columns[0]]
-    report.warnings.append(Problem(
-        "contracts", "renewed", LOST_BUT_CONTINUED_RULE, len(rows),
-        _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key)))
+    return Problem("contracts", column, rule, len(rows),
+                   _sorted_examples(contracts.loc[rows, key].drop_duplicates(), key))
 
 
 def _check_active_users_within_seats(
