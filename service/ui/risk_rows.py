@@ -17,7 +17,7 @@ import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from service.cache import CachedScore, rounded
@@ -47,11 +47,12 @@ SORTS = {
     "name": "Name",
     "csm_id": "CSM",
     "segment": "Segment",
+    "days_to_renewal": "Renewal",
 }
-#: Direction a column sorts in first (the riskiest first).
+#: Direction a column sorts in first (the riskiest first; the soonest renewal first).
 DEFAULT_DIRECTION = {"arr_at_risk": "desc", "probability": "asc", "change_30d": "asc",
                      "arr": "desc", "account_id": "asc", "name": "asc", "csm_id": "asc",
-                     "segment": "asc"}
+                     "segment": "asc", "days_to_renewal": "asc"}
 PAGE_SIZE = 50
 
 
@@ -79,6 +80,15 @@ class RiskRow:
     days_to_activation: int | None = None
     #: The customer's name from the accounts snapshot; None when the data has none.
     name: str | None = None
+    #: Days from as_of to the main term's last day (below 0: overdue, its renewal still
+    #: open); None when unknown. The page had no renewal date at all (found by audit).
+    days_to_renewal: int | None = None
+
+    @property
+    def renewal_date(self) -> date | None:
+        if self.days_to_renewal is None:
+            return None
+        return self.as_of + timedelta(days=self.days_to_renewal)
 
     @property
     def activation_words(self) -> str:
@@ -194,6 +204,7 @@ def row_of(entry: CachedScore, survey_days_waiting: int | None = None) -> RiskRo
         top_risk_driver=entry.top_risk_drivers[0] if entry.top_risk_drivers else None,
         as_of=entry.as_of, survey_days_waiting=survey_days_waiting,
         days_to_activation=entry.days_to_activation, name=entry.name,
+        days_to_renewal=entry.days_to_renewal,
     )
 
 
@@ -261,7 +272,8 @@ def options(
 
 CSV_COLUMNS = ("account_id", "name", "csm_id", "segment", "probability", "change_30d_points",
                "arr", "arr_at_risk", "risk_tier", "activation_status", "inputs_stale",
-               "inputs_age_days", "top_risk_driver", "as_of", "survey_follow_up_days_waiting")
+               "inputs_age_days", "top_risk_driver", "as_of", "survey_follow_up_days_waiting",
+               "renewal_date", "days_to_renewal")
 
 
 def _cell(value: Any) -> Any:
@@ -296,5 +308,7 @@ def to_csv(rows: list[RiskRow], follow_ups_known: bool = True) -> str:
             _cell(r.top_risk_driver or ""), r.as_of.isoformat(),
             ("unknown" if not follow_ups_known
              else "" if r.survey_days_waiting is None else r.survey_days_waiting),
+            "" if r.renewal_date is None else r.renewal_date.isoformat(),
+            "" if r.days_to_renewal is None else r.days_to_renewal,
         ])
     return out.getvalue()

@@ -87,7 +87,9 @@ def test_a_very_long_account_name_wraps_instead_of_widening_the_page(
     page = sign_in(context, ui_stack, "crm")
     fits = ("() => { const w = document.querySelector('.table-wrap'); "
             "return w.scrollWidth <= w.clientWidth; }")
-    assert page.evaluate(fits)  # the list fits a 1280-px window as served
+    assert page.evaluate(fits), page.evaluate(
+        "() => { const w = document.querySelector('.table-wrap'); "
+        "return [w.scrollWidth, w.clientWidth]; }")  # the list fits a 1280-px window as served
     page.evaluate("n => { document.querySelector('#risk-results tbody th a').textContent = n; }",
                   LONG_NAME)
     assert page.evaluate(fits), "the account column pushes the numbers off-screen"
