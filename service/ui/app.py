@@ -57,6 +57,11 @@ def error_page(request: Request, status: int, detail: str) -> Response:
     if _TARGET.fullmatch(target):
         response.headers["HX-Retarget"] = f"#{target}-status"
         response.headers["HX-Reswap"] = "innerHTML"
+        # The message itself, whatever the form selects from a page (the risk list's
+        # hx-select="#risk-results" threw it away), and no push of the refused URL
+        # (found by audit: the bad filter stayed in the address bar, the list unchanged).
+        response.headers["HX-Reselect"] = ".alert"
+        response.headers["HX-Push-Url"] = "false"
     return response
 
 

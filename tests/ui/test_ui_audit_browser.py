@@ -124,3 +124,19 @@ def test_a_server_error_on_a_form_is_shown(context: Any, ui_stack: UiStack) -> N
              'is not reachable.</p>')
     page.locator("#inputs-status .alert").wait_for()
     assert "Not available right now" in page.locator("#inputs-status").inner_text()
+
+
+def test_a_refused_filter_is_said_and_not_pushed_to_the_address_bar(
+        context: Any, ui_stack: UiStack) -> None:
+    """Found by audit: a filter value the server refuses (422) was thrown away by the form's
+    hx-select, the list stayed as it was under a menu naming the bad value, and the bad URL
+    was pushed (reloading it gave the 422 page)."""
+    page = sign_in(context, ui_stack, "crm")
+    before = page.url
+    page.evaluate("() => { const s = document.querySelector('#f-tier'); "
+                  "const o = document.createElement('option'); o.value = 'bogus'; "
+                  "o.textContent = 'bogus'; s.appendChild(o); }")
+    page.locator("#f-tier").select_option("bogus")
+    page.locator("#risk-results-status .alert").wait_for()
+    assert "tier" in page.locator("#risk-results-status").inner_text()
+    assert "bogus" not in page.url and page.url == before
