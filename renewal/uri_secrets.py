@@ -64,7 +64,7 @@ def _query_secrets(uri: str) -> list[str]:
         return []
     written = [part.partition("=")[2] for part in query.split("&")
                if _secret_name(part.partition("=")[0]) and part.partition("=")[2]]
-    decoded = [value for name, value in parse_qsl(query) if SECRET_PARAMETER.search(name)]
+    decoded = [value for name, value in parse_qsl(query) if _secret_name(name)]
     return sorted({*written, *(v for v in decoded if v)}, key=len, reverse=True)
 
 

@@ -1,13 +1,15 @@
-"""A CSM's health input applied to a stored feature vector, as the pipeline will apply it.
-
-Shared by the on-the-spot re-score of a new input (:mod:`service.rescore`) and a scoring run
-that stores its scores after inputs were recorded during it (:mod:`service.late_inputs`).
+"""A CSM's health input applied to a stored feature vector, as the pipeline will apply it
+(the on-the-spot re-score of a new input, :mod:`service.rescore`), and the names of the
+inputs, the pipeline's own (``features/windows/manual_health.py``), for every service module
+that reads them.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any, Protocol
+
+from features.windows.manual_health import INPUTS
 
 
 class HealthValues(Protocol):
@@ -18,7 +20,7 @@ class HealthValues(Protocol):
     csm_score: int | None
 
 
-INPUT_FEATURES = ("exec_sponsor_active", "core_process_live", "csm_score")
+INPUT_FEATURES = INPUTS
 
 
 def apply_input(

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from service.db.health_inputs import inputs_recorded_after, stored_inputs_as_table
+from service.db.health_inputs import accounts_with_inputs_after, stored_inputs_as_table
 from service.health_vectors import INPUT_FEATURES
 from service.predict import ScoredVector
 
@@ -55,7 +55,7 @@ def apply_late_inputs(
     the accounts with inputs recorded after ``read.last_id``; returns those account ids.
     Call it under :func:`service.db.scores.lock_all_accounts`, in the store's transaction."""
     position = {row["account_id"]: i for i, row in enumerate(rows)}
-    late = {h.account_id for h in inputs_recorded_after(session, read.last_id, as_of)}
+    late = accounts_with_inputs_after(session, read.last_id, as_of)
     accounts = sorted(late & set(position))  # not scored by this run: lost, or signed later
     if not accounts:
         return []

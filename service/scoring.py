@@ -36,6 +36,7 @@ from service.db.engine import make_engine, make_session_factory, transaction
 from service.db.health_inputs import last_input_id, stored_inputs_as_table
 from service.db.migrate import upgrade
 from service.db.models import ScoringRun, utc_now
+from service.health_vectors import INPUT_FEATURES
 from service.late_inputs import InputsRead, apply_late_inputs
 from service.lost_accounts import lost_accounts_of, split_lost
 from service.model_inputs import model_input_warnings
@@ -65,7 +66,6 @@ Progress = Callable[[str, float], None]
 #: Columns of the accounts snapshot taken from the feature frame; the customer's ``name``
 #: comes from the data directory's accounts table (:mod:`service.account_names`).
 ACCOUNT_COLUMNS = ("csm_id", "segment", "arr", "seats", "activated", "past_window_not_activated")
-HEALTH_COLUMNS = ("exec_sponsor_active", "core_process_live", "csm_score")
 #: Below this many rows one call is faster than splitting the rows.
 PARALLEL_FROM_ROWS = 20_000
 #: Rows per chunk of :func:`score_in_threads` (small enough to keep both cores busy).
@@ -107,7 +107,7 @@ def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame |
     parts = [p for p in (from_dir, stored) if p is not None and not p.empty]
     if not parts:
         return from_dir
-    columns = ["account_id", "date", *HEALTH_COLUMNS]
+    columns = ["account_id", "date", *INPUT_FEATURES]
     frames = [
         p.reindex(columns=columns).astype(
             {
@@ -117,7 +117,7 @@ def merged_health_inputs(data_dir: Path, stored: pd.DataFrame) -> pd.DataFrame |
                 "core_process_live": "boolean",
                 "csm_score": "Int64",
             }
-        ).dropna(subset=list(HEALTH_COLUMNS), how="all")
+        ).dropna(subset=list(INPUT_FEATURES), how="all")
         for p in parts
     ]
     if from_dir is not None and not from_dir.empty:

@@ -142,7 +142,8 @@ def score_on_spark(
     say = progress or (lambda _step, _fraction: None)
     from features.jobs import is_local_directory
 
-    if is_local_directory(data_dir):  # the whole contract, as renewal score, before Spark
+    local = is_local_directory(data_dir)
+    if local:  # the whole contract, as renewal score, before Spark
         from features.validation import check_data_dir
 
         say("validating the data directory", 0.0)
@@ -176,7 +177,7 @@ def score_on_spark(
         # A local directory was validated whole before Spark started; a URI gets the core
         # rules on Spark (it was not checked at all: found by audit).
         vectors, warnings, lost = spark_vectors(spark, data_dir, as_of, config,
-                                                check_contract=not is_local_directory(data_dir))
+                                                check_contract=not local)
         warnings = [*warnings, *model_input_warnings(feature_types, vectors.columns,
                                                      trained_config, config)]
         lap("features")

@@ -86,8 +86,7 @@ def rotate_webhook_secret(webhook_id: HookPath, body: WebhookSecretIn, principal
             raise not_found(f"no webhook {webhook_id!r}")
         if not row.active:
             raise ProblemError(409, "webhook-disabled", f"webhook {webhook_id!r} is disabled")
-        until = store.rotate_secret(session, row, timedelta(hours=body.keep_previous_hours),
-                                    body.secret)
+        until = store.rotate_secret(row, timedelta(hours=body.keep_previous_hours), body.secret)
         return {"id": row.id, "secret": row.secret, "previous_secret_valid_until": until}
 
 

@@ -25,15 +25,14 @@ def last_input_id(session: Session) -> int:
     return int(session.scalar(select(func.max(HealthInput.id))) or 0)
 
 
-def inputs_recorded_after(session: Session, last_id: int, as_of: date) -> list[HealthInput]:
-    """Inputs above the mark ``last_id`` in force on ``as_of``, per account in the order they
-    were recorded (the order a re-score applies them in)."""
+def accounts_with_inputs_after(session: Session, last_id: int, as_of: date) -> set[str]:
+    """The accounts with an input above the mark ``last_id`` in force on ``as_of``."""
     stmt = (
-        select(HealthInput)
+        select(HealthInput.account_id)
         .where(HealthInput.id > last_id, HealthInput.effective_date <= as_of)
-        .order_by(HealthInput.account_id, HealthInput.created_at, HealthInput.id)
+        .distinct()
     )
-    return list(session.scalars(stmt))
+    return set(session.scalars(stmt))
 
 
 def health_input_history(session: Session, account_id: str, limit: int = 100) -> list[HealthInput]:

@@ -231,10 +231,9 @@ def backtest_forecast(
             raise RenewalError(
                 f"{label}: {int(unexplained.sum())} contract(s) have no feature vector on "
                 f"{forecast_on.date()} (e.g. {examples})")
-        unsigned = missing
-        rows = rows[~unsigned]
+        rows = rows[~missing]
         if rows.empty:
-            result.skipped[label] = (f"the {int(unsigned.sum())} contract(s) in force on the "
+            result.skipped[label] = (f"the {int(missing.sum())} contract(s) in force on the "
                                      "forecast day belong to accounts signed after it")
             continue
         group = forecast_group(label, rows["probability"].to_numpy(), rows["arr"].to_numpy(),
@@ -255,7 +254,7 @@ def backtest_forecast(
             logos_interval=group.logos_interval,
             actual_logos=renewed_logos,
             in_sample=until is not None and start.date() <= until,
-            contracts_before_signing=int(unsigned.sum()),
+            contracts_before_signing=int(missing.sum()),
         ))
     say("done", len(candidates), len(candidates))
     return result

@@ -259,7 +259,7 @@ def test_the_secret_rotation_migration_adds_and_removes_its_column(engine):
     with transaction(factory) as session:
         hook = store.create_subscription(session, "https://93.184.215.14/h", ["model_promoted"],
                                          "key_admin", "a-secret-of-sixteen").id
-        store.rotate_secret(session, store.get_subscription(session, hook), timedelta(hours=1))
+        store.rotate_secret(store.get_subscription(session, hook), timedelta(hours=1))
         emit_model_promoted(session, "renewal", "2", "1", "champion")
 
     def deliveries() -> int:

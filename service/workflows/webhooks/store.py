@@ -51,10 +51,8 @@ def get_subscription(session: Session, subscription_id: str) -> WebhookSubscript
 MAX_PREVIOUS_SECRETS = 5
 
 
-def rotate_secret(
-    session: Session, row: WebhookSubscription, keep_previous: timedelta,
-    secret: str | None = None,
-) -> datetime | None:
+def rotate_secret(row: WebhookSubscription, keep_previous: timedelta,
+                  secret: str | None = None) -> datetime | None:
     """A new signing secret (``secret``, or a fresh one); returns until when the one it
     replaces still signs deliveries (None: ``keep_previous`` is zero, a leaked secret, and
     every previous secret stops at once).
@@ -63,14 +61,9 @@ def rotate_secret(
     second rotation inside the overlap (a retried request whose answer was lost) dropped the
     secret the receiver still held (found by review). Call it with the row locked."""
     now = utc_now()
-    if keep_previous <= timedelta(0):
-        row.previous_secrets = []
-        row.secret = secret or new_secret()
-        return None
-    until = now + keep_previous
-    kept = [{"secret": row.secret, "until": until.isoformat()}]
-    kept += [entry for entry in (row.previous_secrets or [])
-             if datetime.fromisoformat(entry["until"]) > now and entry["secret"] != row.secret]
+    until = now + keep_previous if keep_previous > timedelta(0) else None
+    kept = [] if until is None else [{"secret": row.secret, "until": until.isoformat()},
+                                     *_in_overlap(row, now)]
     row.previous_secrets = kept[:MAX_PREVIOUS_SECRETS]
     row.secret = secret or new_secret()
     return until
@@ -78,7 +71,11 @@ def rotate_secret(
 
 def secrets_in_overlap(row: WebhookSubscription, now: datetime) -> list[str]:
     """The previous secrets still signing at ``now``, the most recently replaced first."""
-    return [entry["secret"] for entry in (row.previous_secrets or [])
+    return [entry["secret"] for entry in _in_overlap(row, now)]
+
+
+def _in_overlap(row: WebhookSubscription, now: datetime) -> list[dict[str, str]]:
+    return [entry for entry in (row.previous_secrets or [])
             if datetime.fromisoformat(entry["until"]) > now and entry["secret"] != row.secret]
 
 
